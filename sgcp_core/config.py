@@ -1,0 +1,166 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The one source of defaults: frozen dataclasses, overridden by YAML files.
+
+``load_config(path)`` reads a YAML file with optional sections ``model``, ``data``,
+``train`` and ``engine`` and rejects any key that is not a field, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ['ModelConfig', 'DataConfig', 'TrainConfig', 'EngineConfig', 'ExperimentConfig',
+           'load_config', 'config_to_dict', 'ConfigError', 'replace_from_dict']
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid; the message names the key and the file."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_classes: int = 11
+    backbone: str = 'mobilenetv3'
+    hfr: bool = True
+    td1: bool = True
+    bu: bool = True
+    td2: bool = True
+    weighted_sum: bool = True
+    pooling: str = 'max3'
+    channels: int = 64
+    upsample: str = 'bilinear'
+    pretrained_backbone: bool = False
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = 'camvid'          # camvid | cityscapes | folder
+    root: str = '../shared/data/camvid'
+    train_split: str = 'train'
+    val_split: str = 'val'
+    # folder dataset only: sub-folders of root and a class-list file
+    image_dir: str = 'images'
+    label_dir: str = 'labels'
+    classes_file: str = ''
+    crop_size: tuple[int, int] = (360, 480)      # (H, W)
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    hflip: bool = True
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    ignore_index: int = 255
+    preload: bool = True             # decode every frame once into RAM
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 340
+    batch_size: int = 8
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    poly_power: float = 0.9
+    eval_every: int = 5              # epochs
+    seed: int = 0
+    threads: int = 0                 # torch CPU threads; 0 leaves torch's default
+    amp: bool = True                 # mixed precision, used on CUDA only
+    out_dir: str = 'runs/camvid'
+    max_steps: int = 0               # stop after this many iterations (0: run all epochs)
+    log_every: int = 10              # iterations between TensorBoard scalars
+    eval_flip: bool = False
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    model_path: str = ''             # '' = the shipped CamVid checkpoint
+    backend: str = 'auto'            # auto | torch | onnx
+    device: str = 'auto'             # auto | cpu | cuda
+    strict_device: bool = False      # fail instead of falling back to CPU
+    input_height: int = 0            # 0 = the model's own input size from its metadata
+    input_width: int = 0
+    label_mode: str = 'upsample_logits'   # or 'argmax_then_nearest'
+    overlay_alpha: float = 0.5
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f'{where}: expected true/false, got {value!r}')
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise ConfigError(f'{where}: expected a list of {len(default)} values, got {value!r}')
+        return tuple(_coerce(v, d, where) for v, d in zip(value, default))
+    if isinstance(default, float) and isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(default, str) and isinstance(value, str):
+        return value
+    raise ConfigError(f'{where}: expected {type(default).__name__}, got {value!r}')
+
+
+def replace_from_dict(instance: Any, values: dict[str, Any], where: str = 'config') -> Any:
+    """A copy of a config dataclass with ``values`` applied, type-checked; unknown keys fail."""
+    if not isinstance(values, dict):
+        raise ConfigError(f'{where}: expected a mapping, got {values!r}')
+    known = {f.name: f for f in dataclasses.fields(instance)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f'{where}: unknown keys {unknown}; known keys: {sorted(known)}')
+    changes = {}
+    for name, value in values.items():
+        default = getattr(instance, name)
+        if dataclasses.is_dataclass(default):
+            changes[name] = replace_from_dict(default, value, f'{where}.{name}')
+        else:
+            changes[name] = _coerce(value, default, f'{where}.{name}')
+    return dataclasses.replace(instance, **changes)
+
+
+def load_config(path: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (same nested layout)."""
+    config = ExperimentConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f'config file not found: {path}')
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f'{path} is not valid YAML: {error}') from error
+        config = replace_from_dict(config, values, str(path))
+    if overrides:
+        config = replace_from_dict(config, overrides, 'overrides')
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict (tuples as lists) for YAML/JSON, round-trips through load_config."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+    return plain(dataclasses.asdict(config))
