@@ -1,0 +1,54 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixtures: real CamVid frames from ../shared, a small checkpoint, ROS isolation."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports rclpy: loopback-only discovery, a private domain and log
+# folder per test run, so parallel runs and the network are never disturbed.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='sgcp_ros_log_'))
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CAMVID_ROOT = Path(os.environ.get('SGCP_CAMVID_ROOT', REPO_ROOT.parent / 'shared' / 'data'
+                                  / 'camvid'))
+
+
+@pytest.fixture(scope='session')
+def camvid_root() -> Path:
+    """The CamVid copy in ../shared/data/camvid; tests using it skip where it is absent."""
+    if not (CAMVID_ROOT / 'val').is_dir():
+        pytest.skip(f'CamVid data not found at {CAMVID_ROOT} (../shared is only beside the '
+                    'repository in CI and on the developers\' machines)')
+    return CAMVID_ROOT
+
+
+@pytest.fixture(scope='session')
+def camvid_val_frames(camvid_root):
+    """Five real val frames: list of (name, rgb (360, 480, 3) uint8, label (360, 480) uint8)."""
+    from sgcp_core.data import read_label, read_rgb
+    names = sorted(p.name for p in (camvid_root / 'val').glob('*.png'))[:5]
+    return [(n, read_rgb(camvid_root / 'val' / n), read_label(camvid_root / 'valannot' / n))
+            for n in names]
+
+
+@pytest.fixture(scope='session')
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """An untrained 11-class CamVid SGCPNet saved in this package's checkpoint format."""
+    import torch
+
+    from sgcp_core.checkpoint import make_meta, save_checkpoint
+    from sgcp_core.classes import CAMVID
+    from sgcp_core.config import DataConfig, ModelConfig
+    from sgcp_core.models import build_sgcpnet
+    torch.manual_seed(0)
+    config = ModelConfig(num_classes=11)
+    model = build_sgcpnet(num_classes=11).eval()
+    path = tmp_path_factory.mktemp('model') / 'tiny.pt'
+    save_checkpoint(path, model, make_meta(config, CAMVID, DataConfig()))
+    return path
