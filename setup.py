@@ -50,6 +50,10 @@ setup(
     entry_points={
         'console_scripts': [
             'sgcp = sgcp_core.cli:main',
+            'segmentation_node = sgcp_ros.segmentation_node:main',
+            'make_bag = sgcp_ros.bag.make_bag:main',
+            'evaluate_bag = sgcp_ros.bag.evaluate_bag:main',
+            'replay_bag = sgcp_ros.bag.replay_bag:main',
         ],
     },
 )
