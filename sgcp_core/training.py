@@ -58,6 +58,13 @@ class DistributedContext:
         if self.enabled:
             dist.all_reduce(tensor)
 
+    def sync_buffers(self, module: torch.nn.Module) -> None:
+        """Copy rank 0's BN statistics everywhere: DDP only syncs them at the next forward,
+        so after the last step each rank still holds its own batch's update."""
+        if self.enabled:
+            for buffer in module.buffers():
+                dist.broadcast(buffer, 0)
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
@@ -128,7 +135,8 @@ def _plot_history(history: dict, summary: dict | None, path: Path) -> None:
 
 def train(config: ExperimentConfig, resume: str | Path | None = None,
           root_base: Path | None = None, progress: bool = True) -> dict:
-    """Train per ``config``; returns the run summary (also written to out_dir/metrics.json).
+    """Train per ``config``; returns the run summary (as in out_dir/metrics.json) plus the
+    trained module under ``"model"``.
 
     ``resume`` is a checkpoint written by this function (``last.pt``): model, optimiser,
     scheduler, epoch and step continue exactly.
@@ -170,6 +178,8 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
     history = {'epoch': [], 'train_loss': [], 'lr': [], 'images_per_s': [], 'val_epoch': [],
                'val_miou': []}
     elapsed_before = 0.0
+    # Loss sum and sample count of a partly trained epoch, so its average survives a resume.
+    epoch_partial = {'loss_sum': 0.0, 'seen': 0}
     if resume:
         state = read_checkpoint(resume)
         load_state_dict_strict(model, state['model'], source=str(resume))
@@ -179,6 +189,7 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
         step, best_miou = state['step'], state['best_miou']
         history = state['history']
         elapsed_before = state.get('train_seconds', 0.0)
+        epoch_partial = state.get('epoch_partial', epoch_partial)
     if ctx.enabled:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.index
                                         is not None else None)
@@ -203,7 +214,7 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
                             scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
                             epoch=epoch_done, step=step, best_miou=best_miou,
                             history=history, config=config_to_dict(config),
-                            train_seconds=train_seconds)
+                            train_seconds=train_seconds, epoch_partial=epoch_partial)
 
     started = time.perf_counter()
     stopped_early = False
@@ -216,7 +227,8 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
             loader = DataLoader(train_set, batch_sampler=batches, num_workers=dc.num_workers,
                                 pin_memory=device.type == 'cuda')
             model.train()
-            loss_sum, seen, epoch_start = 0.0, 0, time.perf_counter()
+            loss_sum, seen = (epoch_partial['loss_sum'], epoch_partial['seen']) if skip else (0.0, 0)
+            seen_before, epoch_start = seen, time.perf_counter()
             bar = tqdm(loader, desc=f'epoch {epoch + 1}/{tc.epochs}', leave=False,
                        disable=not (progress and ctx.is_main))
             for images, labels in bar:
@@ -237,7 +249,8 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
                     raise FloatingPointError(f'loss became {loss_value} at step {step}')
                 loss_sum += loss_value * len(images)
                 seen += len(images)
-                rate = seen * ctx.world_size / (time.perf_counter() - epoch_start)
+                rate = ((seen - seen_before) * ctx.world_size
+                        / (time.perf_counter() - epoch_start))
                 lr = optimizer.param_groups[0]['lr']
                 bar.set_postfix(loss=f'{loss_value:.3f}', lr=f'{lr:.4f}', img_s=f'{rate:.1f}')
                 if writer and step % tc.log_every == 0:
@@ -249,14 +262,17 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
                     break
             train_seconds = elapsed_before + time.perf_counter() - started
             if stopped_early:
+                ctx.sync_buffers(core_model)
+                epoch_partial = {'loss_sum': loss_sum, 'seen': seen}
                 save('last.pt', epoch, train_seconds)
                 break
             epoch_done = epoch + 1
             history['epoch'].append(epoch_done)
             history['train_loss'].append(loss_sum / max(seen, 1))
             history['lr'].append(optimizer.param_groups[0]['lr'])
-            history['images_per_s'].append(seen * ctx.world_size
+            history['images_per_s'].append((seen - seen_before) * ctx.world_size
                                            / (time.perf_counter() - epoch_start))
+            ctx.sync_buffers(core_model)
             if epoch_done % tc.eval_every == 0 or epoch_done == tc.epochs:
                 matrix = evaluate(core_model, val_set, device, flip=tc.eval_flip,
                                   ignore_index=dc.ignore_index, indices=shard,
@@ -300,4 +316,4 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
         _plot_history(history, result, out_dir / 'curves.png')
     ctx.barrier()
     ctx.close()
-    return summary
+    return {**summary, 'model': core_model}

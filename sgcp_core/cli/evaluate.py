@@ -1,0 +1,73 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``sgcp eval``: mIoU, per-class IoU and pixel accuracy of a checkpoint on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(commands, name: str) -> None:
+    parser = commands.add_parser(
+        name, help='evaluate a checkpoint (mIoU, per-class IoU, pixel accuracy)',
+        description='Evaluate at full label resolution: logits are upsampled to the label '
+                    'size, then argmax. Normalisation and classes come from the checkpoint.',
+        epilog='examples:\n  sgcp eval --model models/camvid/sgcpnet_camvid.pt\n'
+               '  sgcp eval --model best.pt --data-root ../shared/data/camvid --split val '
+               '--flip --json val.json\n'
+               '  sgcp eval --model city.pt --dataset cityscapes --data-root data/cityscapes',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model', default='', help='checkpoint (.pt); default: shipped model')
+    parser.add_argument('--dataset', default='camvid',
+                        choices=('camvid', 'cityscapes', 'folder'))
+    parser.add_argument('--data-root', default='../shared/data/camvid',
+                        help='dataset root folder (default: %(default)s)')
+    parser.add_argument('--split', default='val', help='split folder (default: %(default)s)')
+    parser.add_argument('--classes-file', default='', help='class list (folder dataset)')
+    parser.add_argument('--flip', action='store_true', help='add horizontally flipped logits')
+    parser.add_argument('--scales', type=float, nargs='+', default=[1.0],
+                        help='multi-scale test, e.g. 0.75 1 1.25 (default: 1)')
+    parser.add_argument('--json', help='also write the results to this JSON file')
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sgcp_core.checkpoint import atomic_write, load_model
+    from sgcp_core.config import DataConfig
+    from sgcp_core.data import EvalTransform, build_dataset
+    from sgcp_core.evaluation import evaluate
+    from sgcp_core.metrics import format_iou_table
+
+    model_path = args.model
+    if not model_path:
+        from sgcp_core.paths import default_model_path
+        model_path = str(default_model_path())
+    model, meta = load_model(model_path)
+    data_config = DataConfig(dataset=args.dataset, root=args.data_root,
+                             classes_file=args.classes_file, preload=False,
+                             mean=tuple(meta['mean']), std=tuple(meta['std']))
+    dataset = build_dataset(data_config, args.split,
+                            EvalTransform(data_config.mean, data_config.std))
+    if dataset.classes.num_classes != len(meta['classes']['names']):
+        raise ValueError(f'{model_path} predicts {len(meta["classes"]["names"])} classes but '
+                         f'the {args.dataset} dataset has {dataset.classes.num_classes}')
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    matrix = evaluate(model.to(device), dataset, device, scales=args.scales, flip=args.flip,
+                      ignore_index=meta.get('ignore_index', 255), progress=True)
+    summary = matrix.summary(dataset.classes.names)
+    summary.update({'model': str(model_path), 'dataset': args.dataset,
+                    'split': args.split, 'images': len(dataset), 'flip': args.flip,
+                    'scales': args.scales})
+    print(f'{model_path} on {args.dataset} {args.split} ({len(dataset)} images)')
+    print(format_iou_table(summary))
+    if args.json:
+        atomic_write(args.json, lambda temp: Path(temp).write_text(json.dumps(summary,
+                                                                              indent=2)))
+    return 0
+
+
+__all__ = ['add_parser', 'run']
