@@ -1,0 +1,141 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Image / CompressedImage <-> ndarray on real CamVid frames, padded rows and bad messages."""
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip('sensor_msgs.msg', reason='sensor_msgs (ROS 2) is not installed')
+
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from sgcp_ros.conversions import (SUPPORTED_ENCODINGS, ImageConversionError,  # noqa: E402
+                                  array_to_image, compressed_image_to_rgb, image_to_rgb)
+
+PADDING = 13  # odd on purpose: rows then start at unaligned offsets
+
+
+def make_image(pixels: np.ndarray, encoding: str, padding: int = PADDING,
+               bigendian: bool = False) -> Image:
+    """An Image with ``padding`` junk bytes after each row, built without the code under test."""
+    height, width = pixels.shape[:2]
+    row = pixels.reshape(height, -1).view(np.uint8) if pixels.dtype == np.uint8 else (
+        pixels.astype('>u2' if bigendian else '<u2').reshape(height, -1).view(np.uint8))
+    junk = np.full((height, padding), 0xAB, np.uint8)
+    msg = Image()
+    msg.height, msg.width, msg.encoding = height, width, encoding
+    msg.is_bigendian = int(bigendian)
+    msg.step = row.shape[1] + padding
+    msg.data = np.hstack([row, junk]).tobytes()
+    return msg
+
+
+@pytest.fixture(scope='module')
+def rgb(camvid_val_frames):
+    return camvid_val_frames[0][1]
+
+
+def test_rgb8_with_padding_is_exact(rgb):
+    out = image_to_rgb(make_image(rgb, 'rgb8'))
+    assert out.flags.c_contiguous and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, rgb)
+
+
+@pytest.mark.parametrize('encoding, to_wire', [
+    ('bgr8', cv2.COLOR_RGB2BGR), ('rgba8', cv2.COLOR_RGB2RGBA), ('bgra8', cv2.COLOR_RGB2BGRA)])
+def test_colour_encodings_with_padding_give_the_same_rgb(rgb, encoding, to_wire):
+    np.testing.assert_array_equal(image_to_rgb(make_image(cv2.cvtColor(rgb, to_wire),
+                                                          encoding)), rgb)
+
+
+def test_mono8_is_replicated_to_three_channels(rgb):
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    out = image_to_rgb(make_image(grey, 'mono8'))
+    assert out.shape == rgb.shape
+    for channel in range(3):
+        np.testing.assert_array_equal(out[:, :, channel], grey)
+
+
+@pytest.mark.parametrize('bigendian', [False, True])
+def test_mono16_is_scaled_to_8_bit_in_either_byte_order(rgb, bigendian):
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    # x * 257 spans 0..65535 exactly, so the 8-bit result must be x again.
+    msg = make_image(grey.astype(np.uint16) * 257, 'mono16', bigendian=bigendian)
+    np.testing.assert_array_equal(image_to_rgb(msg)[:, :, 1], grey)
+
+
+def test_unknown_encoding_is_named(rgb):
+    msg = make_image(rgb, 'rgb8')
+    msg.encoding = 'bayer_rggb8'
+    with pytest.raises(ImageConversionError, match="'bayer_rggb8'.*supported: rgb8"):
+        image_to_rgb(msg)
+
+
+def test_step_shorter_than_a_row(rgb):
+    msg = make_image(rgb, 'rgb8', padding=0)
+    msg.step = rgb.shape[1] * 3 - 1
+    with pytest.raises(ImageConversionError, match='step 1439 is shorter than one row'):
+        image_to_rgb(msg)
+
+
+@pytest.mark.parametrize('delta', [-1, 5])
+def test_data_size_must_equal_step_times_height(rgb, delta):
+    msg = make_image(rgb, 'rgb8')
+    msg.data = bytes(msg.step * msg.height + delta)
+    with pytest.raises(ImageConversionError, match=r'expected step \* height'):
+        image_to_rgb(msg)
+
+
+def test_empty_data_and_zero_size():
+    msg = Image(height=4, width=4, encoding='rgb8', step=12)
+    with pytest.raises(ImageConversionError, match='data has 0 bytes'):
+        image_to_rgb(msg)
+    with pytest.raises(ImageConversionError, match='zero size'):
+        image_to_rgb(Image(encoding='mono8'))
+
+
+def test_supported_encodings_are_listed():
+    assert set(SUPPORTED_ENCODINGS) == {'rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16'}
+
+
+def test_png_is_lossless_and_jpeg_is_close(rgb):
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    png = CompressedImage(format='png', data=cv2.imencode('.png', bgr)[1].tobytes())
+    np.testing.assert_array_equal(compressed_image_to_rgb(png), rgb)
+    jpeg = CompressedImage(format='rgb8; jpeg compressed bgr8',
+                           data=cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+                           .tobytes())
+    decoded = compressed_image_to_rgb(jpeg)
+    assert decoded.shape == rgb.shape
+    assert np.abs(decoded.astype(int) - rgb).mean() < 3
+
+
+def test_corrupt_and_empty_compressed_images(rgb):
+    jpeg = cv2.imencode('.jpg', rgb)[1].tobytes()
+    with pytest.raises(ImageConversionError, match="format 'jpeg'.*could not be decoded"):
+        compressed_image_to_rgb(CompressedImage(format='jpeg', data=jpeg[:len(jpeg) // 2]))
+    with pytest.raises(ImageConversionError, match='has no data'):
+        compressed_image_to_rgb(CompressedImage(format='jpeg'))
+
+
+def test_outputs_reuse_the_header_and_pack_rows(rgb):
+    header = Header(frame_id='camera_optical')
+    header.stamp.sec, header.stamp.nanosec = 12, 345
+    labels = np.arange(360 * 480, dtype=np.uint32).reshape(360, 480).astype(np.uint8)
+    mono = array_to_image(labels, header)
+    assert (mono.encoding, mono.height, mono.width, mono.step) == ('mono8', 360, 480, 480)
+    assert mono.header is header
+    np.testing.assert_array_equal(np.frombuffer(mono.data, np.uint8).reshape(360, 480), labels)
+    # A strided view (every other column) must be packed, not published with its strides.
+    colour = array_to_image(rgb[:, ::2], header)
+    assert (colour.encoding, colour.step) == ('rgb8', 240 * 3)
+    np.testing.assert_array_equal(image_to_rgb(colour), rgb[:, ::2])
+
+
+def test_outputs_reject_other_arrays():
+    with pytest.raises(ImageConversionError, match='float32'):
+        array_to_image(np.zeros((4, 4), np.float32), Header())
+    with pytest.raises(ImageConversionError, match=r'\(4, 4, 4\)'):
+        array_to_image(np.zeros((4, 4, 4), np.uint8), Header())
