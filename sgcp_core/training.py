@@ -227,7 +227,9 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
             loader = DataLoader(train_set, batch_sampler=batches, num_workers=dc.num_workers,
                                 pin_memory=device.type == 'cuda')
             model.train()
-            loss_sum, seen = (epoch_partial['loss_sum'], epoch_partial['seen']) if skip else (0.0, 0)
+            loss_sum, seen = 0.0, 0
+            if skip:
+                loss_sum, seen = epoch_partial['loss_sum'], epoch_partial['seen']
             seen_before, epoch_start = seen, time.perf_counter()
             bar = tqdm(loader, desc=f'epoch {epoch + 1}/{tc.epochs}', leave=False,
                        disable=not (progress and ctx.is_main))

