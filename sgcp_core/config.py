@@ -91,6 +91,9 @@ class EngineConfig:
     label_mode: str = 'upsample_logits'   # or 'argmax_then_nearest'
     overlay_alpha: float = 0.5
     threads: int = 0
+    classes_file: str = ''           # '' = names/palette from the model; or camvid|cityscapes|file
+    warmup_runs: int = 2             # frames run at start-up so the first real one is not slow
+    hold_freed_memory: bool = True   # glibc: keep freed memory mapped (no per-frame page faults)
 
 
 @dataclass(frozen=True)

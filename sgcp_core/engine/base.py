@@ -1,0 +1,58 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The interface every inference backend implements, and the engine's error type."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+
+__all__ = ['Backend', 'EngineError', 'DEVICES']
+
+DEVICES = ('auto', 'cpu', 'cuda')
+
+
+class EngineError(RuntimeError):
+    """The engine cannot be built or run as asked (backend, device or model problem)."""
+
+
+class Backend(ABC):
+    """A built, warmed-up network: normalised images in, class scores out.
+
+    Attributes:
+        name: 'torch' or 'onnx'.
+        device: 'cpu' or 'cuda', where the network actually runs.
+        meta: the model's metadata dict (``sgcp_core.checkpoint.make_meta`` layout).
+        fixed_input_size: (H, W) when the network only accepts one size, else None.
+        logits_stride: how much smaller than the input the returned logits are (8: the
+            network's stride-8 head without its final upsampling; 1: input resolution).
+        upsample: the interpolation the model was trained with ('bilinear'/'bicubic').
+    """
+
+    name: str
+    device: str
+    meta: dict
+    fixed_input_size: tuple[int, int] | None = None
+    logits_stride: int = 1
+    upsample: str = 'bilinear'
+
+    @abstractmethod
+    def forward(self, images: np.ndarray) -> np.ndarray | torch.Tensor:
+        """Run the network.
+
+        Args:
+            images: (1, 3, H, W) float32, normalised.
+
+        Returns:
+            (1, C, H / logits_stride, W / logits_stride) float32 logits; a torch tensor
+            (possibly on the GPU) or a numpy array, whichever is cheaper for the backend.
+        """
+
+    def describe(self) -> str:
+        """One line for logs: backend, device and anything else worth knowing."""
+        return f'{self.name} on {self.device}'
+
+    def close(self) -> None:
+        """Release the model / session (optional)."""

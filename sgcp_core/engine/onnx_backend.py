@@ -1,0 +1,122 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""ONNX Runtime backend: TensorRT, CUDA or CPU execution provider, metadata from the file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sgcp_core.engine.base import Backend, EngineError
+from sgcp_core.export import INPUT_NAME, onnx_props_to_meta
+
+__all__ = ['ONNXBackend', 'import_onnxruntime', 'cuda_providers_available', 'choose_providers']
+
+LOG = logging.getLogger('sgcp_core.engine')
+
+GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
+TRT_CACHE_DIR = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'sgcp_ros' / 'trt'
+
+
+def import_onnxruntime():
+    """onnxruntime, imported on first use so torch-only installs never pay for it."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise EngineError('the onnx backend needs onnxruntime (pip install onnxruntime, or '
+                          'onnxruntime-gpu for CUDA); or use backend=torch with a .pt '
+                          'model') from error
+    return onnxruntime
+
+
+def cuda_providers_available() -> bool:
+    """True when this onnxruntime build can run on an NVIDIA GPU."""
+    try:
+        ort = import_onnxruntime()
+    except EngineError:
+        return False
+    return any(p in ort.get_available_providers() for p in GPU_PROVIDERS)
+
+
+def choose_providers(device: str, available: list[str]) -> list:
+    """Execution providers in preference order for ``device`` ('cpu' or 'cuda').
+
+    TensorRT first when the build has it (its engines are cached on disk, the first run
+    builds them), then CUDA, with the CPU always last so unsupported nodes still run.
+    """
+    providers: list = []
+    if device == 'cuda':
+        if 'TensorrtExecutionProvider' in available:
+            TRT_CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            providers.append(('TensorrtExecutionProvider',
+                              {'trt_engine_cache_enable': True,
+                               'trt_engine_cache_path': str(TRT_CACHE_DIR)}))
+        if 'CUDAExecutionProvider' in available:
+            providers.append('CUDAExecutionProvider')
+    providers.append('CPUExecutionProvider')
+    return providers
+
+
+class ONNXBackend(Backend):
+    """Runs an ONNX graph written by ``sgcp_core.export`` with ONNX Runtime.
+
+    Args:
+        model: path of an ``.onnx`` file, or its serialised bytes (a ``.pt`` converted in
+            memory by the Segmenter).
+        device: 'cpu' or 'cuda' (already resolved; the Segmenter handles fallback).
+        threads: intra-op threads; 0 lets ONNX Runtime use one per physical core.
+        source: a name for error messages when ``model`` is bytes.
+    """
+
+    name = 'onnx'
+
+    def __init__(self, model: str | Path | bytes, device: str = 'cpu', threads: int = 0,
+                 source: str | None = None) -> None:
+        ort = import_onnxruntime()
+        source = source or str(model)
+        if not isinstance(model, bytes):
+            if not Path(model).is_file():
+                raise FileNotFoundError(f'model file not found: {model}')
+            model = str(model)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1   # one frame, one graph: nothing to run in parallel
+        providers = choose_providers(device, ort.get_available_providers())
+        try:
+            self.session = ort.InferenceSession(model, sess_options=options,
+                                                providers=providers)
+        except Exception as error:  # ORT raises its own Fail/InvalidGraph/... types
+            raise ValueError(f'{source} is not a usable ONNX model: {error}') from error
+        active = self.session.get_providers()
+        # A GPU provider that is listed but cannot load (missing CUDA/cuDNN libraries) is
+        # dropped by ONNX Runtime with only a log line; report where we really run.
+        self.device = 'cuda' if any(p in GPU_PROVIDERS for p in active) else 'cpu'
+        self.providers = active
+        self.meta = onnx_props_to_meta(self.session.get_modelmeta().custom_metadata_map,
+                                       source)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+            raise ValueError(f'{source}: expected one input named {INPUT_NAME!r}, got '
+                             f'{[i.name for i in inputs]}')
+        height, width = inputs[0].shape[2:]
+        self.fixed_input_size = ((height, width) if isinstance(height, int)
+                                 and isinstance(width, int) else None)
+        self.logits_stride = int(self.meta.get('logits_stride', 1))
+        self.upsample = self.meta.get('model', {}).get('upsample', 'bilinear')
+        self._output_names = [self.session.get_outputs()[0].name]
+
+    def forward(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(self._output_names, {INPUT_NAME: images})[0]
+
+    def describe(self) -> str:
+        ort = import_onnxruntime()
+        return (f'onnxruntime {ort.__version__} on {self.device} '
+                f'({", ".join(self.providers)})')
+
+    def close(self) -> None:
+        self.session = None

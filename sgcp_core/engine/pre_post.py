@@ -1,0 +1,153 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Frame -> network input, logits -> label map, label map -> colours and overlay.
+
+Everything here works on one frame at a time (batch of one), which is what a camera
+pipeline sees. Functions take optional ``out`` buffers so the engine can reuse memory
+between frames instead of allocating per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo
+
+__all__ = ['LABEL_MODES', 'check_rgb', 'preprocess', 'postprocess', 'colorize', 'overlay']
+
+# 'upsample_logits': interpolate the class scores to the frame size, then argmax (smooth
+# boundaries, costs C interpolated planes at frame size); 'argmax_then_nearest': argmax at
+# the logits' own resolution, then nearest-neighbour resize of the uint8 label map.
+LABEL_MODES = ('upsample_logits', 'argmax_then_nearest')
+
+
+def check_rgb(rgb: np.ndarray) -> None:
+    """Raise ValueError unless ``rgb`` is an (H, W, 3) uint8 array."""
+    if not isinstance(rgb, np.ndarray):
+        raise ValueError(f'expected an (H, W, 3) uint8 RGB numpy array, got {type(rgb).__name__}')
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f'expected an (H, W, 3) uint8 RGB array, got shape {rgb.shape} '
+                         f'dtype {rgb.dtype}' + (' (convert grey/RGBA/BGR frames to RGB first)'
+                                                 if rgb.dtype == np.uint8 else ''))
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f'empty image of shape {rgb.shape}')
+
+
+def preprocess(rgb: np.ndarray, input_size: tuple[int, int], mean: Sequence[float],
+               std: Sequence[float], out: np.ndarray | None = None) -> np.ndarray:
+    """Resize to the network input and normalise like training did.
+
+    Args:
+        rgb: (H, W, 3) uint8 RGB, any size, any strides.
+        input_size: (height, width) the network runs at.
+        mean, std: per-channel statistics of [0, 1] RGB (ImageNet's for this package).
+        out: optional (1, 3, height, width) float32 C-contiguous array to write into.
+
+    Returns:
+        (1, 3, height, width) float32, ``(rgb / 255 - mean) / std``.
+    """
+    check_rgb(rgb)
+    height, width = input_size
+    if not rgb.flags.c_contiguous:
+        # OpenCV only wraps arrays with positive, row-major strides (flipped views fail).
+        rgb = np.ascontiguousarray(rgb)
+    if rgb.shape[:2] != (height, width):
+        # Bilinear, as the training augmentation rescales frames.
+        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+    if out is None:
+        out = np.empty((1, 3, height, width), np.float32)
+    scale = 1.0 / (255.0 * np.asarray(std, np.float64))
+    shift = -np.asarray(mean, np.float64) / np.asarray(std, np.float64)
+    # Scale and shift each channel plane straight into the CHW output: no float HWC
+    # temporary and no transpose copy.
+    for channel in range(3):
+        np.multiply(rgb[:, :, channel], np.float32(scale[channel]), out=out[0, channel])
+        out[0, channel] += np.float32(shift[channel])
+    return out
+
+
+def _argmax_uint8(logits: torch.Tensor) -> torch.Tensor:
+    """(1, C, H, W) -> (H, W) uint8 class ids."""
+    return logits[0].argmax(0).to(torch.uint8)
+
+
+def postprocess(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
+                mode: str = 'upsample_logits', upsample: str = 'bilinear') -> np.ndarray:
+    """Label map at the frame's resolution from class scores at any resolution.
+
+    Args:
+        logits: (1, C, h, w) float class scores (numpy, or a torch tensor on any device).
+        output_size: (H, W) of the label map, normally the input frame's size.
+        mode: one of ``LABEL_MODES``.
+        upsample: interpolation for 'upsample_logits' ('bilinear' or 'bicubic'), the one
+            the model was trained with so the result equals the model's own output.
+
+    Returns:
+        (H, W) uint8 labels in 0..C-1 (255 is reserved for "unknown").
+    """
+    if mode not in LABEL_MODES:
+        raise ValueError(f'label mode must be one of {LABEL_MODES}, got {mode!r}')
+    scores = torch.as_tensor(logits)
+    if scores.ndim != 4 or scores.shape[0] != 1:
+        raise ValueError(f'expected (1, C, h, w) logits, got shape {tuple(scores.shape)}')
+    if scores.shape[1] >= UNKNOWN_LABEL:
+        raise ValueError(f'{scores.shape[1]} classes do not fit a uint8 label map with '
+                         f'{UNKNOWN_LABEL} reserved')
+    height, width = output_size
+    same_size = tuple(scores.shape[-2:]) == (height, width)
+    if mode == 'upsample_logits':
+        if not same_size:
+            scores = F.interpolate(scores, size=(height, width), mode=upsample,
+                                   align_corners=False)
+        return _argmax_uint8(scores).cpu().numpy()
+    labels = _argmax_uint8(scores).cpu().numpy()
+    if not same_size:
+        # NEAREST_EXACT samples at pixel centres, matching where bilinear interpolation
+        # (align_corners=False) places the coarse cells; plain NEAREST shifts by half a cell.
+        labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+    return labels
+
+
+def colorize(labels: np.ndarray, classes: ClassInfo | np.ndarray,
+             out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) uint8 labels -> (H, W, 3) uint8 RGB; 255 and ids without a class are black.
+
+    ``classes`` is a ClassInfo or its (256, 3) ``palette_array()`` (cache it per model).
+    """
+    table = classes.palette_array() if isinstance(classes, ClassInfo) else classes
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise ValueError(f'expected (H, W) uint8 labels, got shape {labels.shape} '
+                         f'dtype {labels.dtype}')
+    return np.take(table, labels, axis=0, out=out)
+
+
+def overlay(rgb: np.ndarray, color_mask: np.ndarray, labels: np.ndarray | None = None,
+            alpha: float = 0.5) -> np.ndarray:
+    """Blend the colour mask over the frame; pixels labelled 255 keep the frame's colour.
+
+    Args:
+        rgb: (H, W, 3) uint8 frame.
+        color_mask: (H, W, 3) uint8 from ``colorize``.
+        labels: (H, W) uint8, only needed to leave "unknown" pixels untouched.
+        alpha: weight of the mask, 0 (frame only) to 1 (mask only).
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f'overlay alpha must be within [0, 1], got {alpha}')
+    if rgb.shape != color_mask.shape:
+        raise ValueError(f'frame {rgb.shape} and colour mask {color_mask.shape} differ')
+    if not rgb.flags.c_contiguous:
+        rgb = np.ascontiguousarray(rgb)
+    blended = cv2.addWeighted(rgb, 1.0 - alpha, color_mask, alpha, 0.0)
+    if labels is not None:
+        unknown = labels == UNKNOWN_LABEL
+        if unknown.any():
+            blended[unknown] = rgb[unknown]
+    return blended

@@ -1,0 +1,317 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``Segmenter``: one frame in, a label map (and optional colour mask / overlay) out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sgcp_core.checkpoint import parse_meta
+from sgcp_core.classes import ClassInfo, load_class_info
+from sgcp_core.config import ConfigError, EngineConfig
+from sgcp_core.engine import pre_post
+from sgcp_core.engine.base import DEVICES, Backend, EngineError
+from sgcp_core.engine.torch_backend import hold_freed_memory
+from sgcp_core.paths import default_model_path
+
+__all__ = ['Segmenter', 'SegResult', 'DeviceFallbackWarning', 'BACKENDS', 'create_backend']
+
+LOG = logging.getLogger('sgcp_core.engine')
+
+BACKENDS = ('auto', 'torch', 'onnx')
+
+
+class DeviceFallbackWarning(RuntimeWarning):
+    """CUDA was asked for but is not available, so the engine runs on the CPU."""
+
+
+@dataclass
+class SegResult:
+    """One segmented frame.
+
+    Attributes:
+        labels: (H, W) uint8 class ids at the input frame's resolution; 255 = unknown.
+        color_mask: (H, W, 3) uint8 RGB palette colours, or None if not asked for.
+        overlay: (H, W, 3) uint8 RGB frame blended with the colour mask, or None.
+        timings_ms: milliseconds per stage: 'preprocess', 'inference', 'postprocess',
+            'colorize' and 'overlay' when computed, and 'total'.
+    """
+
+    labels: np.ndarray
+    color_mask: np.ndarray | None = None
+    overlay: np.ndarray | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _model_kind(path: Path) -> str:
+    return 'onnx' if path.suffix.lower() == '.onnx' else 'pt'
+
+
+def _cuda_available(backend: str) -> bool:
+    if backend == 'torch':
+        return torch.cuda.is_available()
+    from sgcp_core.engine.onnx_backend import cuda_providers_available
+    return cuda_providers_available()
+
+
+def _onnxruntime_installed() -> bool:
+    import importlib.util
+    return importlib.util.find_spec('onnxruntime') is not None
+
+
+def _choose_backend(requested: str, kind: str, device: str, path: Path) -> str:
+    if requested == 'torch' and kind == 'onnx':
+        raise EngineError(f'{path} is an ONNX file; the torch backend needs a .pt checkpoint '
+                          '(use backend=onnx or auto)')
+    if requested != 'auto':
+        return requested
+    if kind == 'onnx':
+        return 'onnx'
+    if device != 'cpu' and torch.cuda.is_available():
+        return 'torch'
+    # On the CPU ONNX Runtime's fused kernels beat eager PyTorch for this network (see
+    # "sgcp bench"), so a .pt is converted in memory at start-up when onnxruntime exists.
+    if device != 'cuda' and _onnxruntime_installed():
+        return 'onnx'
+    return 'torch'
+
+
+def _choose_device(requested: str, backend: str, strict: bool) -> tuple[str, str | None]:
+    """(device, fallback note or None)."""
+    if requested == 'cpu':
+        return 'cpu', None
+    available = _cuda_available(backend)
+    if requested == 'auto':
+        return ('cuda' if available else 'cpu'), None
+    if available:
+        return 'cuda', None
+    if backend == 'torch':
+        why = f'torch {torch.__version__} reports no CUDA device'
+    else:
+        from sgcp_core.engine.onnx_backend import import_onnxruntime
+        why = ('onnxruntime has no CUDA/TensorRT provider (available: '
+               f'{import_onnxruntime().get_available_providers()})')
+    if strict:
+        raise EngineError(f'device=cuda with strict_device: {why}')
+    return 'cpu', f'device=cuda requested but {why}; running on the CPU'
+
+
+def _input_size(config: EngineConfig, meta: dict) -> tuple[int, int]:
+    height, width = config.input_height, config.input_width
+    if (height > 0) != (width > 0):
+        raise ConfigError(f'set both input_height and input_width (or neither), got '
+                          f'{height}x{width}')
+    if height < 0 or width < 0:
+        raise ConfigError(f'input size must be positive, got {height}x{width}')
+    if height > 0:
+        return height, width
+    try:
+        height, width = (int(v) for v in meta['input_size'])
+    except (KeyError, TypeError, ValueError) as error:
+        raise EngineError('the model metadata has no input_size; set input_height and '
+                          'input_width') from error
+    return height, width
+
+
+def create_backend(name: str, path: Path, device: str, threads: int,
+                   input_size: tuple[int, int] | None) -> Backend:
+    """Build backend ``name`` ('torch' or 'onnx') for the model at ``path``.
+
+    A ``.pt`` checkpoint on the onnx backend is exported in memory first, at
+    ``input_size`` (or its own) with a fixed shape, which lets ONNX Runtime plan for it.
+    """
+    if name == 'torch':
+        from sgcp_core.engine.torch_backend import TorchBackend
+        return TorchBackend(str(path), device, threads)
+    from sgcp_core.engine.onnx_backend import ONNXBackend, import_onnxruntime
+    import_onnxruntime()
+    if _model_kind(path) == 'onnx':
+        return ONNXBackend(path, device, threads)
+    from sgcp_core.checkpoint import load_model
+    from sgcp_core.export import onnx_bytes
+    model, meta = load_model(path)
+    data = onnx_bytes(model, meta, input_size or tuple(meta['input_size']))
+    return ONNXBackend(data, device, threads, source=f'{path} (exported in memory)')
+
+
+class Segmenter:
+    """Semantic segmentation of RGB frames with a checkpoint or ONNX file.
+
+    Built once: loads the model, picks backend and device, allocates buffers and runs
+    ``config.warmup_runs`` frames. ``segment`` is then safe to call from any thread (calls
+    are serialised).
+
+    Args:
+        config: model path ('' = shipped model), backend, device, input size, label mode,
+            overlay alpha, threads, classes file; see ``sgcp_core.config.EngineConfig``.
+
+    Raises:
+        FileNotFoundError: the model file (or classes file) does not exist.
+        sgcp_core.models.CheckpointMismatchError: a .pt that is not a usable checkpoint.
+        ValueError: an unreadable ONNX file, a bad config value, or a classes file whose
+            class count differs from the model's.
+        EngineError: backend/device not available, or an input size the model cannot take.
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        config = config or EngineConfig()
+        self.config = config
+        if config.backend not in BACKENDS:
+            raise ConfigError(f'backend must be one of {BACKENDS}, got {config.backend!r}')
+        if config.device not in DEVICES:
+            raise ConfigError(f'device must be one of {DEVICES}, got {config.device!r}')
+        if config.label_mode not in pre_post.LABEL_MODES:
+            raise ConfigError(f'label_mode must be one of {pre_post.LABEL_MODES}, got '
+                              f'{config.label_mode!r}')
+        if not 0.0 <= config.overlay_alpha <= 1.0:
+            raise ConfigError(f'overlay_alpha must be within [0, 1], got {config.overlay_alpha}')
+        path = Path(config.model_path).expanduser() if config.model_path else default_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f'model file not found: {path}')
+        self.model_path = path
+        if config.hold_freed_memory:
+            hold_freed_memory()
+
+        kind = _model_kind(path)
+        backend_name = _choose_backend(config.backend, kind, config.device, path)
+        device, self.fallback_note = _choose_device(config.device, backend_name,
+                                                    config.strict_device)
+        if self.fallback_note:
+            warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
+        requested_size = ((config.input_height, config.input_width)
+                          if config.input_height > 0 else None)
+        self.backend = create_backend(backend_name, path, device, config.threads,
+                                      requested_size)
+        if config.backend == 'auto' or config.device == 'auto':
+            LOG.info('engine: %s for %s', self.backend.describe(), path)
+
+        self.meta = self.backend.meta
+        _, model_classes = parse_meta(self.meta, str(path))
+        self.classes: ClassInfo = (load_class_info(config.classes_file,
+                                                   model_classes.num_classes)
+                                   if config.classes_file else model_classes)
+        self.input_size: tuple[int, int] = _input_size(config, self.meta)
+        fixed = self.backend.fixed_input_size
+        if fixed is not None and tuple(fixed) != self.input_size:
+            raise EngineError(f'{path} only accepts {fixed[0]}x{fixed[1]} input, but '
+                              f'{self.input_size[0]}x{self.input_size[1]} was asked for; '
+                              're-export with "sgcp export --dynamic" or at that size')
+        self.label_mode = config.label_mode
+        self._mean = tuple(float(v) for v in self.meta['mean'])
+        self._std = tuple(float(v) for v in self.meta['std'])
+        self._palette = self.classes.palette_array()
+        self._input_buffer = np.empty((1, 3) + self.input_size, np.float32)
+        self._lock = threading.Lock()
+        self._warm_up(config.warmup_runs)
+
+    # -- properties of the contract -------------------------------------------------------
+    @property
+    def backend_name(self) -> str:
+        """'torch' or 'onnx'."""
+        return self.backend.name
+
+    @property
+    def device(self) -> str:
+        """'cpu' or 'cuda': where the network runs (after any fallback)."""
+        return self.backend.device
+
+    def describe(self) -> str:
+        """One line for logs: backend, device, model, input size, classes, label mode."""
+        height, width = self.input_size
+        return (f'{self.backend.describe()}; model {self.model_path} '
+                f'({self.meta.get("variant", "?")}, {self.classes.num_classes} classes); '
+                f'input {height}x{width}; labels by {self.label_mode}')
+
+    # -- stages ---------------------------------------------------------------------------
+    def _warm_up(self, runs: int) -> None:
+        # A mid-grey frame at the input size: exercises every stage and lets the backends
+        # allocate and pick kernels now rather than on the first camera frame.
+        frame = np.full(self.input_size + (3,), 128, np.uint8)
+        for _ in range(max(0, runs)):
+            self.segment(frame, want_color=True, want_overlay=True)
+
+    def infer_logits(self, rgb: np.ndarray) -> tuple[np.ndarray | torch.Tensor, dict]:
+        """Preprocess and run the network only.
+
+        Returns:
+            (logits (1, C, h, w) float32 numpy or torch tensor, {'preprocess', 'inference'}
+            in ms). The logits are the backend's, at ``input_size / backend.logits_stride``.
+        """
+        with self._lock:
+            return self._infer_logits(rgb)
+
+    def _infer_logits(self, rgb: np.ndarray) -> tuple[np.ndarray | torch.Tensor, dict]:
+        start = time.perf_counter()
+        images = pre_post.preprocess(rgb, self.input_size, self._mean, self._std,
+                                     out=self._input_buffer)
+        preprocessed = time.perf_counter()
+        logits = self.backend.forward(images)
+        inferred = time.perf_counter()
+        return logits, {'preprocess': 1e3 * (preprocessed - start),
+                        'inference': 1e3 * (inferred - preprocessed)}
+
+    def postprocess(self, logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
+                    label_mode: str | None = None) -> np.ndarray:
+        """(1, C, h, w) logits -> (H, W) uint8 labels at ``output_size`` (H, W)."""
+        return pre_post.postprocess(logits, output_size, label_mode or self.label_mode,
+                                    self.backend.upsample)
+
+    def segment(self, rgb: np.ndarray, want_color: bool = False, want_overlay: bool = False,
+                overlay_alpha: float | None = None) -> SegResult:
+        """Segment one frame.
+
+        Args:
+            rgb: (H, W, 3) uint8 RGB, any size, C-contiguous or not.
+            want_color: also return the palette-coloured label map.
+            want_overlay: also return the frame blended with it.
+            overlay_alpha: mask weight for the overlay; default ``config.overlay_alpha``.
+
+        Returns:
+            SegResult with labels (H, W) uint8 at the frame's resolution and timings.
+
+        Raises:
+            ValueError: ``rgb`` is not an (H, W, 3) uint8 array.
+        """
+        with self._lock:
+            start = time.perf_counter()
+            logits, timings = self._infer_logits(rgb)
+            before = time.perf_counter()
+            labels = self.postprocess(logits, rgb.shape[:2])
+            timings['postprocess'] = 1e3 * (time.perf_counter() - before)
+            color = blended = None
+            if want_color or want_overlay:
+                before = time.perf_counter()
+                color = pre_post.colorize(labels, self._palette)
+                timings['colorize'] = 1e3 * (time.perf_counter() - before)
+            if want_overlay:
+                before = time.perf_counter()
+                alpha = self.config.overlay_alpha if overlay_alpha is None else overlay_alpha
+                blended = pre_post.overlay(rgb, color, labels, alpha)
+                timings['overlay'] = 1e3 * (time.perf_counter() - before)
+            timings['total'] = 1e3 * (time.perf_counter() - start)
+        return SegResult(labels, color if want_color else None, blended, timings)
+
+    def colorize(self, labels: np.ndarray) -> np.ndarray:
+        """(H, W) uint8 labels -> (H, W, 3) uint8 RGB in this model's palette."""
+        return pre_post.colorize(labels, self._palette)
+
+    def overlay(self, rgb: np.ndarray, labels: np.ndarray,
+                alpha: float | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 frame blended with the colours of (H, W) uint8 labels."""
+        alpha = self.config.overlay_alpha if alpha is None else alpha
+        return pre_post.overlay(rgb, self.colorize(labels), labels, alpha)
+
+    def close(self) -> None:
+        """Release the backend's model or session."""
+        self.backend.close()
+
+    def __repr__(self) -> str:
+        return f'Segmenter({self.describe()})'
