@@ -57,16 +57,40 @@ def _chance_miou(label_dir):
     return max(majority.miou(), uniform.miou())
 
 
-def test_short_run_lowers_loss_and_beats_chance(small_camvid, tmp_path):
-    config = _config(small_camvid, tmp_path / 'run', epochs=36, eval_every=12, lr=0.1)
-    summary = train(config, progress=False)
+@pytest.fixture(scope='module')
+def short_run(small_camvid, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp('short_run')
+    config = _config(small_camvid, out_dir, epochs=36, eval_every=12, lr=0.1)
+    return config, train(config, progress=False), out_dir
+
+
+def test_short_run_lowers_loss_and_beats_chance(short_run, small_camvid):
+    config, summary, out_dir = short_run
     losses = summary['history']['train_loss']
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
     assert summary['val']['miou'] > _chance_miou(small_camvid / 'valannot') + 0.02
     for name in ('best.pt', 'last.pt', 'metrics.json', 'curves.png', 'config.yaml'):
-        assert (tmp_path / 'run' / name).is_file(), name
-    saved = yaml.safe_load((tmp_path / 'run' / 'config.yaml').read_text())
+        assert (out_dir / name).is_file(), name
+    saved = yaml.safe_load((out_dir / 'config.yaml').read_text())
     assert load_config(overrides=saved) == config  # the resolved config round-trips
+
+
+def test_package_run_ships_checkpoint_onnx_and_evidence(short_run, camvid_val_frames,
+                                                        tmp_path):
+    from sgcp_core.checkpoint import load_model
+    from sgcp_core.release import package_run
+    _, summary, run_dir = short_run
+    frames = [rgb for _, rgb, _ in camvid_val_frames[:2]]
+    shipped = package_run(run_dir, tmp_path / 'models', 'sgcpnet_test', parity_frames=frames)
+    assert shipped['val_miou'] == pytest.approx(summary['val']['miou'])
+    assert shipped['onnx_parity_max_abs_diff'] <= 1e-4
+    for name in ('sgcpnet_test.pt', 'sgcpnet_test.onnx', 'sgcpnet_test.yaml',
+                 'sgcpnet_test.json', 'sgcpnet_test_metrics.json', 'sgcpnet_test_curves.png'):
+        assert (tmp_path / 'models' / name).is_file(), name
+    model, meta = load_model(tmp_path / 'models' / 'sgcpnet_test.pt')
+    assert meta['classes']['names'][3] == 'Road'
+    with pytest.raises(FileNotFoundError, match='not a finished run'):
+        package_run(tmp_path, tmp_path / 'elsewhere', 'x')
 
 
 def test_resume_matches_uninterrupted_run(small_camvid, tmp_path):

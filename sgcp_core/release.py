@@ -1,0 +1,73 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Turn a finished training run into a shippable model folder.
+
+The folder holds the deployable checkpoint (weights + metadata, no optimiser state), its
+ONNX export (parity-checked on real frames), the exact config, the training log, the
+metrics JSON and the learning-curve / per-class IoU plot.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sgcp_core.checkpoint import atomic_write, load_model, read_checkpoint, save_checkpoint
+from sgcp_core.models import count_conv_macs, count_parameters
+
+__all__ = ['package_run']
+
+RUN_FILES = ('config.yaml', 'metrics.json', 'curves.png')
+
+
+def _copy(source: Path, target: Path) -> None:
+    atomic_write(target, lambda temp: shutil.copyfile(source, temp))
+
+
+def package_run(run_dir: str | Path, out_dir: str | Path, stem: str,
+                log_file: str | Path | None = None,
+                parity_frames: Sequence[np.ndarray] = ()) -> dict:
+    """Write ``out_dir/{stem}.pt``, ``{stem}.onnx`` and the run's evidence; return a summary.
+
+    The summary (also ``out_dir/{stem}.json``) has the val metrics, epochs, wall time,
+    parameters and conv MACs at the model's input size.
+    """
+    from sgcp_core.export import export_onnx
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    missing = [name for name in ('best.pt',) + RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f'{run_dir} is not a finished run: missing {missing}')
+    model, meta = load_model(run_dir / 'best.pt')
+    best = read_checkpoint(run_dir / 'best.pt')
+    metrics = json.loads((run_dir / 'metrics.json').read_text())
+    height, width = meta['input_size']
+    summary = {
+        'variant': meta['variant'], 'val_miou': metrics['val']['miou'],
+        'val_pixel_accuracy': metrics['val']['pixel_accuracy'],
+        'val_per_class_iou': metrics['val']['per_class_iou'], 'best_epoch': best['epoch'],
+        'epochs': metrics['epochs'], 'wall_time_s': metrics['wall_time_s'],
+        'images_per_s': metrics['images_per_s'], 'torch_threads': metrics['torch_threads'],
+        'parameters': count_parameters(model),
+        'conv_gmacs_at_input_size': round(count_conv_macs(model, height, width) / 1e9, 4),
+        'input_size': [height, width],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out_dir / f'{stem}.pt', model, meta,
+                    training={'epoch': best['epoch'], 'val_miou': metrics['val']['miou'],
+                              'config': best['config']})
+    for name in RUN_FILES:
+        _copy(run_dir / name, out_dir / f'{stem}_{name}' if name != 'config.yaml'
+              else out_dir / f'{stem}.yaml')
+    if log_file:
+        _copy(Path(log_file), out_dir / f'{stem}_train.log')
+    report = export_onnx(out_dir / f'{stem}.pt', out_dir / f'{stem}.onnx',
+                         parity_frames=parity_frames)
+    summary['onnx_parity_max_abs_diff'] = report.max_abs_diff
+    atomic_write(out_dir / f'{stem}.json',
+                 lambda temp: Path(temp).write_text(json.dumps(summary, indent=2)))
+    return summary
