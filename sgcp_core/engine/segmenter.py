@@ -104,15 +104,18 @@ def _choose_device(requested: str, backend: str, strict: bool) -> tuple[str, str
     return 'cpu', f'device=cuda requested but {why}; running on the CPU'
 
 
-def _input_size(config: EngineConfig, meta: dict) -> tuple[int, int]:
+def _requested_size(config: EngineConfig) -> tuple[int, int] | None:
+    """(H, W) from the config, or None to use the model's own input size."""
     height, width = config.input_height, config.input_width
-    if (height > 0) != (width > 0):
-        raise ConfigError(f'set both input_height and input_width (or neither), got '
-                          f'{height}x{width}')
-    if height < 0 or width < 0:
-        raise ConfigError(f'input size must be positive, got {height}x{width}')
-    if height > 0:
-        return height, width
+    if (height > 0) != (width > 0) or height < 0 or width < 0:
+        raise ConfigError(f'set both input_height and input_width to positive values (or both '
+                          f'to 0 for the model\'s own size), got {height}x{width}')
+    return (height, width) if height > 0 else None
+
+
+def _input_size(requested: tuple[int, int] | None, meta: dict) -> tuple[int, int]:
+    if requested is not None:
+        return requested
     try:
         height, width = (int(v) for v in meta['input_size'])
     except (KeyError, TypeError, ValueError) as error:
@@ -173,6 +176,7 @@ class Segmenter:
                               f'{config.label_mode!r}')
         if not 0.0 <= config.overlay_alpha <= 1.0:
             raise ConfigError(f'overlay_alpha must be within [0, 1], got {config.overlay_alpha}')
+        requested_size = _requested_size(config)
         path = Path(config.model_path).expanduser() if config.model_path else default_model_path()
         if not path.is_file():
             raise FileNotFoundError(f'model file not found: {path}')
@@ -186,8 +190,6 @@ class Segmenter:
                                                     config.strict_device)
         if self.fallback_note:
             warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
-        requested_size = ((config.input_height, config.input_width)
-                          if config.input_height > 0 else None)
         self.backend = create_backend(backend_name, path, device, config.threads,
                                       requested_size)
         if config.backend == 'auto' or config.device == 'auto':
@@ -198,7 +200,7 @@ class Segmenter:
         self.classes: ClassInfo = (load_class_info(config.classes_file,
                                                    model_classes.num_classes)
                                    if config.classes_file else model_classes)
-        self.input_size: tuple[int, int] = _input_size(config, self.meta)
+        self.input_size: tuple[int, int] = _input_size(requested_size, self.meta)
         fixed = self.backend.fixed_input_size
         if fixed is not None and tuple(fixed) != self.input_size:
             raise EngineError(f'{path} only accepts {fixed[0]}x{fixed[1]} input, but '
