@@ -1,0 +1,117 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""ONNX export: parity with PyTorch on real frames, metadata round trip, atomic writes."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from sgcp_core.checkpoint import load_model, read_checkpoint
+from sgcp_core.config import EngineConfig
+from sgcp_core.engine import EngineError, Segmenter, preprocess
+from sgcp_core.engine.torch_backend import CoarseLogits
+from sgcp_core.export import (ONNX_FORMAT, ExportError, export_onnx, onnx_bytes,
+                              read_onnx_meta)
+
+ort = pytest.importorskip('onnxruntime')
+onnx = pytest.importorskip('onnx')
+
+# Two resolutions: CamVid's own, and the 720x960 a camera driver typically delivers.
+RESOLUTIONS = [(360, 480), (720, 960)]
+
+
+@pytest.fixture(scope='module')
+def dynamic_onnx(tiny_checkpoint, tmp_path_factory):
+    path = tmp_path_factory.mktemp('onnx') / 'tiny_dynamic.onnx'
+    report = export_onnx(tiny_checkpoint, path, dynamic=True)
+    assert report.path == path and report.dynamic and report.logits_stride == 8
+    return path
+
+
+@pytest.mark.parametrize('coarse', [True, False], ids=['stride8', 'full'])
+def test_onnxruntime_matches_pytorch_on_real_frames(tiny_checkpoint, camvid_val_frames, coarse):
+    model, meta = load_model(tiny_checkpoint)
+    session = ort.InferenceSession(onnx_bytes(model, meta, dynamic=True, coarse_logits=coarse),
+                                   providers=['CPUExecutionProvider'])
+    network = CoarseLogits(model) if coarse else model
+    for height, width in RESOLUTIONS:
+        for _, rgb, _ in camvid_val_frames[:2]:
+            images = preprocess(rgb, (height, width), meta['mean'], meta['std'])
+            with torch.inference_mode():
+                expected = network(torch.from_numpy(images)).numpy()
+            got = session.run(None, {'images': images})[0]
+            assert got.shape == expected.shape
+            assert expected.shape[-2:] == ((height // 8, width // 8) if coarse
+                                           else (height, width))
+            # Absolute bound from the issue, plus the style guide's relative one.
+            assert np.abs(got - expected).max() <= 1e-4, (height, width)
+            np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
+
+
+def test_export_parity_check_runs_on_frames(tiny_checkpoint, camvid_val_frames, tmp_path):
+    frames = [rgb for _, rgb, _ in camvid_val_frames[:2]]
+    report = export_onnx(tiny_checkpoint, tmp_path / 'm.onnx', parity_frames=frames)
+    assert report.parity_frames == 2 and 0 <= report.max_abs_diff <= 1e-4
+    # An impossible tolerance must refuse to write the file at all.
+    with pytest.raises(ExportError, match='differ'):
+        export_onnx(tiny_checkpoint, tmp_path / 'never.onnx', parity_frames=frames,
+                    parity_atol=-1.0)
+    assert not (tmp_path / 'never.onnx').exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['m.onnx']   # no temp files left
+
+
+def test_metadata_round_trip(tiny_checkpoint, dynamic_onnx):
+    meta = read_checkpoint(tiny_checkpoint)['meta']
+    got = read_onnx_meta(dynamic_onnx)
+    assert got == {**meta, 'format': ONNX_FORMAT, 'logits_stride': 8}
+    seg = Segmenter(EngineConfig(model_path=str(dynamic_onnx), warmup_runs=0, threads=1))
+    assert seg.backend_name == 'onnx'
+    assert seg.meta['classes'] == meta['classes']
+    assert seg.classes.names == tuple(meta['classes']['names'])
+    assert seg.input_size == tuple(meta['input_size'])
+    assert list(seg.meta['mean']) == meta['mean'] and list(seg.meta['std']) == meta['std']
+
+
+def test_dynamic_and_fixed_shapes(tiny_checkpoint, dynamic_onnx, camvid_val_frames, tmp_path):
+    rgb = camvid_val_frames[0][1]
+    dynamic = Segmenter(EngineConfig(model_path=str(dynamic_onnx), input_height=720,
+                                     input_width=960, warmup_runs=0, threads=1))
+    assert dynamic.segment(rgb).labels.shape == (360, 480)
+    fixed_path = tmp_path / 'fixed.onnx'
+    report = export_onnx(tiny_checkpoint, fixed_path, input_size=(240, 320))
+    assert report.input_size == (240, 320) and not report.dynamic
+    graph_input = onnx.load(str(fixed_path)).graph.input[0]
+    assert [d.dim_value for d in graph_input.type.tensor_type.shape.dim] == [1, 3, 240, 320]
+    assert read_onnx_meta(fixed_path)['input_size'] == [240, 320]
+    fixed = Segmenter(EngineConfig(model_path=str(fixed_path), warmup_runs=0, threads=1))
+    assert fixed.input_size == (240, 320)
+    assert fixed.segment(rgb).labels.shape == (360, 480)
+    with pytest.raises(EngineError, match='only accepts 240x320'):
+        Segmenter(EngineConfig(model_path=str(fixed_path), input_height=360,
+                               input_width=480, warmup_runs=0))
+
+
+def test_onnx_and_torch_engines_agree(tiny_checkpoint, dynamic_onnx, camvid_val_frames):
+    torch_seg = Segmenter(EngineConfig(model_path=str(tiny_checkpoint), backend='torch',
+                                       warmup_runs=0, threads=1))
+    onnx_seg = Segmenter(EngineConfig(model_path=str(dynamic_onnx), warmup_runs=0, threads=1))
+    for _, rgb, _ in camvid_val_frames:
+        big = cv2.resize(rgb, (960, 720), interpolation=cv2.INTER_LINEAR)
+        for frame in (rgb, big):
+            agreement = (torch_seg.segment(frame).labels == onnx_seg.segment(frame).labels)
+            assert agreement.mean() > 0.999
+
+
+def test_opset_floor_and_foreign_onnx(tiny_checkpoint, tmp_path):
+    model, meta = load_model(tiny_checkpoint)
+    with pytest.raises(ValueError, match='opset 13'):
+        onnx_bytes(model, meta, opset=13)
+    graph = onnx.load_from_string(onnx_bytes(model, meta))
+    del graph.metadata_props[:]
+    foreign = tmp_path / 'foreign.onnx'
+    foreign.write_bytes(graph.SerializeToString())
+    with pytest.raises(ValueError, match='foreign.onnx has no sgcp_ros metadata'):
+        read_onnx_meta(foreign)
+    with pytest.raises(ValueError, match='foreign.onnx'):
+        Segmenter(EngineConfig(model_path=str(foreign)))
