@@ -112,3 +112,23 @@ def test_folder_dataset_with_class_list(camvid_root, tmp_path):
                                        classes_file='classes.txt'), 'train')
     assert dataset.classes.names == ('sky', 'building', 'pole')
     assert len(dataset) == 1
+
+
+def test_cityscapes_layout_maps_label_ids_to_train_ids(camvid_root, tmp_path):
+    image_dir = tmp_path / 'leftImg8bit' / 'val' / 'aachen'
+    label_dir = tmp_path / 'gtFine' / 'val' / 'aachen'
+    image_dir.mkdir(parents=True)
+    label_dir.mkdir(parents=True)
+    name = sorted(p.name for p in (camvid_root / 'val').glob('*.png'))[0]
+    (image_dir / 'aachen_000000_000019_leftImg8bit.png').write_bytes(
+        (camvid_root / 'val' / name).read_bytes())
+    label_ids = np.zeros((360, 480), np.uint8)          # 0 = unlabeled -> ignore
+    label_ids[:100] = 7                                  # road -> 0
+    label_ids[100:200] = 26                              # car -> 13
+    label_ids[200:300] = 33                              # bicycle -> 18
+    cv2.imwrite(str(label_dir / 'aachen_000000_000019_gtFine_labelIds.png'), label_ids)
+    dataset = build_dataset(DataConfig(dataset='cityscapes', root=str(tmp_path)), 'val')
+    _, label = dataset.load_raw(0)
+    assert dataset.classes.num_classes == 19
+    assert (label[:100] == 0).all() and (label[100:200] == 13).all()
+    assert (label[200:300] == 18).all() and (label[300:] == 255).all()
