@@ -1,0 +1,185 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Measurements behind ``sgcp bench``: engine stage timings, the bare network, label modes.
+
+Everything runs on real frames given by the caller and reports medians, because the
+first frames and the odd scheduler hiccup would otherwise dominate a short run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from sgcp_core.config import EngineConfig
+from sgcp_core.engine import LABEL_MODES, Segmenter
+from sgcp_core.metrics import ConfusionMatrix
+
+__all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'time_engine', 'time_bare_forward',
+           'compare_label_modes', 'resize_frames']
+
+STAGES = ('preprocess', 'inference', 'postprocess', 'colorize', 'overlay')
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """Median milliseconds per engine stage for one backend at one resolution."""
+
+    backend: str
+    device: str
+    resolution: tuple[int, int]
+    stages_ms: dict[str, float]
+    total_ms: float
+    bare_forward_ms: float | None
+    runs: int
+
+    @property
+    def fps(self) -> float:
+        return 1e3 / self.total_ms
+
+    def share(self, stage: str) -> float:
+        """Fraction of the median frame time spent in ``stage``."""
+        return self.stages_ms[stage] / sum(self.stages_ms.values())
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), 'fps': self.fps}
+
+
+@dataclass(frozen=True)
+class LabelModeResult:
+    """Quality and cost of one label mode at one output resolution."""
+
+    mode: str
+    output_size: tuple[int, int]
+    miou: float
+    pixel_accuracy: float
+    postprocess_ms: float   # median over frames
+    frames: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resize_frames(frames: Sequence[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
+    """Frames resized to (H, W) as a camera of that resolution would deliver them."""
+    height, width = size
+    return [frame if frame.shape[:2] == (height, width)
+            else cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA
+                            if frame.shape[0] > height else cv2.INTER_LINEAR)
+            for frame in frames]
+
+
+def time_engine(segmenter: Segmenter, frames: Sequence[np.ndarray], runs: int,
+                warmup: int = 3, want_overlay: bool = True) -> dict[str, float]:
+    """Median ms per stage (and 'total') of ``segmenter.segment`` cycling through frames."""
+    for index in range(warmup):
+        segmenter.segment(frames[index % len(frames)], want_overlay=want_overlay)
+    samples: dict[str, list[float]] = {}
+    for index in range(runs):
+        result = segmenter.segment(frames[index % len(frames)], want_overlay=want_overlay)
+        for stage, value in result.timings_ms.items():
+            samples.setdefault(stage, []).append(value)
+    return {stage: statistics.median(values) for stage, values in samples.items()}
+
+
+def time_bare_forward(model_path: str | Path, backend: str, size: tuple[int, int], runs: int,
+                      threads: int = 0, device: str = 'cpu', warmup: int = 3) -> float:
+    """Median ms of the network alone, as one would call it without the engine.
+
+    The full model (its own upsampling to the input size included) on a ready normalised
+    tensor: ``model(x)`` under inference_mode for torch, ``session.run`` of the
+    input-resolution export for onnx. ``model_path`` must be a ``.pt`` checkpoint.
+    """
+    from sgcp_core.checkpoint import load_model
+    model, meta = load_model(model_path)
+    images = np.random.default_rng(0).standard_normal((1, 3) + tuple(size)).astype(np.float32)
+    if backend == 'torch':
+        if threads > 0:
+            torch.set_num_threads(threads)
+        network = model.to(device)
+        tensor = torch.from_numpy(images).to(device)
+
+        def forward() -> None:
+            with torch.inference_mode():
+                network(tensor)
+            if device == 'cuda':
+                torch.cuda.synchronize()
+    else:
+        from sgcp_core.engine.onnx_backend import ONNXBackend
+        from sgcp_core.export import onnx_bytes
+        session = ONNXBackend(onnx_bytes(model, meta, size, coarse_logits=False), device,
+                              threads, source=str(model_path))
+
+        def forward() -> None:
+            session.forward(images)
+    for _ in range(warmup):
+        forward()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        forward()
+        samples.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(samples)
+
+
+def bench_backend(config: EngineConfig, backend: str, frames: Sequence[np.ndarray],
+                  size: tuple[int, int], runs: int, bare: bool = True) -> StageTiming:
+    """Engine stage timings of ``backend`` with the model running at ``size`` on frames of
+    that size, plus (``bare``) the bare network forward at the same size."""
+    segmenter = Segmenter(replace(config, backend=backend, input_height=size[0],
+                                  input_width=size[1]))
+    sized = resize_frames(frames, size)
+    medians = time_engine(segmenter, sized, runs)
+    bare_ms = None
+    if bare and segmenter.model_path.suffix.lower() != '.onnx':
+        bare_ms = time_bare_forward(segmenter.model_path, backend, size, runs, config.threads,
+                                    segmenter.device)
+    stages = {stage: medians[stage] for stage in STAGES if stage in medians}
+    timing = StageTiming(backend, segmenter.device, tuple(size), stages,
+                         sum(stages.values()), bare_ms, runs)
+    segmenter.close()
+    return timing
+
+
+def compare_label_modes(segmenter: Segmenter, samples: Sequence[tuple[np.ndarray, np.ndarray]],
+                        scales: Sequence[float] = (1.0, 2.0), ignore_index: int = 255,
+                        progress: bool = False) -> list[LabelModeResult]:
+    """mIoU and postprocess time of every label mode on labelled frames.
+
+    The network runs once per frame (at the segmenter's input size); each mode then turns
+    the same logits into a label map at ``scale`` times the frame's size, scored against
+    the ground truth resized by nearest neighbour. Scale 1 is the dataset's resolution;
+    larger scales stand for a camera delivering more pixels than the model runs at.
+
+    Args:
+        samples: (rgb (H, W, 3) uint8, label (H, W) uint8 train ids, ``ignore_index`` = void).
+    """
+    from tqdm import tqdm
+    num_classes = segmenter.classes.num_classes
+    matrices = {(s, m): ConfusionMatrix(num_classes, ignore_index) for s in scales
+                for m in LABEL_MODES}
+    times: dict[tuple[float, str], list[float]] = {key: [] for key in matrices}
+    sizes: dict[float, tuple[int, int]] = {}
+    for rgb, label in tqdm(samples, desc='label modes', disable=not progress, leave=False):
+        logits, _ = segmenter.infer_logits(rgb)
+        for scale in scales:
+            size = (round(label.shape[0] * scale), round(label.shape[1] * scale))
+            sizes[scale] = size
+            target = label if size == label.shape else cv2.resize(
+                label, size[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
+            for mode in LABEL_MODES:
+                start = time.perf_counter()
+                predicted = segmenter.postprocess(logits, size, mode)
+                times[(scale, mode)].append(1e3 * (time.perf_counter() - start))
+                matrices[(scale, mode)].update(target, predicted)
+    return [LabelModeResult(mode, sizes[scale], matrices[(scale, mode)].miou(),
+                            matrices[(scale, mode)].pixel_accuracy(),
+                            statistics.median(times[(scale, mode)]), len(samples))
+            for scale in scales for mode in LABEL_MODES]
