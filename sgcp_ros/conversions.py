@@ -38,7 +38,19 @@ _MONO16_TO_8_SCALE = 255.0 / 65535.0
 
 
 class ImageConversionError(ValueError):
-    """A message cannot be turned into an RGB frame; the text says why."""
+    """A message cannot be turned into an RGB frame; the text says why.
+
+    Attributes:
+        kind: the kind of fault ('encoding', 'size', 'empty', 'step', 'data', 'decode',
+            'output'),
+            with ``source`` (the encoding or format) a key to throttle log messages by.
+        source: the message's encoding or compressed format.
+    """
+
+    def __init__(self, message: str, kind: str, source: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.source = source
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
@@ -51,27 +63,32 @@ def image_to_rgb(msg: Image) -> np.ndarray:
         (height, width, 3) uint8 RGB, C-contiguous (never a view of ``msg.data``).
 
     Raises:
-        ImageConversionError: unsupported encoding, zero size, ``step`` shorter than a row,
-            or ``len(data) != step * height``.
+        ImageConversionError: unsupported encoding, zero size, no data, ``step`` shorter
+            than a row, or ``len(data) != step * height``.
     """
     encoding = msg.encoding
     if encoding not in _INPUT_LAYOUTS:
         raise ImageConversionError(
             f'unsupported image encoding {encoding!r}; supported: '
-            f'{", ".join(SUPPORTED_ENCODINGS)} (or sensor_msgs/CompressedImage JPEG/PNG)')
+            f'{", ".join(SUPPORTED_ENCODINGS)} (or sensor_msgs/CompressedImage JPEG/PNG)',
+            'encoding', encoding)
     channels, channel_bytes, to_rgb = _INPUT_LAYOUTS[encoding]
     height, width, step = msg.height, msg.width, msg.step
     if height == 0 or width == 0:
-        raise ImageConversionError(f'{encoding} image has zero size {width}x{height}')
+        raise ImageConversionError(f'{encoding} image has zero size {width}x{height}', 'size',
+                                   encoding)
+    if len(msg.data) == 0:
+        raise ImageConversionError(f'{encoding} image {width}x{height} has no data', 'empty',
+                                   encoding)
     row_bytes = width * channels * channel_bytes
     if step < row_bytes:
         raise ImageConversionError(
             f'{encoding} image {width}x{height}: step {step} is shorter than one row '
-            f'({width} px * {channels * channel_bytes} bytes = {row_bytes})')
+            f'({width} px * {channels * channel_bytes} bytes = {row_bytes})', 'step', encoding)
     if len(msg.data) != step * height:
         raise ImageConversionError(
             f'{encoding} image {width}x{height}: data has {len(msg.data)} bytes, expected '
-            f'step * height = {step} * {height} = {step * height}')
+            f'step * height = {step} * {height} = {step * height}', 'data', encoding)
     rows = np.frombuffer(msg.data, np.uint8).reshape(height, step)[:, :row_bytes]
     if channel_bytes == 2:
         byte_order = '>' if msg.is_bigendian else '<'
@@ -95,12 +112,13 @@ def compressed_image_to_rgb(msg: CompressedImage) -> np.ndarray:
         ImageConversionError: empty data or bytes OpenCV cannot decode.
     """
     if len(msg.data) == 0:
-        raise ImageConversionError(f'compressed image (format {msg.format!r}) has no data')
+        raise ImageConversionError(f'compressed image (format {msg.format!r}) has no data',
+                                   'empty', msg.format)
     bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageConversionError(
             f'compressed image (format {msg.format!r}, {len(msg.data)} bytes) could not be '
-            'decoded: not a complete JPEG or PNG')
+            'decoded: not a complete JPEG or PNG', 'decode', msg.format)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -114,7 +132,7 @@ def array_to_image(pixels: np.ndarray, header: Header) -> Image:
             pixels.ndim == 3 and pixels.shape[2] != 3):
         raise ImageConversionError(
             f'can only publish (H, W) uint8 as mono8 or (H, W, 3) uint8 as rgb8, got shape '
-            f'{pixels.shape} dtype {pixels.dtype}')
+            f'{pixels.shape} dtype {pixels.dtype}', 'output', str(pixels.dtype))
     pixels = np.ascontiguousarray(pixels)
     msg = Image()
     msg.header = header

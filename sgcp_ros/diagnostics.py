@@ -1,0 +1,197 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Per-window frame statistics and their /diagnostics status.
+
+``FrameStatistics`` is filled by the subscription callback and the worker thread and emptied
+once per report. ``summarize`` turns one window into a level, a message and key/value pairs;
+``DiagnosticsReporter`` publishes them through diagnostic_updater where it is installed and
+as a plain DiagnosticArray otherwise, with the same status name and keys either way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+
+from sgcp_ros.parameters import NodeConfig
+
+__all__ = ['STAGES', 'LATENCY_KEYS', 'WindowReport', 'FrameStatistics', 'summarize',
+           'DiagnosticsReporter', 'STATUS_TASK']
+
+# Per-frame stages, in pipeline order. 'colorize' and 'overlay' only run for subscribers.
+STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'colorize', 'overlay',
+          'publish')
+LATENCY_KEYS = ('latency mean ms', 'latency p50 ms', 'latency p95 ms', 'latency max ms')
+STATUS_TASK = 'segmentation'   # the status is named '<node name>: segmentation'
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+@dataclass
+class WindowReport:
+    """What happened between two reports; totals count from node start."""
+
+    duration_s: float
+    received: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    failed: int = 0
+    processed: int = 0
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
+    latency_ms: list[float] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    last_problem: str = ''
+
+
+class FrameStatistics:
+    """Thread-safe counters and samples for the current window."""
+
+    _COUNTERS = ('received', 'dropped', 'rejected', 'failed', 'processed')
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals = dict.fromkeys(self._COUNTERS, 0)
+        self._start = time.monotonic()
+        self._window = WindowReport(0.0)
+
+    def _count(self, name: str) -> None:
+        setattr(self._window, name, getattr(self._window, name) + 1)
+        self._totals[name] += 1
+
+    def record_received(self, replaced_unprocessed: bool) -> None:
+        """A frame arrived; ``replaced_unprocessed``: it pushed out one never processed."""
+        with self._lock:
+            self._count('received')
+            if replaced_unprocessed:
+                self._count('dropped')
+
+    def record_problem(self, kind: str, reason: str) -> None:
+        """``kind`` 'rejected' (bad message) or 'failed' (engine error) with its reason."""
+        with self._lock:
+            self._count(kind)
+            self._window.last_problem = reason
+
+    def record_processed(self, stage_ms: dict[str, float], latency_ms: float | None) -> None:
+        """A frame went through all stages; latency None when its header had no stamp."""
+        with self._lock:
+            self._count('processed')
+            for stage, value in stage_ms.items():
+                self._window.stage_ms.setdefault(stage, []).append(value)
+            if latency_ms is not None:
+                self._window.latency_ms.append(latency_ms)
+
+    def take_window(self) -> WindowReport:
+        """The window so far, with totals; starts the next one."""
+        now = time.monotonic()
+        with self._lock:
+            report, self._window = self._window, WindowReport(0.0)
+            report.duration_s = max(now - self._start, 1e-9)
+            report.totals = dict(self._totals)
+            self._start = now
+        return report
+
+
+def _ms(values: list[float]) -> str:
+    return f'{np.mean(values):.2f}' if values else 'not run'
+
+
+def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
+              ) -> tuple[bytes, str, list[tuple[str, str]]]:
+    """Level, one-line message and key/value pairs for one window.
+
+    Args:
+        report: the window from ``FrameStatistics.take_window``.
+        config: the thresholds (latency_*_ms, min_rate_*_hz).
+        facts: fixed pairs shown first (backend, device, model, input size).
+    """
+    input_rate = report.received / report.duration_s
+    processed_rate = report.processed / report.duration_s
+    values = list(facts.items()) + [
+        ('input rate Hz', f'{input_rate:.2f}'),
+        ('processed rate Hz', f'{processed_rate:.2f}'),
+        ('dropped frames', str(report.dropped)),
+        ('rejected frames', str(report.rejected)),
+        ('failed frames', str(report.failed)),
+    ]
+    values += [(f'{name} frames total', str(count)) for name, count in report.totals.items()]
+    values += [(f'{stage} ms', _ms(report.stage_ms.get(stage, []))) for stage in STAGES]
+    latency = np.asarray(report.latency_ms, np.float64)
+    if latency.size:
+        stats = (latency.mean(), np.percentile(latency, 50), np.percentile(latency, 95),
+                 latency.max())
+        values += [(key, f'{value:.2f}') for key, value in zip(LATENCY_KEYS, stats)]
+    else:
+        values += [(key, 'no stamped frames') for key in LATENCY_KEYS]
+
+    errors, warnings = [], []
+    if report.received == 0:
+        if report.totals.get('received', 0) == 0:
+            return OK, 'waiting for images', values
+        return WARN, f'no images in the last {report.duration_s:.1f} s', values
+    problems = report.rejected + report.failed
+    if problems:
+        text = f'{problems} bad frames ({report.last_problem})'
+        (errors if report.processed == 0 else warnings).append(text)
+    if latency.size:
+        p95 = float(np.percentile(latency, 95))
+        if p95 > config.latency_error_ms:
+            errors.append(f'p95 latency {p95:.0f} ms > {config.latency_error_ms:g} ms')
+        elif p95 > config.latency_warn_ms:
+            warnings.append(f'p95 latency {p95:.0f} ms > {config.latency_warn_ms:g} ms')
+    if 0 < config.min_rate_error_hz and processed_rate < config.min_rate_error_hz:
+        errors.append(f'processing {processed_rate:.1f} Hz < {config.min_rate_error_hz:g} Hz')
+    elif 0 < config.min_rate_warn_hz and processed_rate < config.min_rate_warn_hz:
+        warnings.append(f'processing {processed_rate:.1f} Hz < {config.min_rate_warn_hz:g} Hz')
+    if errors or warnings:
+        return (ERROR if errors else WARN), '; '.join(errors + warnings), values
+    return OK, f'segmenting {processed_rate:.1f} of {input_rate:.1f} frames/s', values
+
+
+class DiagnosticsReporter:
+    """Publishes ``summarize`` of each window on /diagnostics, once per period.
+
+    Args:
+        node: owner of the timer and publisher (and of diagnostic_updater's).
+        period_s: seconds between reports.
+        hardware_id: e.g. the inference device.
+        make_status: returns (level, message, values) for the window just ended.
+    """
+
+    def __init__(self, node: Node, period_s: float, hardware_id: str, make_status) -> None:
+        self._node = node
+        self._make_status = make_status
+        try:
+            import diagnostic_updater
+        except ImportError:
+            diagnostic_updater = None
+        if diagnostic_updater is not None:
+            self._updater = diagnostic_updater.Updater(node, period=period_s)
+            self._updater.setHardwareID(hardware_id)
+            self._updater.add(STATUS_TASK, self._fill_wrapper)
+            self._publisher = self._timer = None
+            return
+        self._updater = None
+        self._hardware_id = hardware_id
+        self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._timer = node.create_timer(period_s, self._publish)
+
+    def _fill_wrapper(self, stat):
+        level, message, values = self._make_status()
+        stat.summary(level, message)
+        for key, value in values:
+            stat.add(key, value)
+        return stat
+
+    def _publish(self) -> None:
+        level, message, values = self._make_status()
+        status = DiagnosticStatus(level=level, message=message,
+                                  name=f'{self._node.get_name()}: {STATUS_TASK}',
+                                  hardware_id=self._hardware_id,
+                                  values=[KeyValue(key=k, value=v) for k, v in values])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        self._publisher.publish(array)

@@ -1,0 +1,170 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""ROS parameters of the segmentation node, declared from config dataclasses.
+
+Defaults and types come from the dataclass fields only: ``sgcp_core.config.EngineConfig``
+for the engine and ``NodeConfig`` below for what only the node has (output toggles, input
+QoS, diagnostics thresholds). This module adds what ROS needs on top: a description, a
+range or list of choices, and whether the value can change while the node runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+
+from sgcp_core.config import ConfigError, replace_from_dict
+from sgcp_core.engine import BACKENDS, LABEL_MODES
+from sgcp_core.engine.base import DEVICES
+
+__all__ = ['NodeConfig', 'ParameterSpec', 'ENGINE_PARAMETERS', 'NODE_PARAMETERS',
+           'QOS_RELIABILITIES', 'LIVE_PARAMETERS', 'declare_config', 'check_node_config']
+
+QOS_RELIABILITIES = ('best_effort', 'reliable')
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What the node adds to the engine: outputs, input QoS and diagnostics thresholds."""
+
+    publish_labels: bool = True
+    publish_color_mask: bool = True       # computed only while someone subscribes
+    publish_overlay: bool = True          # computed only while someone subscribes
+    subscribe_compressed: bool = False    # also take image/compressed (JPEG/PNG)
+    input_qos_depth: int = 1
+    input_qos_reliability: str = 'best_effort'
+    diagnostics_period_s: float = 1.0
+    latency_warn_ms: float = 250.0        # p95 of header stamp -> outputs published
+    latency_error_ms: float = 1000.0
+    min_rate_warn_hz: float = 0.0         # processed frames per second; 0 = not checked
+    min_rate_error_hz: float = 0.0
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """How one config field appears as a ROS parameter."""
+
+    description: str
+    live: bool = False                    # False: read-only, a change needs a restart
+    range: tuple[float, float] | None = None
+    choices: tuple[str, ...] = ()
+
+
+ENGINE_PARAMETERS = {
+    'model_path': ParameterSpec(
+        "Model file, an sgcp_ros checkpoint (.pt) or ONNX (.onnx); '' = $SGCP_MODEL or the "
+        'shipped CamVid model.'),
+    'backend': ParameterSpec("Inference backend; 'auto' picks ONNX Runtime on the CPU and "
+                             'PyTorch on CUDA.', choices=BACKENDS),
+    'device': ParameterSpec("Where the network runs; 'auto' uses CUDA when available.",
+                            choices=DEVICES),
+    'strict_device': ParameterSpec('Fail at start-up instead of falling back to the CPU when '
+                                   'the requested device is unavailable.'),
+    'input_height': ParameterSpec('Network input height in pixels (frames are resized to it); '
+                                  "0 = the model's own size. Set with input_width.",
+                                  range=(0, 4096)),
+    'input_width': ParameterSpec('Network input width in pixels; 0 = the model\'s own size.',
+                                 range=(0, 8192)),
+    'label_mode': ParameterSpec('How labels reach the frame resolution: upsample the class '
+                                'scores, or argmax first then nearest-neighbour resize '
+                                '(cheaper).', choices=LABEL_MODES),
+    'overlay_alpha': ParameterSpec('Weight of the class colours in ~/overlay (0 = the camera '
+                                   'frame only, 1 = colours only).', live=True, range=(0.0, 1.0)),
+    'threads': ParameterSpec('CPU threads for inference; 0 = the library default.',
+                             range=(0, 256)),
+    'classes_file': ParameterSpec("Class names and colours: '' = from the model, 'camvid', "
+                                  "'cityscapes' or a JSON / text file."),
+    'warmup_runs': ParameterSpec('Frames run at start-up so the first camera frame is not slow.',
+                                 range=(0, 100)),
+    'hold_freed_memory': ParameterSpec('Keep freed memory mapped (glibc) so frames do not pay '
+                                       'page faults.'),
+}
+
+NODE_PARAMETERS = {
+    'publish_labels': ParameterSpec('Publish ~/labels (mono8 class ids, 255 = unknown).',
+                                    live=True),
+    'publish_color_mask': ParameterSpec('Publish ~/color_mask (rgb8); computed only while it '
+                                        'has subscribers.', live=True),
+    'publish_overlay': ParameterSpec('Publish ~/overlay (rgb8); computed only while it has '
+                                     'subscribers.', live=True),
+    'subscribe_compressed': ParameterSpec('Also subscribe image/compressed (JPEG or PNG '
+                                          'sensor_msgs/CompressedImage).'),
+    'input_qos_depth': ParameterSpec('History depth of the image subscriptions; the node only '
+                                     'ever processes the newest frame.', range=(1, 100)),
+    'input_qos_reliability': ParameterSpec("Reliability of the image subscriptions; "
+                                           "'best_effort' matches every publisher.",
+                                           choices=QOS_RELIABILITIES),
+    'diagnostics_period_s': ParameterSpec('Seconds between /diagnostics reports, and the '
+                                          'window their rates and percentiles cover.',
+                                          range=(0.1, 60.0)),
+    'latency_warn_ms': ParameterSpec('WARN when the p95 latency (header stamp to outputs '
+                                     'published) exceeds this.', live=True, range=(0.0, 1e6)),
+    'latency_error_ms': ParameterSpec('ERROR when the p95 latency exceeds this.', live=True,
+                                      range=(0.0, 1e6)),
+    'min_rate_warn_hz': ParameterSpec('WARN when frames arrive but fewer than this many are '
+                                      'processed per second; 0 = off.', live=True,
+                                      range=(0.0, 1000.0)),
+    'min_rate_error_hz': ParameterSpec('ERROR when fewer than this many frames are processed '
+                                       'per second while frames arrive; 0 = off.', live=True,
+                                       range=(0.0, 1000.0)),
+}
+
+LIVE_PARAMETERS = frozenset(name for specs in (ENGINE_PARAMETERS, NODE_PARAMETERS)
+                            for name, spec in specs.items() if spec.live)
+
+
+def _descriptor(name: str, default: Any, spec: ParameterSpec) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(name=name, description=spec.description,
+                                     read_only=not spec.live, dynamic_typing=False)
+    if spec.choices:
+        descriptor.additional_constraints = 'one of: ' + ', '.join(spec.choices)
+    if spec.range is not None:
+        low, high = spec.range
+        if isinstance(default, float):
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(low), to_value=float(high), step=0.0)]
+        else:
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high),
+                                                     step=1)]
+    return descriptor
+
+
+def declare_config(node: Node, config_type: type, specs: dict[str, ParameterSpec]) -> Any:
+    """Declare one parameter per scalar field of ``config_type``; return the resulting config.
+
+    A field without a spec (added to the dataclass later) is still declared, read-only,
+    described as ``<Config>.<field>``, so the node never silently ignores it.
+
+    Raises:
+        ConfigError: a value outside its choices (ROS checks types and ranges itself).
+    """
+    defaults = config_type()
+    values = {}
+    for field in dataclasses.fields(config_type):
+        default = getattr(defaults, field.name)
+        if not isinstance(default, (bool, int, float, str)):
+            continue  # tuples and nested configs have no ROS parameter equivalent here
+        spec = specs.get(field.name, ParameterSpec(f'{config_type.__name__}.{field.name}'))
+        value = node.declare_parameter(field.name, default,
+                                       _descriptor(field.name, default, spec)).value
+        if spec.choices and value not in spec.choices:
+            raise ConfigError(f'parameter {field.name} must be one of {spec.choices}, got '
+                              f'{value!r}')
+        values[field.name] = value
+    return replace_from_dict(defaults, values, f'{node.get_name()} parameters')
+
+
+def check_node_config(config: NodeConfig) -> str | None:
+    """The reason ``config``'s thresholds contradict each other, or None when they fit."""
+    if config.latency_warn_ms > config.latency_error_ms:
+        return (f'latency_warn_ms ({config.latency_warn_ms}) must not exceed latency_error_ms '
+                f'({config.latency_error_ms})')
+    if config.min_rate_error_hz > 0 and config.min_rate_warn_hz > 0 and (
+            config.min_rate_error_hz > config.min_rate_warn_hz):
+        return (f'min_rate_error_hz ({config.min_rate_error_hz}) must not exceed '
+                f'min_rate_warn_hz ({config.min_rate_warn_hz})')
+    return None
