@@ -1,0 +1,224 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``sgcp infer``: segment images, folders of images, or videos; write labels and overlays."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
+
+__all__ = ['add_parser', 'run', 'collect_inputs', 'IMAGE_SUFFIXES', 'VIDEO_SUFFIXES']
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
+VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
+PROGRESS_MIN_FRAMES = 10   # below this a progress bar is only noise
+
+EPILOG = '''examples:
+  sgcp infer frame.png                     labels + overlay of one image into ./sgcp_out
+  sgcp infer ../shared/data/camvid/val -m best.pt --out val_pred
+  sgcp infer drive.mp4 -m model.onnx --out vids --max-frames 300
+      video in -> drive_overlay.mp4 out (same frame rate)
+  sgcp infer a.png b.jpg --input-size 720x960 --label-mode argmax_then_nearest
+
+outputs per image NAME: NAME_labels.png (8-bit class ids, 255 = unknown; view it with the
+palette via NAME_overlay.png) and NAME_overlay.png; --color adds NAME_color.png. Folder
+inputs keep their sub-folder layout under --out. Files are written atomically. The last
+line is the timing summary: mean ms per engine stage and the frame rate, e.g.
+  sgcp infer: 101 frames, onnx on cpu at 360x480: preprocess 0.6 + inference 9.1 + ...
+'''
+
+
+def add_parser(commands, name: str) -> None:
+    parser = commands.add_parser(
+        name, help='segment images, folders or videos',
+        description='Segment images, folders of images, or video files with a checkpoint '
+                    '(.pt) or ONNX model. Writes a label PNG and an overlay per image, an '
+                    'overlay video per video.',
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('inputs', nargs='+', metavar='INPUT',
+                        help='image files, folders (searched recursively) or video files')
+    parser.add_argument('--out', '-o', default='sgcp_out', metavar='DIR',
+                        help='output folder (default ./sgcp_out)')
+    parser.add_argument('--color', action='store_true',
+                        help='also write the colour mask (NAME_color.png)')
+    parser.add_argument('--no-overlay', action='store_true',
+                        help='write label PNGs only (images); videos always get an overlay')
+    parser.add_argument('--max-frames', type=int, default=0, metavar='N',
+                        help='stop each video after N frames (default: all)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_engine_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Images as (path, output stem relative to --out) and video paths, in order.
+
+    Raises:
+        FileNotFoundError: naming the first path that does not exist.
+        ValueError: an empty folder, or two inputs that would write the same outputs.
+    """
+    images: list[tuple[Path, Path]] = []
+    videos: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ValueError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder {path}')
+            images += [(p, Path(path.name) / p.relative_to(path).with_suffix(''))
+                       for p in found]
+        elif path.is_file():
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                videos.append(path)
+            else:
+                images.append((path, Path(path.stem)))
+        else:
+            raise FileNotFoundError(f'input not found: {path}')
+    stems: dict[Path, Path] = {}
+    for path, stem in images + [(v, Path(v.stem)) for v in videos]:
+        if stem in stems and stems[stem] != path:
+            raise ValueError(f'{stems[stem]} and {path} would both write {stem}_*; run them '
+                             'separately or with different --out folders')
+        stems[stem] = path
+    return images, videos
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    """Atomic PNG write; ``image`` is (H, W) or (H, W, 3) RGB."""
+    import cv2
+
+    from sgcp_core.checkpoint import atomic_write
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode('.png', image)
+    if not ok:
+        raise OSError(f'cannot encode {path}')
+    atomic_write(path, lambda temp: Path(temp).write_bytes(encoded.tobytes()))
+
+
+class _Timings:
+    """Sums of per-stage milliseconds over frames, for the summary line."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.frames = 0
+        self.start = time.perf_counter()
+
+    def add(self, timings: dict[str, float]) -> None:
+        for stage, value in timings.items():
+            self.sums[stage] = self.sums.get(stage, 0.0) + value
+        self.frames += 1
+
+    def summary(self, segmenter) -> str:
+        if not self.frames:
+            return 'sgcp infer: no frames processed'
+        mean = {k: v / self.frames for k, v in self.sums.items()}
+        stages = ' + '.join(f'{k} {mean[k]:.1f}' for k in
+                            ('preprocess', 'inference', 'postprocess', 'colorize', 'overlay')
+                            if k in mean)
+        wall = time.perf_counter() - self.start
+        height, width = segmenter.input_size
+        return (f'sgcp infer: {self.frames} frames, {segmenter.backend_name} on '
+                f'{segmenter.device} at {height}x{width}: {stages} = {mean["total"]:.1f} '
+                f'ms/frame mean ({1e3 / mean["total"]:.1f} FPS engine, '
+                f'{self.frames / wall:.1f} FPS with file reading and writing)')
+
+
+def _segment_video(segmenter, video: Path, out_dir: Path, args, timings: _Timings,
+                   progress: bool) -> Path:
+    import cv2
+    from tqdm import tqdm
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise ValueError(f'cannot open video {video} (unsupported codec or not a video)')
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    if args.max_frames > 0:
+        count = min(count or args.max_frames, args.max_frames)
+    out = out_dir / f'{video.stem}_overlay.mp4'
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder and suffix as the result (the writer picks the container by suffix),
+    # renamed into place only once complete.
+    temp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp.mp4')
+    writer = None
+    written = 0
+    try:
+        with tqdm(total=count, desc=video.name, unit='frame', disable=not progress,
+                  leave=False) as bar:
+            while args.max_frames <= 0 or written < args.max_frames:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                result = segmenter.segment(rgb, want_overlay=True)
+                timings.add(result.timings_ms)
+                if writer is None:
+                    height, width = rgb.shape[:2]
+                    writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                             (width, height))
+                    if not writer.isOpened():
+                        raise OSError(f'cannot write video {out} (no mp4v encoder)')
+                writer.write(cv2.cvtColor(result.overlay, cv2.COLOR_RGB2BGR))
+                written += 1
+                bar.update()
+        if writer is None:
+            raise ValueError(f'video {video} has no readable frames')
+        writer.release()
+        writer = None
+        os.replace(temp, out)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        temp.unlink(missing_ok=True)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from sgcp_core.cli import CommandError
+    from sgcp_core.data import read_rgb
+    from sgcp_core.engine import Segmenter
+    if args.max_frames < 0:
+        raise CommandError('--max-frames must be >= 0')
+    # Check every input before the (slower) model load, so a typo fails at once.
+    images, videos = collect_inputs(args.inputs)
+    segmenter = Segmenter(engine_config_from_args(args))
+    out_dir = Path(args.out)
+    timings = _Timings()
+    progress = not args.no_progress
+    failures: list[str] = []
+    for path, stem in tqdm(images, desc='images', unit='image', leave=False,
+                           disable=not progress or len(images) < PROGRESS_MIN_FRAMES):
+        try:
+            rgb = read_rgb(path)
+        except ValueError as error:
+            # Keep going: one corrupt file should not cost the rest of a folder.
+            failures.append(str(error))
+            print(f'sgcp infer: skipping {path}: {error}', file=sys.stderr)
+            continue
+        result = segmenter.segment(rgb, want_color=args.color,
+                                   want_overlay=not args.no_overlay)
+        timings.add(result.timings_ms)
+        base = out_dir / stem
+        _write_png(base.with_name(f'{base.name}_labels.png'), result.labels)
+        if result.overlay is not None:
+            _write_png(base.with_name(f'{base.name}_overlay.png'), result.overlay)
+        if result.color_mask is not None:
+            _write_png(base.with_name(f'{base.name}_color.png'), result.color_mask)
+    for video in videos:
+        written = _segment_video(segmenter, video, out_dir, args, timings, progress)
+        print(f'wrote {written}')
+    print(timings.summary(segmenter))
+    if failures:
+        raise CommandError(f'{len(failures)} of {len(images)} images could not be read; '
+                           f'first: {failures[0]}')
+    return 0
