@@ -1,0 +1,192 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Latency statistics, printed tables, the JSON report and the plots of the bag tools.
+
+Every file is written atomically (temporary file, then rename), so a report or plot seen on
+disk is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sgcp_core.checkpoint import atomic_write
+
+__all__ = ['latency_stats', 'LatencyLog', 'format_latency_table', 'format_counts',
+           'write_json', 'write_png', 'plot_iou', 'plot_latency', 'contact_sheet']
+
+PERCENTILES = (50, 95, 99)
+
+
+def latency_stats(values_ms: Sequence[float]) -> dict:
+    """{'count', 'mean', 'p50', 'p95', 'p99', 'max'} in ms (None values when empty)."""
+    values = np.asarray(values_ms, np.float64)
+    if values.size == 0:
+        return {'count': 0, 'mean': None, **{f'p{p}': None for p in PERCENTILES}, 'max': None}
+    stats = {'count': int(values.size), 'mean': float(values.mean())}
+    for p, value in zip(PERCENTILES, np.percentile(values, PERCENTILES)):
+        stats[f'p{p}'] = float(value)
+    stats['max'] = float(values.max())
+    return stats
+
+
+class LatencyLog:
+    """Per-stage millisecond samples, one ``add`` per frame."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+
+    def add(self, timings_ms: Mapping[str, float]) -> None:
+        for stage, value in timings_ms.items():
+            self.samples.setdefault(stage, []).append(float(value))
+
+    def stats(self) -> dict[str, dict]:
+        return {stage: latency_stats(values) for stage, values in self.samples.items()}
+
+
+def format_latency_table(stats: Mapping[str, Mapping], title: str = 'latency (ms)') -> str:
+    """Aligned table: one row per stage with count, mean, p50, p95, p99, max."""
+    columns = ('mean', 'p50', 'p95', 'p99', 'max')
+    width = max([len(title)] + [len(stage) for stage in stats])
+    lines = [f'{title:<{width}}  {"n":>5}' + ''.join(f'  {c:>8}' for c in columns),
+             '-' * (width + 7 + 10 * len(columns))]
+    for stage, row in stats.items():
+        cells = ''.join('         -' if row[c] is None else f'  {row[c]:8.2f}' for c in columns)
+        lines.append(f'{stage:<{width}}  {row["count"]:>5}{cells}')
+    return '\n'.join(lines)
+
+
+def format_counts(counts: Mapping[str, object], title: str = 'frames') -> str:
+    """``title`` then one indented ``key: value`` line per entry (nested dicts flattened)."""
+    lines = [title]
+    width = max((len(str(k)) for k in counts), default=0)
+    for key, value in counts.items():
+        if isinstance(value, Mapping):
+            value = ', '.join(f'{k}: {v}' for k, v in value.items()) or 'none'
+        lines.append(f'  {key:<{width}}  {value}')
+    return '\n'.join(lines)
+
+
+def _json_ready(value):
+    """NaN/inf -> None so the file is strict JSON; numpy scalars -> Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | Path, report: Mapping) -> Path:
+    text = json.dumps(_json_ready(report), indent=2, allow_nan=False)
+    return atomic_write(path, lambda temp: Path(temp).write_text(text + '\n'))
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """(H, W, 3) uint8 RGB -> PNG file."""
+    ok, encoded = cv2.imencode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f'OpenCV could not encode a {rgb.shape} image as PNG')
+    return atomic_write(path, lambda temp: Path(temp).write_bytes(encoded.tobytes()))
+
+
+def _figure():
+    import matplotlib
+    matplotlib.use('Agg')  # files only; never needs a display
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save_figure(figure, path: str | Path) -> Path:
+    plt = _figure()
+    try:
+        return atomic_write(path, lambda temp: figure.savefig(temp, format='png', dpi=120))
+    finally:
+        plt.close(figure)
+
+
+def plot_iou(summary: Mapping, path: str | Path, title: str,
+             palette: Sequence[Sequence[int]] | None = None) -> Path:
+    """Bar chart of per-class IoU (%) with the mIoU as a line; classes without pixels show
+    as n/a."""
+    plt = _figure()
+    names = list(summary['per_class_iou'])
+    values = [summary['per_class_iou'][n] for n in names]
+    heights = [0.0 if v is None else 100 * v for v in values]
+    colours = ([tuple(c / 255 for c in palette[i]) for i in range(len(names))]
+               if palette is not None else None)
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(names) + 2), 4.2))
+    bars = axes.bar(range(len(names)), heights, color=colours, edgecolor='black',
+                    linewidth=0.6)
+    for bar, value in zip(bars, values):
+        label = 'n/a' if value is None else f'{100 * value:.1f}'
+        axes.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1, label,
+                  ha='center', va='bottom', fontsize=8)
+    axes.axhline(100 * summary['miou'], color='black', linestyle='--', linewidth=1,
+                 label=f'mIoU {100 * summary["miou"]:.2f}%')
+    axes.set_xticks(range(len(names)), names, rotation=40, ha='right')
+    axes.set_ylim(0, 105)
+    axes.set_ylabel('IoU (%)')
+    axes.set_title(title)
+    axes.legend(loc='upper right')
+    figure.tight_layout()
+    return _save_figure(figure, path)
+
+
+def plot_latency(samples: Mapping[str, Sequence[float]], path: str | Path, title: str,
+                 stages: Iterable[str] | None = None) -> Path:
+    """Overlaid step histograms of per-frame milliseconds, one per stage, with p95 marks."""
+    plt = _figure()
+    stages = [s for s in (stages or samples) if samples.get(s)]
+    figure, axes = plt.subplots(figsize=(7.5, 4.2))
+    if stages:
+        upper = max(float(np.percentile(samples[s], 99.5)) for s in stages) * 1.05
+        bins = np.linspace(0.0, max(upper, 1e-3), 60)
+        for index, stage in enumerate(stages):
+            values = np.clip(np.asarray(samples[stage]), 0, bins[-1])
+            colour = f'C{index % 10}'
+            axes.hist(values, bins=bins, histtype='step', linewidth=1.4, color=colour,
+                      label=f'{stage} (p95 {np.percentile(samples[stage], 95):.1f} ms)')
+            axes.axvline(np.percentile(samples[stage], 95), color=colour, linestyle=':',
+                         linewidth=1)
+        axes.legend(fontsize=8)
+    axes.set_xlabel('milliseconds per frame')
+    axes.set_ylabel('frames')
+    axes.set_title(title)
+    figure.tight_layout()
+    return _save_figure(figure, path)
+
+
+def contact_sheet(tiles: Sequence[tuple[np.ndarray, str]], path: str | Path,
+                  columns: int = 4, tile_width: int = 320) -> Path:
+    """Grid of (H, W, 3) uint8 RGB images, each scaled to ``tile_width`` with a caption."""
+    if not tiles:
+        raise ValueError('a contact sheet needs at least one image')
+    scaled = []
+    for rgb, caption in tiles:
+        height = max(1, round(rgb.shape[0] * tile_width / rgb.shape[1]))
+        tile = cv2.resize(rgb, (tile_width, height), interpolation=cv2.INTER_AREA)
+        banner = np.zeros((20, tile_width, 3), np.uint8)
+        cv2.putText(banner, caption[:48], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        scaled.append(np.vstack([banner, tile]))
+    tile_height = max(t.shape[0] for t in scaled)
+    columns = min(columns, len(scaled))
+    rows = math.ceil(len(scaled) / columns)
+    gap = 4
+    sheet = np.full((rows * (tile_height + gap) + gap, columns * (tile_width + gap) + gap, 3),
+                    255, np.uint8)
+    for index, tile in enumerate(scaled):
+        row, column = divmod(index, columns)
+        top, left = gap + row * (tile_height + gap), gap + column * (tile_width + gap)
+        sheet[top:top + tile.shape[0], left:left + tile_width] = tile
+    return write_png(path, sheet)
