@@ -1,0 +1,192 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``sgcp bench``: engine stage timings per backend and resolution, on real frames."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
+from sgcp_core.cli.info import parse_resolution
+
+__all__ = ['add_parser', 'run']
+
+DEFAULT_RESOLUTIONS = ('360x480', '720x960')
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+EPILOG = '''examples:
+  sgcp bench -m best.pt
+      both backends at 360x480 and 720x960 on CamVid val frames (from the data config)
+  sgcp bench -m best.pt --frames my_frames/ --resolution 480x640 1080x1920 --runs 50
+  sgcp bench -m best.pt --label-modes --no-timing
+      mIoU and cost of the two label modes on the labelled CamVid val split
+
+How to read it: every row is the median over --runs frames of one backend with the
+network running at HxW on frames of that size. The stage columns add up to "total" and
+show their share of it; "bare" is the network alone (model(x) / session.run on a ready
+tensor, its own upsampling included) and "total/bare" what the engine adds on top.
+The last lines compare backends at each resolution. Other processes on the machine
+slow every row alike, but compare rows of one run only.
+'''
+
+
+def add_parser(commands, name: str) -> None:
+    parser = commands.add_parser(
+        name, help='time the engine per stage, per backend, per resolution',
+        description='Time preprocess, inference, postprocess, colorize and overlay for each '
+                    'backend at each resolution on real frames, next to the bare network '
+                    'forward; optionally compare the label modes on labelled frames.',
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--frames', nargs='+', metavar='PATH',
+                        help='images or folders to time on (default: the val split of the '
+                             'data config\'s CamVid root)')
+    parser.add_argument('--num-frames', type=int, default=8, metavar='N',
+                        help='distinct frames to cycle through (default 8)')
+    parser.add_argument('--resolution', nargs='+', type=parse_resolution, metavar='HxW',
+                        default=[parse_resolution(r) for r in DEFAULT_RESOLUTIONS],
+                        help='network and frame sizes (default 360x480 720x960)')
+    parser.add_argument('--backends', nargs='+', choices=('torch', 'onnx'),
+                        help='backends to time (default: every one installed)')
+    parser.add_argument('--runs', type=int, default=30, help='timed frames per row (30)')
+    parser.add_argument('--no-bare', action='store_true',
+                        help='skip timing the bare network forward')
+    parser.add_argument('--no-timing', action='store_true',
+                        help='skip the stage timings (e.g. with --label-modes)')
+    parser.add_argument('--label-modes', action='store_true',
+                        help='compare upsample_logits and argmax_then_nearest: mIoU and '
+                             'postprocess time on labelled frames (--data)')
+    parser.add_argument('--data', metavar='ROOT',
+                        help='CamVid root with val/ and valannot/ for --label-modes '
+                             '(default: the data config\'s root)')
+    parser.add_argument('--limit', type=int, default=0, metavar='N',
+                        help='use only the first N labelled frames (default: all)')
+    parser.add_argument('--json', metavar='PATH', help='also write every figure as JSON')
+    add_engine_arguments(parser, backend_choice=False)
+    parser.set_defaults(run=run)
+
+
+def _data_root(explicit: str | None) -> Path:
+    from sgcp_core.cli import CommandError
+    from sgcp_core.config import DataConfig
+    if explicit:
+        return Path(explicit)
+    default = Path(DataConfig().root)
+    for candidate in (default, REPO_ROOT / default):
+        if (candidate / 'val').is_dir():
+            return candidate
+    raise CommandError(f'no CamVid data at {default} (relative to the working directory or '
+                       f'{REPO_ROOT}); pass --frames / --data')
+
+
+def _load_frames(args: argparse.Namespace) -> tuple[list, str]:
+    from sgcp_core.cli.infer import collect_inputs
+    from sgcp_core.data import read_rgb
+    paths = args.frames or [str(_data_root(args.data) / 'val')]
+    images, _ = collect_inputs(paths)
+    if not images:
+        raise ValueError(f'no images in {" ".join(paths)}')
+    chosen = images[:max(1, args.num_frames)]
+    return [read_rgb(p) for p, _ in chosen], f'{len(chosen)} frames from {" ".join(paths)}'
+
+
+def _model_title(segmenter_path: Path) -> str:
+    if segmenter_path.suffix.lower() == '.onnx':
+        from sgcp_core.export import read_onnx_meta
+        meta, epoch = read_onnx_meta(segmenter_path), None
+    else:
+        from sgcp_core.checkpoint import read_checkpoint
+        data = read_checkpoint(segmenter_path)
+        meta, epoch = data['meta'], data.get('epoch')
+    return (f'{segmenter_path} ({meta.get("variant", "?")}'
+            + (f', epoch {epoch}' if epoch is not None else '') + ')')
+
+
+def _timing_table(timings) -> list[str]:
+    from sgcp_core.benchmark import STAGES
+    header = (f'{"backend":<7} {"device":<6} {"input":>9}  '
+              + '  '.join(f'{s:>15}' for s in STAGES)
+              + f'  {"total":>8} {"FPS":>6} {"bare":>8} {"total/bare":>10}')
+    lines = [header, '-' * len(header)]
+    for t in timings:
+        cells = [f'{t.stages_ms[s]:7.2f} ({100 * t.share(s):3.0f}%)' if s in t.stages_ms
+                 else f'{"-":>15}' for s in STAGES]
+        bare = '-' if t.bare_forward_ms is None else f'{t.bare_forward_ms:.2f}'
+        ratio = '-' if t.bare_forward_ms is None else f'{t.total_ms / t.bare_forward_ms:.2f}x'
+        lines.append(f'{t.backend:<7} {t.device:<6} {t.resolution[0]:>4}x{t.resolution[1]:<4}  '
+                     + '  '.join(cells)
+                     + f'  {t.total_ms:8.2f} {t.fps:6.1f} {bare:>8} {ratio:>10}')
+    by_size: dict = {}
+    for t in timings:
+        by_size.setdefault(t.resolution, []).append(t)
+    for (height, width), rows in by_size.items():
+        if len(rows) > 1:
+            fastest = min(rows, key=lambda r: r.total_ms)
+            others = ', '.join(f'{r.backend} {r.total_ms / fastest.total_ms:.2f}x slower'
+                               for r in rows if r is not fastest)
+            lines.append(f'at {height}x{width}: {fastest.backend} fastest; {others}')
+    sizes = sorted(by_size, key=lambda s: s[0] * s[1])
+    if len(sizes) > 1:
+        for backend in dict.fromkeys(t.backend for t in timings):
+            small = next((t for t in by_size[sizes[0]] if t.backend == backend), None)
+            large = next((t for t in by_size[sizes[-1]] if t.backend == backend), None)
+            if small and large:
+                lines.append(f'{backend}: {large.resolution[0]}x{large.resolution[1]} takes '
+                             f'{large.total_ms / small.total_ms:.2f}x the time of '
+                             f'{small.resolution[0]}x{small.resolution[1]} '
+                             f'({large.resolution[0] * large.resolution[1] / (small.resolution[0] * small.resolution[1]):.0f}x the pixels)')  # noqa: E501
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from sgcp_core import benchmark
+    from sgcp_core.checkpoint import atomic_write
+    from sgcp_core.cli import CommandError
+    from sgcp_core.engine import Segmenter
+    from sgcp_core.paths import default_model_path
+    if args.runs < 1:
+        raise CommandError('--runs must be >= 1')
+    config = engine_config_from_args(args)
+    model_path = Path(config.model_path) if config.model_path else default_model_path()
+    if not model_path.is_file():
+        raise FileNotFoundError(f'model file not found: {model_path}')
+    config = config.__class__(**{**config.__dict__, 'model_path': str(model_path)})
+    report: dict = {'model': str(model_path)}
+    print(f'sgcp bench: {_model_title(model_path)}')
+    if not args.no_timing:
+        frames, source = _load_frames(args)
+        backends = args.backends or [
+            b for b in ('torch', 'onnx')
+            if b == 'torch' or importlib.util.find_spec('onnxruntime') is not None]
+        if model_path.suffix.lower() == '.onnx':
+            backends = [b for b in backends if b == 'onnx']
+        print(f'{source}; median of {args.runs} runs per row, milliseconds')
+        timings = [benchmark.bench_backend(config, backend, frames, size, args.runs,
+                                           bare=not args.no_bare)
+                   for size in args.resolution for backend in backends]
+        print('\n'.join(_timing_table(timings)))
+        report['timings'] = [t.to_dict() for t in timings]
+    if args.label_modes:
+        from sgcp_core.config import DataConfig
+        from sgcp_core.data import build_dataset
+        dataset = build_dataset(DataConfig(root=str(_data_root(args.data)), preload=False),
+                                'val')
+        count = len(dataset) if args.limit <= 0 else min(args.limit, len(dataset))
+        segmenter = Segmenter(config)
+        samples = [dataset.load_raw(i) for i in range(count)]
+        results = benchmark.compare_label_modes(segmenter, samples, progress=True)
+        print(f'label modes on {count} labelled val frames ({segmenter.describe()}):')
+        print(f'{"output":>9}  {"mode":<20} {"mIoU %":>7} {"pixel acc %":>11} '
+              f'{"postprocess ms":>14}')
+        for r in results:
+            print(f'{r.output_size[0]:>4}x{r.output_size[1]:<4}  {r.mode:<20} '
+                  f'{100 * r.miou:7.2f} {100 * r.pixel_accuracy:11.2f} '
+                  f'{r.postprocess_ms:14.2f}')
+        report['label_modes'] = [r.to_dict() for r in results]
+    if args.json:
+        text = json.dumps(report, indent=2)
+        atomic_write(args.json, lambda temp: Path(temp).write_text(text))
+        print(f'wrote {args.json}')
+    return 0
