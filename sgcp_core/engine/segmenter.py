@@ -77,8 +77,9 @@ def _choose_backend(requested: str, kind: str, device: str, path: Path) -> str:
         return 'onnx'
     if device != 'cpu' and torch.cuda.is_available():
         return 'torch'
-    # On the CPU ONNX Runtime's fused kernels beat eager PyTorch for this network (see
-    # "sgcp bench"), so a .pt is converted in memory at start-up when onnxruntime exists.
+    # On the CPU ONNX Runtime's fused kernels beat eager PyTorch for this network ("sgcp
+    # bench": engine 2.8x faster at 360x480, 1.9x at 720x960), so a .pt is converted in
+    # memory at start-up (about a second) when onnxruntime is installed.
     if device != 'cuda' and _onnxruntime_installed():
         return 'onnx'
     return 'torch'
@@ -125,7 +126,7 @@ def _input_size(requested: tuple[int, int] | None, meta: dict) -> tuple[int, int
 
 
 def create_backend(name: str, path: Path, device: str, threads: int,
-                   input_size: tuple[int, int] | None) -> Backend:
+                   input_size: tuple[int, int] | None, hold_memory: bool = True) -> Backend:
     """Build backend ``name`` ('torch' or 'onnx') for the model at ``path``.
 
     A ``.pt`` checkpoint on the onnx backend is exported in memory first, at
@@ -133,7 +134,7 @@ def create_backend(name: str, path: Path, device: str, threads: int,
     """
     if name == 'torch':
         from sgcp_core.engine.torch_backend import TorchBackend
-        return TorchBackend(str(path), device, threads)
+        return TorchBackend(str(path), device, threads, hold_memory=hold_memory)
     from sgcp_core.engine.onnx_backend import ONNXBackend, import_onnxruntime
     import_onnxruntime()
     if _model_kind(path) == 'onnx':
@@ -191,7 +192,15 @@ class Segmenter:
         if self.fallback_note:
             warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
         self.backend = create_backend(backend_name, path, device, config.threads,
-                                      requested_size)
+                                      requested_size, config.hold_freed_memory)
+        if device == 'cuda' and self.backend.device != 'cuda':
+            # ONNX Runtime drops a GPU provider whose CUDA/cuDNN libraries fail to load and
+            # carries on with the CPU; hold that to the same rule as a missing GPU.
+            note = (f'{backend_name} could not start on CUDA ({self.backend.describe()})')
+            if config.strict_device:
+                raise EngineError(f'device=cuda with strict_device: {note}')
+            self.fallback_note = f'{note}; running on the CPU'
+            warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
         if config.backend == 'auto' or config.device == 'auto':
             LOG.info('engine: %s for %s', self.backend.describe(), path)
 
