@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -36,8 +37,8 @@ slow every row alike, but compare rows of one run only.
 def add_parser(commands, name: str) -> None:
     parser = commands.add_parser(
         name, help='time the engine per stage, per backend, per resolution',
-        description='Time preprocess, inference, postprocess, colorize and overlay for each '
-                    'backend at each resolution on real frames, next to the bare network '
+        description='Time preprocess, inference, postprocess, colorize and overlay for each\n'
+                    'backend at each resolution on real frames, next to the bare network\n'
                     'forward; optionally compare the label modes on labelled frames.',
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--frames', nargs='+', metavar='PATH',
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     model_path = Path(config.model_path) if config.model_path else default_model_path()
     if not model_path.is_file():
         raise FileNotFoundError(f'model file not found: {model_path}')
-    config = config.__class__(**{**config.__dict__, 'model_path': str(model_path)})
+    config = dataclasses.replace(config, model_path=str(model_path))
     report: dict = {'model': str(model_path)}
     print(f'sgcp bench: {_model_title(model_path)}')
     if not args.no_timing:

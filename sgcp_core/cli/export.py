@@ -30,8 +30,8 @@ PARITY_FRAMES = 4
 def add_parser(commands, name: str) -> None:
     parser = commands.add_parser(
         name, help='export a checkpoint to ONNX (with metadata and a parity check)',
-        description='Export an sgcp_ros checkpoint to ONNX (opset >= 17), written atomically. '
-                    'Before writing, ONNX Runtime and PyTorch run the same frames and the '
+        description='Export an sgcp_ros checkpoint to ONNX (opset >= 17), written atomically.\n'
+                    'Before writing, ONNX Runtime and PyTorch run the same frames and the\n'
                     'export fails if any logit differs by more than --atol.',
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model', '-m', required=True, metavar='PATH',

@@ -27,8 +27,8 @@ EPILOG = '''examples:
       video in -> drive_overlay.mp4 out (same frame rate)
   sgcp infer a.png b.jpg --input-size 720x960 --label-mode argmax_then_nearest
 
-outputs per image NAME: NAME_labels.png (8-bit class ids, 255 = unknown; view it with the
-palette via NAME_overlay.png) and NAME_overlay.png; --color adds NAME_color.png. Folder
+outputs per image NAME: NAME_labels.png (8-bit class ids, 255 = unknown) and
+NAME_overlay.png (the frame under the class colours); --color adds NAME_color.png. Folder
 inputs keep their sub-folder layout under --out. Files are written atomically. The last
 line is the timing summary: mean ms per engine stage and the frame rate, e.g.
   sgcp infer: 101 frames, onnx on cpu at 360x480: preprocess 0.6 + inference 9.1 + ...
@@ -38,8 +38,8 @@ line is the timing summary: mean ms per engine stage and the frame rate, e.g.
 def add_parser(commands, name: str) -> None:
     parser = commands.add_parser(
         name, help='segment images, folders or videos',
-        description='Segment images, folders of images, or video files with a checkpoint '
-                    '(.pt) or ONNX model. Writes a label PNG and an overlay per image, an '
+        description='Segment images, folders of images, or video files with a checkpoint\n'
+                    '(.pt) or ONNX model. Writes a label PNG and an overlay per image, and an\n'
                     'overlay video per video.',
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('inputs', nargs='+', metavar='INPUT',
