@@ -165,6 +165,9 @@ def test_bad_inputs_exit_non_zero_naming_the_problem(tiny_checkpoint, val_images
                                                                     for i in range(5)]}))
     _fails(['infer', str(val_images[0]), '--classes', str(five)] + model + out, capsys,
            'five_classes.json', '5 classes, but the model has 11')
+    fake_video = tmp_path / 'clip.mp4'
+    fake_video.write_bytes(b'no frames in here')
+    _fails(['infer', str(fake_video)] + model + out, capsys, 'clip.mp4')
     _fails(['export', '-m', str(junk)], capsys, 'junk.pt')
     _fails(['bench', '-m', str(tmp_path / 'gone.pt')], capsys, 'gone.pt')
 

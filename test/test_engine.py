@@ -291,3 +291,22 @@ def test_holding_freed_memory_stops_per_frame_page_faults():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         assert hold_freed_memory()
+
+
+def test_cityscapes_model_with_its_own_palette(tmp_path, camvid_val_frames):
+    """A 19-class model: the classes and palette come from its metadata alone."""
+    from sgcp_core.checkpoint import make_meta, save_checkpoint
+    from sgcp_core.classes import CITYSCAPES
+    from sgcp_core.config import DataConfig, ModelConfig
+    from sgcp_core.models import build_sgcpnet
+    torch.manual_seed(0)
+    path = tmp_path / 'cityscapes.pt'
+    save_checkpoint(path, build_sgcpnet(19).eval(),
+                    make_meta(ModelConfig(num_classes=19), CITYSCAPES, DataConfig(),
+                              input_size=(128, 256)))
+    seg = Segmenter(EngineConfig(model_path=str(path), threads=1, warmup_runs=1))
+    assert seg.classes == CITYSCAPES and seg.input_size == (128, 256)
+    result = seg.segment(camvid_val_frames[0][1], want_color=True)
+    assert result.labels.shape == (360, 480) and result.labels.max() < 19
+    palette = np.asarray(CITYSCAPES.palette, np.uint8)
+    np.testing.assert_array_equal(result.color_mask, palette[result.labels])
