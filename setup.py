@@ -1,10 +1,17 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
+import sys
 from glob import glob
 
 from setuptools import find_packages, setup
 
 package_name = 'sgcp_ros'
+
+# `ros2 run` and launch_ros look for executables in <prefix>/lib/sgcp_ros. colcon (setup.py
+# install / develop) puts the console scripts there itself, through setup.cfg; pip puts them
+# in <prefix>/bin, so wheels also carry small launchers that exec those (resource/launchers).
+WHEEL_BUILD = 'bdist_wheel' in sys.argv
+LAUNCHERS = [('lib/' + package_name, glob('resource/launchers/*'))] if WHEEL_BUILD else []
 
 # The PyPI ROS 2 wheels are only for machines without a ROS install (venv, CI); a ROS 2
 # system already has rclpy and the message packages, so they are an extra, not a requirement.
@@ -22,7 +29,7 @@ setup(
         ('share/' + package_name + '/config', glob('config/*')),
         ('share/' + package_name + '/models/camvid', glob('models/camvid/*.pt')
          + glob('models/camvid/*.onnx') + glob('models/camvid/*.json')),
-    ],
+    ] + LAUNCHERS,
     python_requires='>=3.10',
     install_requires=[
         'torch>=2.1',
@@ -51,6 +58,7 @@ setup(
         'console_scripts': [
             'sgcp = sgcp_core.cli:main',
             'segmentation_node = sgcp_ros.segmentation_node:main',
+            'video_publisher = sgcp_ros.video_publisher:main',
             'make_bag = sgcp_ros.bag.make_bag:main',
             'evaluate_bag = sgcp_ros.bag.evaluate_bag:main',
             'replay_bag = sgcp_ros.bag.replay_bag:main',

