@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -22,8 +22,8 @@ from sgcp_core.config import EngineConfig
 from sgcp_core.engine import LABEL_MODES, Segmenter
 from sgcp_core.metrics import ConfusionMatrix
 
-__all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'time_engine', 'time_bare_forward',
-           'compare_label_modes', 'resize_frames']
+__all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'time_engine', 'bare_forward',
+           'time_bare_forward', 'bench_engines', 'compare_label_modes', 'resize_frames']
 
 STAGES = ('preprocess', 'inference', 'postprocess', 'colorize', 'overlay')
 
@@ -89,9 +89,9 @@ def time_engine(segmenter: Segmenter, frames: Sequence[np.ndarray], runs: int,
     return {stage: statistics.median(values) for stage, values in samples.items()}
 
 
-def time_bare_forward(model_path: str | Path, backend: str, size: tuple[int, int], runs: int,
-                      threads: int = 0, device: str = 'cpu', warmup: int = 3) -> float:
-    """Median ms of the network alone, as one would call it without the engine.
+def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
+                 threads: int = 0, device: str = 'cpu') -> Callable[[], None]:
+    """A callable running the network alone, as one would call it without the engine.
 
     The full model (its own upsampling to the input size included) on a ready normalised
     tensor: ``model(x)`` under inference_mode for torch, ``session.run`` of the
@@ -111,14 +111,18 @@ def time_bare_forward(model_path: str | Path, backend: str, size: tuple[int, int
                 network(tensor)
             if device == 'cuda':
                 torch.cuda.synchronize()
-    else:
-        from sgcp_core.engine.onnx_backend import ONNXBackend
-        from sgcp_core.export import onnx_bytes
-        session = ONNXBackend(onnx_bytes(model, meta, size, coarse_logits=False), device,
-                              threads, source=str(model_path))
+        return forward
+    from sgcp_core.engine.onnx_backend import ONNXBackend
+    from sgcp_core.export import onnx_bytes
+    session = ONNXBackend(onnx_bytes(model, meta, size, coarse_logits=False), device, threads,
+                          source=str(model_path))
+    return lambda: session.forward(images)
 
-        def forward() -> None:
-            session.forward(images)
+
+def time_bare_forward(model_path: str | Path, backend: str, size: tuple[int, int], runs: int,
+                      threads: int = 0, device: str = 'cpu', warmup: int = 3) -> float:
+    """Median ms of ``bare_forward``."""
+    forward = bare_forward(model_path, backend, size, threads, device)
     for _ in range(warmup):
         forward()
     samples = []
@@ -129,23 +133,52 @@ def time_bare_forward(model_path: str | Path, backend: str, size: tuple[int, int
     return statistics.median(samples)
 
 
-def bench_backend(config: EngineConfig, backend: str, frames: Sequence[np.ndarray],
-                  size: tuple[int, int], runs: int, bare: bool = True) -> StageTiming:
-    """Engine stage timings of ``backend`` with the model running at ``size`` on frames of
-    that size, plus (``bare``) the bare network forward at the same size."""
-    segmenter = Segmenter(replace(config, backend=backend, input_height=size[0],
-                                  input_width=size[1]))
-    sized = resize_frames(frames, size)
-    medians = time_engine(segmenter, sized, runs)
-    bare_ms = None
-    if bare and segmenter.model_path.suffix.lower() != '.onnx':
-        bare_ms = time_bare_forward(segmenter.model_path, backend, size, runs, config.threads,
-                                    segmenter.device)
-    stages = {stage: medians[stage] for stage in STAGES if stage in medians}
-    timing = StageTiming(backend, segmenter.device, tuple(size), stages,
-                         sum(stages.values()), bare_ms, runs)
-    segmenter.close()
-    return timing
+def bench_engines(config: EngineConfig, backends: Sequence[str],
+                  sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
+                  bare: bool = True, warmup: int = 3) -> list[StageTiming]:
+    """Engine stage timings for every (size, backend), plus the bare network forward.
+
+    Each row runs the network at ``size`` on the frames resized to that size. The rows are
+    measured round-robin, one frame of each per round, so that load from other processes
+    (or thermal throttling) lands on all rows alike and their ratios stay meaningful.
+    """
+    rows = []
+    for size in sizes:
+        sized = resize_frames(frames, size)
+        for backend in backends:
+            segmenter = Segmenter(replace(config, backend=backend, input_height=size[0],
+                                          input_width=size[1]))
+            forward = None
+            if bare and segmenter.model_path.suffix.lower() != '.onnx':
+                forward = bare_forward(segmenter.model_path, backend, size, config.threads,
+                                       segmenter.device)
+            rows.append({'backend': backend, 'size': tuple(size), 'segmenter': segmenter,
+                         'frames': sized, 'forward': forward, 'stages': {}, 'bare': []})
+    for index in range(-warmup, runs):
+        for row in rows:
+            frame = row['frames'][index % len(row['frames'])]
+            result = row['segmenter'].segment(frame, want_overlay=True)
+            bare_ms = None
+            if row['forward'] is not None:
+                start = time.perf_counter()
+                row['forward']()
+                bare_ms = 1e3 * (time.perf_counter() - start)
+            if index < 0:
+                continue
+            for stage, value in result.timings_ms.items():
+                row['stages'].setdefault(stage, []).append(value)
+            if bare_ms is not None:
+                row['bare'].append(bare_ms)
+    timings = []
+    for row in rows:
+        stages = {stage: statistics.median(row['stages'][stage]) for stage in STAGES
+                  if stage in row['stages']}
+        timings.append(StageTiming(row['backend'], row['segmenter'].device, row['size'],
+                                   stages, sum(stages.values()),
+                                   statistics.median(row['bare']) if row['bare'] else None,
+                                   runs))
+        row['segmenter'].close()
+    return timings
 
 
 def compare_label_modes(segmenter: Segmenter, samples: Sequence[tuple[np.ndarray, np.ndarray]],

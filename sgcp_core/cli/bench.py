@@ -163,10 +163,9 @@ def run(args: argparse.Namespace) -> int:
             if b == 'torch' or importlib.util.find_spec('onnxruntime') is not None]
         if model_path.suffix.lower() == '.onnx':
             backends = [b for b in backends if b == 'onnx']
-        print(f'{source}; median of {args.runs} runs per row, milliseconds')
-        timings = [benchmark.bench_backend(config, backend, frames, size, args.runs,
-                                           bare=not args.no_bare)
-                   for size in args.resolution for backend in backends]
+        print(f'{source}; median of {args.runs} runs per row (rows interleaved), milliseconds')
+        timings = benchmark.bench_engines(config, backends, args.resolution, frames,
+                                          args.runs, bare=not args.no_bare)
         print('\n'.join(_timing_table(timings)))
         report['timings'] = [t.to_dict() for t in timings]
     if args.label_modes:
