@@ -299,10 +299,10 @@ def run_demo(args: argparse.Namespace) -> dict:
             if not recorder.reports:
                 return False
             last = recorder.reports[-1]
-            done = sum(int(last[f'{k} frames total'])
+            done = sum(int(last.get(f'{k} frames total', 0))
                        for k in ('processed', 'dropped', 'rejected', 'failed'))
-            return float(last['input rate Hz']) == 0 and done >= int(
-                last['received frames total'])
+            return float(last.get('input rate Hz', 1)) == 0 and done >= int(
+                last.get('received frames total', 1))
         recorder.spin_for(15.0, until=settled)
     finally:
         if publisher is not None:

@@ -41,15 +41,21 @@ def test_launch_file_declares_the_documented_arguments():
 
 @pytest.fixture(scope='module')
 def wheel_prefix(tmp_path_factory) -> Path:
-    """This package built as a wheel and pip-installed (no dependencies) under a prefix."""
+    """This package built as a wheel and pip-installed (no dependencies) into a fresh venv.
+
+    ``pip --python`` installs into that venv only: installing with --prefix from this
+    interpreter would uninstall the development copy from the running environment.
+    """
     work = tmp_path_factory.mktemp('wheel')
     pip = [sys.executable, '-m', 'pip', '--disable-pip-version-check', '-q']
     subprocess.run(pip + ['wheel', '--no-deps', '--no-build-isolation', '-w', str(work),
                           str(REPO)], check=True, cwd=REPO, timeout=300)
     wheel = next(work.glob('sgcp_ros-*.whl'))
-    prefix = work / 'prefix'
-    subprocess.run(pip + ['install', '--no-deps', '--no-index', '--prefix', str(prefix),
-                          str(wheel)], check=True, timeout=300)
+    prefix = work / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(prefix)], check=True,
+                   timeout=120)
+    subprocess.run(pip + ['--python', str(prefix / 'bin' / 'python'), 'install', '--no-deps',
+                          '--no-index', str(wheel)], check=True, timeout=300)
     return prefix
 
 
@@ -70,14 +76,21 @@ def test_pip_install_puts_the_ament_index_share_files_and_executables_in_place(
 
 def test_pip_installed_launcher_runs_the_installed_node(wheel_prefix, tmp_path):
     # What launch_ros does: <prefix>/lib/sgcp_ros/<executable> with the user's arguments.
-    # A missing model makes the node exit at once, which proves the whole chain ran.
-    site = sysconfig.get_path('purelib', vars={'base': str(wheel_prefix)})
-    env = dict(os.environ, PYTHONPATH=site, AMENT_PREFIX_PATH=str(wheel_prefix))
+    # A missing model makes the node exit at once, which proves the whole chain ran. The
+    # venv has sgcp_ros alone; its dependencies come from this environment's site-packages
+    # (a plain path entry: the development install's .pth finder is not processed there).
+    dependencies = [sysconfig.get_path('purelib'), os.environ.get('PYTHONPATH', '')]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, dependencies)),
+               AMENT_PREFIX_PATH=str(wheel_prefix))
     result = subprocess.run(
         [str(wheel_prefix / 'lib' / 'sgcp_ros' / 'segmentation_node'), '--ros-args', '-p',
          f'model_path:={tmp_path / "absent.pt"}'],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
+    installed = subprocess.run([str(wheel_prefix / 'bin' / 'python'), '-c',
+                                'import sgcp_ros; print(sgcp_ros.__file__)'], env=env,
+                               cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert installed.stdout.startswith(str(wheel_prefix)), installed.stdout + installed.stderr
     assert f'cannot start: model file not found: {tmp_path / "absent.pt"}' in result.stderr
 
 

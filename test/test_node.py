@@ -174,7 +174,8 @@ class RosClient:
     def report_while_streaming(self, frame: np.ndarray, frame_id: str):
         """Publish ``frame`` until a diagnostics window has processed frames; return it."""
         def processed(values):
-            if float(values['processed rate Hz']) > 0:
+            # .get: diagnostic_updater's first report ("Node starting up") has no values.
+            if float(values.get('processed rate Hz', 0)) > 0:
                 return True
             self.image_pub.publish(padded_image(frame, 'rgb8', frame_id, self.now()))
             return False
