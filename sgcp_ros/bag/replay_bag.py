@@ -18,6 +18,7 @@ not counted as drops. Labels with the probe stamp are left out of every figure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import struct
@@ -257,6 +258,13 @@ def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None,
         image_topic, label_topic = resolve_topics(reader, EvaluationOptions(
             image_topic=options.image_topic, label_topic=options.label_topic))
         image_type = reader.topics[image_topic]
+        if (image_type == COMPRESSED_IMAGE_TYPE
+                and not options.publish_topic.endswith('/compressed')):
+            # The node takes CompressedImage on image/compressed (subscribe_compressed).
+            options = dataclasses.replace(options,
+                                          publish_topic=options.publish_topic + '/compressed')
+            say(f'{image_topic} holds CompressedImage: publishing on {options.publish_topic} '
+                '(start the node with -p subscribe_compressed:=true)')
         writer = None
         if options.record is not None:
             writer = outputs.enter_context(BagWriter(options.record, options.record_storage))
@@ -476,9 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--label-topic', help='ground-truth topic in the bag (default: '
                         '/camera/ground_truth if present; "" for none)')
     parser.add_argument('--publish-topic', default='/image',
-                        help='topic the node subscribes to (default: %(default)s; '
-                             'CompressedImage frames go to the same name, remap the node\'s '
-                             'image/compressed onto it)')
+                        help='topic the node subscribes to (default: %(default)s); '
+                             'CompressedImage frames go to <topic>/compressed')
     parser.add_argument('--node-labels-topic', default='/sgcp_segmentation/labels',
                         help='the node\'s label output (default: %(default)s)')
     pacing = parser.add_mutually_exclusive_group()
