@@ -60,7 +60,8 @@ def image_to_rgb(msg: Image) -> np.ndarray:
         msg: sensor_msgs/Image in one of ``SUPPORTED_ENCODINGS``.
 
     Returns:
-        (height, width, 3) uint8 RGB, C-contiguous (never a view of ``msg.data``).
+        (height, width, 3) uint8 RGB, C-contiguous. For unpadded rgb8 this is a view of
+        ``msg.data`` (no copy), valid while the message lives; treat it as read-only.
 
     Raises:
         ImageConversionError: unsupported encoding, zero size, no data, ``step`` shorter

@@ -1,0 +1,138 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The node's parts without a process: parameters, newest-frame slot, throttling, statuses."""
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+
+from sgcp_core.config import EngineConfig  # noqa: E402
+from sgcp_ros.diagnostics import (LATENCY_KEYS, STAGES, FrameStatistics,  # noqa: E402
+                                  summarize)
+from sgcp_ros.latest_frame import LatestFrame  # noqa: E402
+from sgcp_ros.log_throttle import KeyedThrottle  # noqa: E402
+from sgcp_ros.parameters import (ENGINE_PARAMETERS, NODE_PARAMETERS, NodeConfig,  # noqa: E402
+                                 check_node_config)
+
+REPO = Path(__file__).resolve().parents[1]
+FACTS = {'backend': 'onnx', 'device': 'cpu'}
+
+
+def test_every_config_field_has_a_described_parameter():
+    assert {f.name for f in dataclasses.fields(EngineConfig)} == set(ENGINE_PARAMETERS)
+    assert {f.name for f in dataclasses.fields(NodeConfig)} == set(NODE_PARAMETERS)
+    assert all(spec.description for spec in {**ENGINE_PARAMETERS, **NODE_PARAMETERS}.values())
+
+
+def test_only_runtime_safe_parameters_are_live():
+    live = {name for name, spec in {**ENGINE_PARAMETERS, **NODE_PARAMETERS}.items()
+            if spec.live}
+    assert live == {'overlay_alpha', 'publish_labels', 'publish_color_mask', 'publish_overlay',
+                    'latency_warn_ms', 'latency_error_ms', 'min_rate_warn_hz',
+                    'min_rate_error_hz'}
+
+
+def test_shipped_params_file_sets_declared_parameters_with_their_types():
+    document = yaml.safe_load((REPO / 'config' / 'segmentation.yaml').read_text())
+    values = document['/**']['ros__parameters']
+    defaults = {**dataclasses.asdict(EngineConfig()), **dataclasses.asdict(NodeConfig())}
+    for name, value in values.items():
+        assert name in defaults, f'{name} is not a parameter of the node'
+        assert type(value) is type(defaults[name]), name
+    assert check_node_config(dataclasses.replace(NodeConfig(), **values)) is None
+
+
+def test_contradicting_thresholds_are_named():
+    assert 'latency_error_ms' in check_node_config(NodeConfig(latency_warn_ms=900.0,
+                                                              latency_error_ms=800.0))
+    assert 'min_rate_warn_hz' in check_node_config(NodeConfig(min_rate_warn_hz=2.0,
+                                                              min_rate_error_hz=5.0))
+    assert check_node_config(NodeConfig(min_rate_error_hz=5.0)) is None  # warn level off
+
+
+def test_latest_frame_keeps_only_the_newest_and_counts_what_it_replaced():
+    slot = LatestFrame()
+    assert slot.put('frame 1') is False
+    assert slot.put('frame 2') is True          # frame 1 was never taken: dropped
+    assert slot.take(timeout_s=0.1) == 'frame 2'
+    assert slot.take(timeout_s=0.05) is None
+
+
+def test_latest_frame_wakes_a_waiting_taker_on_put_and_on_close():
+    slot = LatestFrame()
+    taken = []
+    worker = threading.Thread(target=lambda: taken.append(slot.take(timeout_s=10.0)))
+    worker.start()
+    time.sleep(0.05)
+    slot.put('frame')
+    worker.join(timeout=5.0)
+    assert taken == ['frame']
+    worker = threading.Thread(target=lambda: taken.append(slot.take(timeout_s=10.0)))
+    start = time.monotonic()
+    worker.start()
+    slot.close()
+    worker.join(timeout=5.0)
+    assert taken[-1] is None and time.monotonic() - start < 5.0
+
+
+def test_throttle_is_per_key_and_reports_suppressed_messages():
+    throttle = KeyedThrottle(period_s=0.2)
+    assert throttle.allow('encoding:yuv422') == 0
+    assert throttle.allow('encoding:yuv422') is None
+    assert throttle.allow('decode:jpeg') == 0     # another fault is not hidden
+    time.sleep(0.25)
+    assert throttle.allow('encoding:yuv422') == 1
+
+
+def window(received=10, processed=10, latencies=(20.0,) * 10, rejected=0, duration=1.0):
+    stats = FrameStatistics()
+    for index in range(received):
+        stats.record_received(replaced_unprocessed=index >= processed)
+    for latency in latencies[:processed]:
+        stats.record_processed({stage: 1.0 for stage in STAGES}, latency)
+    for _ in range(rejected):
+        stats.record_problem('rejected', "unsupported image encoding 'yuv422'")
+    report = stats.take_window()
+    report.duration_s = duration
+    return report
+
+
+def test_status_levels_follow_the_thresholds():
+    config = NodeConfig(latency_warn_ms=50.0, latency_error_ms=100.0, min_rate_warn_hz=5.0,
+                        min_rate_error_hz=2.0)
+    level, message, values = summarize(window(), config, FACTS)
+    assert level == DiagnosticStatus.OK and 'segmenting 10.0 of 10.0' in message
+    assert dict(values)['backend'] == 'onnx'
+    assert summarize(window(latencies=(70.0,) * 10), config, FACTS)[0] == DiagnosticStatus.WARN
+    level, message, _ = summarize(window(latencies=(150.0,) * 10), config, FACTS)
+    assert level == DiagnosticStatus.ERROR and 'p95 latency 150 ms > 100 ms' in message
+    assert summarize(window(processed=3, latencies=(20.0,) * 3), config,
+                     FACTS)[0] == DiagnosticStatus.WARN
+    assert summarize(window(processed=1, latencies=(20.0,)), config,
+                     FACTS)[0] == DiagnosticStatus.ERROR
+
+
+def test_status_reports_bad_frames_idle_input_and_every_timing_key():
+    config = NodeConfig()
+    level, message, values = summarize(window(rejected=2), config, FACTS)
+    assert level == DiagnosticStatus.WARN and "'yuv422'" in message
+    keys = dict(values)
+    for stage in STAGES:
+        assert float(keys[f'{stage} ms']) == 1.0
+    for key in LATENCY_KEYS:
+        assert float(keys[key]) == 20.0
+    assert keys['dropped frames'] == '0' and keys['rejected frames total'] == '2'
+    level, message, _ = summarize(window(received=0, processed=0), config, FACTS)
+    assert (level, message) == (DiagnosticStatus.OK, 'waiting for images')
+    stats = FrameStatistics()
+    stats.record_received(replaced_unprocessed=False)
+    stats.take_window()
+    assert summarize(stats.take_window(), config, FACTS)[0] == DiagnosticStatus.WARN
