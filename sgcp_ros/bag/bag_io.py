@@ -89,6 +89,9 @@ def describe_topics(topics: dict[str, str], counts: dict[str, int] | None = None
 
 def _storage_files(path: Path) -> list[Path]:
     if path.is_file():
+        if path.suffix not in ('.db3', '.mcap'):
+            raise BagError(f'{path} is not a rosbag2 bag: pass its folder, or a .db3 or '
+                           '.mcap file')
         return [path]
     return sorted(p for p in path.iterdir()
                   if p.is_file() and (p.suffix == '.db3' or p.suffix == '.mcap'))

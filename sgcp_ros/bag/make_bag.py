@@ -247,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def run() -> int:
+        if args.labels is not None and args.images is None:
+            raise CommandError('--labels goes with --images')
         rate = args.rate
         if args.images is not None:
             frames = folder_frames(args.images, args.labels)
@@ -261,8 +263,6 @@ def main(argv: list[str] | None = None) -> int:
             frames = video_frames(args.video)
             rate = rate or video_rate(args.video)
             source = f'video {args.video}'
-        if args.labels is not None and args.images is None:
-            raise CommandError('--labels goes with --images')
         start_ns = None if args.start_time is None else round(args.start_time * 1e9)
         result = write_frames_bag(
             args.output, frames, storage=args.storage, rate_hz=rate or 10.0,
