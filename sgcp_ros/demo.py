@@ -311,7 +311,9 @@ def run_demo(args: argparse.Namespace) -> dict:
         recorder.close()
 
     last = recorder.reports[-1] if recorder.reports else {}
-    levels = [r['level'] for r in recorder.reports]
+    # Judge health while the video played; the reports after it rightly say "no images".
+    playing = [r for r in recorder.reports if float(r.get('input rate Hz', 0)) > 0]
+    levels = [r['level'] for r in playing]
     overlay_frames = len(recorder.overlay_stamps)
     span_s = ((recorder.overlay_stamps[-1] - recorder.overlay_stamps[0]) / 1e9
               if overlay_frames > 1 else 0.0)
@@ -334,10 +336,10 @@ def run_demo(args: argparse.Namespace) -> dict:
         'latency_ms': {
             'labels_at_recorder': _percentiles(recorder.labels_latency_ms),
             'overlay_at_recorder': _percentiles(recorder.overlay_latency_ms)},
-        'diagnostics': {'reports': len(levels),
-                        'ok': levels.count(0), 'warn': levels.count(1),
-                        'error': levels.count(2),
-                        'last_message': last.get('message', '')},
+        'diagnostics_while_playing': {
+            'reports': len(levels), 'ok': levels.count(0), 'warn': levels.count(1),
+            'error': levels.count(2),
+            'messages': sorted({r['message'] for r in playing if r['level'] != 0})},
         'outputs': {'video': str(out / 'overlay.mp4'),
                     'preview': str(out / 'overlay_preview.png'),
                     'node_log': str(node_log)},
@@ -369,10 +371,10 @@ def format_summary(summary: dict) -> str:
         if stats:
             lines.append(f'latency   {name}: mean {stats["mean"]} ms, p50 {stats["p50"]}, '
                          f'p95 {stats["p95"]}, max {stats["max"]} ({stats["count"]} frames)')
-    diagnostics = summary['diagnostics']
-    lines.append(f"diagnost. {diagnostics['reports']} reports: {diagnostics['ok']} OK, "
-                 f"{diagnostics['warn']} WARN, {diagnostics['error']} ERROR; last: "
-                 f"{diagnostics['last_message']}")
+    diagnostics = summary['diagnostics_while_playing']
+    lines.append(f"status    {diagnostics['reports']} /diagnostics reports while playing: "
+                 f"{diagnostics['ok']} OK, {diagnostics['warn']} WARN, {diagnostics['error']} "
+                 'ERROR' + ''.join(f'\n          {m}' for m in diagnostics['messages']))
     lines.append(f"outputs   {summary['outputs']['video']}, {summary['outputs']['preview']}")
     return '\n'.join(lines)
 

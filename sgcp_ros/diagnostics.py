@@ -142,10 +142,14 @@ def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
             errors.append(f'p95 latency {p95:.0f} ms > {config.latency_error_ms:g} ms')
         elif p95 > config.latency_warn_ms:
             warnings.append(f'p95 latency {p95:.0f} ms > {config.latency_warn_ms:g} ms')
-    if 0 < config.min_rate_error_hz and processed_rate < config.min_rate_error_hz:
-        errors.append(f'processing {processed_rate:.1f} Hz < {config.min_rate_error_hz:g} Hz')
-    elif 0 < config.min_rate_warn_hz and processed_rate < config.min_rate_warn_hz:
-        warnings.append(f'processing {processed_rate:.1f} Hz < {config.min_rate_warn_hz:g} Hz')
+    # A low rate is the node's fault only when it dropped frames; a slow camera is not.
+    slow = f'processing {processed_rate:.1f} Hz, dropped {report.dropped} frames'
+    if report.dropped and 0 < config.min_rate_error_hz and (
+            processed_rate < config.min_rate_error_hz):
+        errors.append(f'{slow} (< {config.min_rate_error_hz:g} Hz)')
+    elif report.dropped and 0 < config.min_rate_warn_hz and (
+            processed_rate < config.min_rate_warn_hz):
+        warnings.append(f'{slow} (< {config.min_rate_warn_hz:g} Hz)')
     if errors or warnings:
         return (ERROR if errors else WARN), '; '.join(errors + warnings), values
     return OK, f'segmenting {processed_rate:.1f} of {input_rate:.1f} frames/s', values

@@ -40,7 +40,7 @@ class NodeConfig:
     diagnostics_period_s: float = 1.0
     latency_warn_ms: float = 250.0        # p95 of header stamp -> outputs published
     latency_error_ms: float = 1000.0
-    min_rate_warn_hz: float = 0.0         # processed frames per second; 0 = not checked
+    min_rate_warn_hz: float = 0.0         # processed frames/s while dropping; 0 = off
     min_rate_error_hz: float = 0.0
 
 
@@ -105,11 +105,11 @@ NODE_PARAMETERS = {
                                      'published) exceeds this.', live=True, range=(0.0, 1e6)),
     'latency_error_ms': ParameterSpec('ERROR when the p95 latency exceeds this.', live=True,
                                       range=(0.0, 1e6)),
-    'min_rate_warn_hz': ParameterSpec('WARN when frames arrive but fewer than this many are '
-                                      'processed per second; 0 = off.', live=True,
+    'min_rate_warn_hz': ParameterSpec('WARN when the node drops frames and processes fewer '
+                                      'than this many per second; 0 = off.', live=True,
                                       range=(0.0, 1000.0)),
-    'min_rate_error_hz': ParameterSpec('ERROR when fewer than this many frames are processed '
-                                       'per second while frames arrive; 0 = off.', live=True,
+    'min_rate_error_hz': ParameterSpec('ERROR when the node drops frames and processes fewer '
+                                       'than this many per second; 0 = off.', live=True,
                                        range=(0.0, 1000.0)),
 }
 

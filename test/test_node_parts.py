@@ -116,8 +116,11 @@ def test_status_levels_follow_the_thresholds():
     assert level == DiagnosticStatus.ERROR and 'p95 latency 150 ms > 100 ms' in message
     assert summarize(window(processed=3, latencies=(20.0,) * 3), config,
                      FACTS)[0] == DiagnosticStatus.WARN
-    assert summarize(window(processed=1, latencies=(20.0,)), config,
-                     FACTS)[0] == DiagnosticStatus.ERROR
+    level, message, _ = summarize(window(processed=1, latencies=(20.0,)), config, FACTS)
+    assert level == DiagnosticStatus.ERROR and 'dropped 9 frames' in message
+    # A slow camera is not the node's fault: no drops, no rate warning.
+    assert summarize(window(received=3, processed=3, latencies=(20.0,) * 3), config,
+                     FACTS)[0] == DiagnosticStatus.OK
 
 
 def test_status_reports_bad_frames_idle_input_and_every_timing_key():
