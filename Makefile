@@ -31,8 +31,10 @@ $(STAMP): setup.py Makefile
 	ln -sfn $(addprefix $(CURDIR)/,$(wildcard resource/launchers/*)) $(VENV)/lib/sgcp_ros/
 	touch $(STAMP)
 
+# A video through DDS into the node process: demo_out/overlay.mp4 and summary.json.
+# DEMO_ARGS passes options, e.g. make demo DEMO_ARGS="--model other.pt --video clip.mp4".
 demo: setup
-	$(PY) -m sgcp_ros.demo --out demo_out
+	$(PY) -m sgcp_ros.demo --out demo_out $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m pytest -q test
