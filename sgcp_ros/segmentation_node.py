@@ -88,6 +88,8 @@ class SegmentationNode(Node):
             engine_config = dataclasses.replace(engine_config,
                                                 model_path=str(default_model_path()))
         self._overlay_alpha = engine_config.overlay_alpha
+        self.get_logger().info(f'loading model {engine_config.model_path} (backend '
+                               f'{engine_config.backend}, device {engine_config.device})')
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             self._segmenter = Segmenter(engine_config)
@@ -251,7 +253,11 @@ def main(args: list[str] | None = None) -> int:
     try:
         try:
             node = SegmentationNode()
-        except STARTUP_ERRORS as error:
+        except Exception as error:
+            if not rclpy.ok():
+                return 0  # SIGINT/SIGTERM while loading: whatever failed, it was asked to stop
+            if not isinstance(error, STARTUP_ERRORS):
+                raise
             rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
             return 1
         try:
