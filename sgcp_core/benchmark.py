@@ -62,6 +62,7 @@ class LabelModeResult:
     pixel_accuracy: float
     postprocess_ms: float   # median over frames
     frames: int
+    per_class_iou: dict[str, float | None]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -212,7 +213,9 @@ def compare_label_modes(segmenter: Segmenter, samples: Sequence[tuple[np.ndarray
                 predicted = segmenter.postprocess(logits, size, mode)
                 times[(scale, mode)].append(1e3 * (time.perf_counter() - start))
                 matrices[(scale, mode)].update(target, predicted)
+    names = segmenter.classes.names
     return [LabelModeResult(mode, sizes[scale], matrices[(scale, mode)].miou(),
                             matrices[(scale, mode)].pixel_accuracy(),
-                            statistics.median(times[(scale, mode)]), len(samples))
+                            statistics.median(times[(scale, mode)]), len(samples),
+                            matrices[(scale, mode)].summary(names)['per_class_iou'])
             for scale in scales for mode in LABEL_MODES]

@@ -184,6 +184,14 @@ def run(args: argparse.Namespace) -> int:
             print(f'{r.output_size[0]:>4}x{r.output_size[1]:<4}  {r.mode:<20} '
                   f'{100 * r.miou:7.2f} {100 * r.pixel_accuracy:11.2f} '
                   f'{r.postprocess_ms:14.2f}')
+        first, second = results[0], results[1]   # both modes at the dataset's resolution
+        deltas = sorted(((name, first.per_class_iou[name], second.per_class_iou[name])
+                         for name in segmenter.classes.names
+                         if first.per_class_iou[name] is not None
+                         and second.per_class_iou[name] is not None),
+                        key=lambda item: abs(item[1] - item[2]), reverse=True)
+        print(f'largest per-class IoU differences ({second.mode} - {first.mode}): '
+              + ', '.join(f'{name} {100 * (b - a):+.2f}' for name, a, b in deltas[:4]))
         report['label_modes'] = [r.to_dict() for r in results]
     if args.json:
         text = json.dumps(report, indent=2)
