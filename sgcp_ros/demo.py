@@ -179,7 +179,8 @@ class Recorder:
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
-            if status.name == 'sgcp_segmentation: segmentation':
+            if (status.name, status.hardware_id) == ('sgcp_segmentation: segmentation',
+                                                     NODE_OUTPUT):
                 values = {kv.key: kv.value for kv in status.values}
                 values['level'] = int.from_bytes(status.level, 'little')
                 values['message'] = status.message

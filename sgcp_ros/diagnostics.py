@@ -161,7 +161,8 @@ class DiagnosticsReporter:
     Args:
         node: owner of the timer and publisher (and of diagnostic_updater's).
         period_s: seconds between reports.
-        hardware_id: e.g. the inference device.
+        hardware_id: what tells this status from others of the same name (the node's
+            fully qualified name: every camera's node is called sgcp_segmentation).
         make_status: returns (level, message, values) for the window just ended.
     """
 

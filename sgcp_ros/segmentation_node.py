@@ -120,7 +120,8 @@ class SegmentationNode(Node):
                        'model': engine_config.model_path, 'input size': f'{height}x{width}',
                        'image topics': ', '.join(topics)}
         self._diagnostics = DiagnosticsReporter(self, self._config.diagnostics_period_s,
-                                                segmenter.device, self._diagnostic_status)
+                                                self.get_fully_qualified_name(),
+                                                self._diagnostic_status)
 
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)

@@ -162,7 +162,8 @@ class RosClient:
         def found():
             for array in self.inbox['diagnostics']:
                 for status in array.status:
-                    if status.name == 'sgcp_segmentation: segmentation':
+                    if (status.name, status.hardware_id) == (
+                            'sgcp_segmentation: segmentation', self.output):
                         values = {kv.key: kv.value for kv in status.values}
                         values['level'], values['message'] = status.level, status.message
                         if predicate(values):
