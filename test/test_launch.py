@@ -94,6 +94,30 @@ def test_pip_installed_launcher_runs_the_installed_node(wheel_prefix, tmp_path):
     assert f'cannot start: model file not found: {tmp_path / "absent.pt"}' in result.stderr
 
 
+def test_colcon_style_install_puts_the_console_scripts_in_lib(tmp_path):
+    # colcon's ament_python build runs `setup.py install` like this; setup.cfg sends the
+    # console scripts to lib/sgcp_ros, and the pip launchers must not replace them there.
+    (tmp_path / 'egg').mkdir()
+    prefix = tmp_path / 'install'
+    result = subprocess.run(
+        [sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base', str(tmp_path / 'egg'),
+         'build', '--build-base', str(tmp_path / 'build'), 'install', '--prefix', str(prefix),
+         '--record', str(tmp_path / 'record.txt'), '--single-version-externally-managed'],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0 and 'invalid command' in result.stderr:
+        pytest.skip('this setuptools has no `setup.py install` (colcon needs one that does)')
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in EXECUTABLES:
+        script = prefix / 'lib' / 'sgcp_ros' / name
+        assert os.access(script, os.X_OK), name
+        # The console script itself (a Python shebang), not the pip launcher (/bin/sh).
+        assert 'python' in script.read_text().splitlines()[0], name
+    assert not (prefix / 'bin').exists()
+    assert (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
+            / 'sgcp_ros').is_file()
+    assert (prefix / 'share' / 'sgcp_ros' / 'launch' / 'segment.launch.py').is_file()
+
+
 def test_make_setup_links_the_share_files_into_the_venv():
     share = Path(sys.prefix) / 'share' / 'sgcp_ros'
     if not share.exists():
