@@ -29,9 +29,22 @@ def dynamic_onnx(tiny_checkpoint, tmp_path_factory):
     return path
 
 
+@pytest.fixture(params=['tiny', 'shipped'])
+def parity_model(request, tiny_checkpoint):
+    """The untrained test model (small logits) and, once shipped, the trained one (logits
+    around +-20, where float differences are larger in absolute terms)."""
+    if request.param == 'tiny':
+        return tiny_checkpoint
+    from sgcp_core.paths import default_model_candidates
+    found = [p for p in default_model_candidates() if p.is_file()]
+    if not found:
+        pytest.skip('no shipped model (models/camvid/sgcpnet_camvid.pt) yet')
+    return found[0]
+
+
 @pytest.mark.parametrize('coarse', [True, False], ids=['stride8', 'full'])
-def test_onnxruntime_matches_pytorch_on_real_frames(tiny_checkpoint, camvid_val_frames, coarse):
-    model, meta = load_model(tiny_checkpoint)
+def test_onnxruntime_matches_pytorch_on_real_frames(parity_model, camvid_val_frames, coarse):
+    model, meta = load_model(parity_model)
     session = ort.InferenceSession(onnx_bytes(model, meta, dynamic=True, coarse_logits=coarse),
                                    providers=['CPUExecutionProvider'])
     network = CoarseLogits(model) if coarse else model
