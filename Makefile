@@ -37,7 +37,7 @@ demo: setup
 	$(PY) -m sgcp_ros.demo --out demo_out $(DEMO_ARGS)
 
 test: setup
-	$(PY) -m pytest -q test
+	$(PY) -m pytest -q -rs test
 
 bench: setup
 	$(PY) -m sgcp_core bench --resolution 360x480 720x960
