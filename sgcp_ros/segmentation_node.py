@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 import threading
 import time
@@ -78,6 +79,12 @@ class SegmentationNode(Node):
 
     def __init__(self, **node_options) -> None:
         super().__init__(NODE_NAME, **node_options)
+        # rclpy destroys every node of the context at shutdown, even one whose __init__ was
+        # interrupted (SIGINT while the model loads): destroy_node must work from here on.
+        self._stopping = threading.Event()
+        self._latest = None
+        self._worker = None
+        self._segmenter = None
         engine_config = declare_config(self, EngineConfig, ENGINE_PARAMETERS)
         self._config: NodeConfig = declare_config(self, NodeConfig, NODE_PARAMETERS)
         problem = check_node_config(self._config)
@@ -125,7 +132,6 @@ class SegmentationNode(Node):
 
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run_worker, name='sgcp_inference',
                                         daemon=True)
         self._worker.start()
@@ -242,33 +248,38 @@ class SegmentationNode(Node):
     def destroy_node(self) -> None:
         """Stop the worker (it finishes the frame in hand), release the model, then the node."""
         self._stopping.set()
-        self._latest.close()
-        self._worker.join(timeout=10.0)
-        self._segmenter.close()
+        if self._latest is not None:
+            self._latest.close()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+        if self._segmenter is not None:
+            self._segmenter.close()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM (exit 0); exit 1 with one clear line on bad setup."""
     rclpy.init(args=args)
+    node = None
     try:
-        try:
-            node = SegmentationNode()
-        except Exception as error:
-            if not rclpy.ok():
-                return 0  # SIGINT/SIGTERM while loading: whatever failed, it was asked to stop
-            if not isinstance(error, STARTUP_ERRORS):
-                raise
-            rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
-            return 1
-        try:
-            rclpy.spin(node)
-        finally:
-            node.destroy_node()
+        node = SegmentationNode()
+        rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception as error:
+        if not rclpy.ok():
+            return 0  # SIGINT/SIGTERM while loading: whatever failed, it was asked to stop
+        if not isinstance(error, STARTUP_ERRORS):
+            raise
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
+        return 1
     finally:
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
+        # Stopping already: a second Ctrl-C, or one still pending from a call in C code,
+        # must not turn the clean exit into death by SIGINT (status -2).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
 
 
