@@ -73,6 +73,10 @@ def atomic_write(path: str | Path, write) -> Path:
     os.close(fd)
     try:
         write(temp)
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
