@@ -138,3 +138,28 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(small_camvid, tmp_path):
         torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
     # 12 frames, 2 ranks x batch 2 -> 3 steps per epoch, 2 epochs: both trained, not fresh.
     assert int(rank0['encoder.stem.bn.num_batches_tracked']) == 6
+
+
+def test_flip_and_multiscale_evaluation(short_run, small_camvid):
+    import torch.nn.functional as F
+
+    from sgcp_core.config import DataConfig
+    from sgcp_core.data import EvalTransform, build_dataset
+    from sgcp_core.evaluation import evaluate, predict_logits
+    _, summary, _ = short_run
+    model = summary['model'].eval()
+    image = torch.randn(1, 3, 90, 120)
+    with torch.no_grad():
+        plain = model(image)
+        flipped = model(image.flip(-1)).flip(-1)
+        half = F.interpolate(model(F.interpolate(image, scale_factor=0.5, mode='bilinear',
+                                                 align_corners=False)),
+                             size=(90, 120), mode='bilinear', align_corners=False)
+    torch.testing.assert_close(predict_logits(model, image, flip=True), plain + flipped)
+    torch.testing.assert_close(predict_logits(model, image, scales=(1.0, 0.5)), plain + half)
+    dataset = build_dataset(DataConfig(root=str(small_camvid)), 'val',
+                            EvalTransform(DataConfig().mean, DataConfig().std))
+    single = evaluate(model, dataset).miou()
+    augmented = evaluate(model, dataset, scales=(0.75, 1.0, 1.25), flip=True).miou()
+    assert 0 < single <= 1 and 0 < augmented <= 1
+    assert single == pytest.approx(summary['val']['miou'])
