@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sgcp_core.timing import latency_stats
+
 __all__ = ['main', 'parse_args', 'run_demo']
 
 NAMESPACE = '/sgcp_demo'
@@ -93,11 +95,8 @@ def child_environment(out: Path) -> dict[str, str]:
 def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
-    data = np.asarray(values, np.float64)
-    return {'count': int(data.size), 'mean': round(float(data.mean()), 2),
-            'p50': round(float(np.percentile(data, 50)), 2),
-            'p95': round(float(np.percentile(data, 95)), 2),
-            'max': round(float(data.max()), 2)}
+    return {key: value if key == 'count' else round(value, 2)
+            for key, value in latency_stats(values, (50, 95)).items()}
 
 
 class Recorder:

@@ -18,6 +18,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
+from sgcp_core.timing import latency_stats
 from sgcp_ros.parameters import NodeConfig
 
 __all__ = ['STAGES', 'LATENCY_KEYS', 'WindowReport', 'FrameStatistics', 'summarize',
@@ -119,10 +120,9 @@ def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
     ]
     values += [(f'{name} frames total', str(count)) for name, count in report.totals.items()]
     values += [(f'{stage} ms', _ms(report.stage_ms.get(stage, []))) for stage in STAGES]
-    latency = np.asarray(report.latency_ms, np.float64)
-    if latency.size:
-        stats = (latency.mean(), np.percentile(latency, 50), np.percentile(latency, 95),
-                 latency.max())
+    latency = latency_stats(report.latency_ms, (50, 95))
+    if latency['count']:
+        stats = (latency['mean'], latency['p50'], latency['p95'], latency['max'])
         values += [(key, f'{value:.2f}') for key, value in zip(LATENCY_KEYS, stats)]
     else:
         values += [(key, 'no stamped frames') for key in LATENCY_KEYS]
@@ -136,8 +136,8 @@ def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
     if problems:
         text = f'{problems} bad frames ({report.last_problem})'
         (errors if report.processed == 0 else warnings).append(text)
-    if latency.size:
-        p95 = float(np.percentile(latency, 95))
+    if latency['count']:
+        p95 = latency['p95']
         if p95 > config.latency_error_ms:
             errors.append(f'p95 latency {p95:.0f} ms > {config.latency_error_ms:g} ms')
         elif p95 > config.latency_warn_ms:

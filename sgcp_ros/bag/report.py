@@ -17,23 +17,10 @@ import cv2
 import numpy as np
 
 from sgcp_core.checkpoint import atomic_write
+from sgcp_core.timing import latency_stats
 
 __all__ = ['latency_stats', 'LatencyLog', 'format_latency_table', 'format_counts',
            'write_json', 'write_png', 'plot_iou', 'plot_latency', 'contact_sheet']
-
-PERCENTILES = (50, 95, 99)
-
-
-def latency_stats(values_ms: Sequence[float]) -> dict:
-    """{'count', 'mean', 'p50', 'p95', 'p99', 'max'} in ms (None values when empty)."""
-    values = np.asarray(values_ms, np.float64)
-    if values.size == 0:
-        return {'count': 0, 'mean': None, **{f'p{p}': None for p in PERCENTILES}, 'max': None}
-    stats = {'count': int(values.size), 'mean': float(values.mean())}
-    for p, value in zip(PERCENTILES, np.percentile(values, PERCENTILES)):
-        stats[f'p{p}'] = float(value)
-    stats['max'] = float(values.max())
-    return stats
 
 
 class LatencyLog:
