@@ -24,7 +24,7 @@ from sgcp_core.models import build_sgcpnet
 from sgcp_core.models.checkpoints import CheckpointMismatchError, load_state_dict_strict
 
 __all__ = ['CHECKPOINT_FORMAT', 'ModelMeta', 'make_meta', 'save_checkpoint', 'read_checkpoint',
-           'load_model', 'atomic_write', 'parse_meta']
+           'load_model', 'model_from_checkpoint', 'atomic_write', 'parse_meta']
 
 CHECKPOINT_FORMAT = 'sgcp_ros.checkpoint/1'
 
@@ -108,13 +108,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return data
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, ModelMeta]:
-    """Build the model a checkpoint describes and load its weights (eval mode, CPU)."""
-    data = read_checkpoint(path)
+def model_from_checkpoint(data: dict, source: str) -> tuple[nn.Module, ModelMeta]:
+    """Build the model a ``read_checkpoint`` dict describes, with its weights (eval, CPU)."""
     meta = data.get('meta')
     if not isinstance(meta, dict):
-        raise CheckpointMismatchError(f'{path}: checkpoint has no metadata')
-    model_config, _ = parse_meta(meta, str(path))
+        raise CheckpointMismatchError(f'{source}: checkpoint has no metadata')
+    model_config, _ = parse_meta(meta, source)
     model = build_sgcpnet(**asdict(model_config))
-    load_state_dict_strict(model, data['model'], source=str(path))
+    load_state_dict_strict(model, data['model'], source=source)
     return model.eval(), meta
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, ModelMeta]:
+    """Build the model a checkpoint describes and load its weights (eval mode, CPU)."""
+    return model_from_checkpoint(read_checkpoint(path), str(path))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sgcp_core.checkpoint import atomic_write, load_model, read_checkpoint, save_checkpoint
+from sgcp_core.checkpoint import (atomic_write, model_from_checkpoint, read_checkpoint,
+                                  save_checkpoint)
 from sgcp_core.models import count_conv_macs, count_parameters
 
 __all__ = ['package_run']
@@ -42,8 +43,8 @@ def package_run(run_dir: str | Path, out_dir: str | Path, stem: str,
     missing = [name for name in ('best.pt',) + RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f'{run_dir} is not a finished run: missing {missing}')
-    model, meta = load_model(run_dir / 'best.pt')
     best = read_checkpoint(run_dir / 'best.pt')
+    model, meta = model_from_checkpoint(best, str(run_dir / 'best.pt'))
     metrics = json.loads((run_dir / 'metrics.json').read_text())
     height, width = meta['input_size']
     summary = {
