@@ -10,17 +10,15 @@ Discovery stays on loopback in a private domain (test/conftest.py).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from node_process import REPO, node_environment, start_node, stop
+
 NODE_SOURCE = REPO / 'sgcp_ros' / 'segmentation_node.py'
-DDS_PROFILE = REPO / 'config' / 'fastdds_large_images.xml'
 NAMESPACE = '/sgcp_bag_replay'
 LABELS_TOPIC = f'{NAMESPACE}/sgcp_segmentation/labels'
 FRAMES = 5
@@ -31,14 +29,6 @@ pytestmark = [
     pytest.mark.skipif(not NODE_SOURCE.is_file(),
                        reason='sgcp_ros/segmentation_node.py has not landed yet'),
 ]
-
-
-def _environment() -> dict[str, str]:
-    env = dict(os.environ, FASTDDS_DEFAULT_PROFILES_FILE=str(DDS_PROFILE),
-               RCUTILS_LOGGING_BUFFERED_STREAM='0', PYTHONUNBUFFERED='1',
-               OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
-    return env
 
 
 @pytest.fixture(scope='module')
@@ -56,20 +46,13 @@ def node(tiny_checkpoint, tmp_path_factory):
     """The segmentation node process with the tiny checkpoint, in its own namespace."""
     pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
     log_path = tmp_path_factory.mktemp('node') / 'node.log'
-    log = open(log_path, 'wb')
-    process = subprocess.Popen(
-        [sys.executable, '-m', 'sgcp_ros.segmentation_node', '--ros-args',
-         '-r', f'__ns:={NAMESPACE}', '-p', f'model_path:={tiny_checkpoint}'],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=_environment())
+    process = start_node(log_path, '-r', f'__ns:={NAMESPACE}', '-p',
+                         f'model_path:={tiny_checkpoint}')
     yield process, log_path
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    log.close()
+    try:
+        stop(process)
+    except AssertionError:
+        pass  # a node that hung on exit was killed; the tests have their results
 
 
 def _replay(bag: Path, node, tmp_path: Path, *extra: str) -> tuple[dict, Path]:
@@ -79,7 +62,7 @@ def _replay(bag: Path, node, tmp_path: Path, *extra: str) -> tuple[dict, Path]:
                '--publish-topic', f'{NAMESPACE}/image', '--node-labels-topic', LABELS_TOPIC,
                '--wait-for-node', str(NODE_STARTUP_S), '--json', str(report),
                '--record', str(record), *extra]
-    result = subprocess.run(command, cwd=REPO, env=_environment(), capture_output=True,
+    result = subprocess.run(command, cwd=REPO, env=node_environment(), capture_output=True,
                             text=True, timeout=REPLAY_TIMEOUT_S)
     assert process.poll() is None, 'node exited:\n' + log_path.read_text(errors='replace')
     assert result.returncode == 0, (result.stdout + result.stderr + '\nnode log:\n'
@@ -142,7 +125,7 @@ def test_replay_without_a_node_names_the_problem(camvid_bag, tmp_path):
         [sys.executable, '-m', 'sgcp_ros.bag.replay_bag', str(camvid_bag),
          '--publish-topic', '/nobody_listens/image', '--node-labels-topic',
          '/nobody_listens/labels', '--wait-for-node', '2'],
-        cwd=REPO, env=_environment(), capture_output=True, text=True, timeout=60)
+        cwd=REPO, env=node_environment(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert 'no segmentation node found within 2 s' in result.stderr
     assert '/nobody_listens/image' in result.stderr

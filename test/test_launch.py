@@ -158,7 +158,8 @@ def test_launch_file_starts_the_node_and_labels_arrive(
     except (PackageNotFoundError, OSError) as error:
         pytest.skip(f'sgcp_ros is not in an ament prefix ({error}): run `make setup` and '
                     'export AMENT_PREFIX_PATH=$VIRTUAL_ENV, or colcon build and source it')
-    from test_node import RosClient, node_environment, padded_image, stop
+    from node_process import node_environment, stop
+    from test_node import RosClient, padded_image
 
     log = tmp_path / 'launch.log'
     process = subprocess.Popen(

@@ -10,10 +10,7 @@ private domain (test/conftest.py) and large images use the shipped Fast DDS prof
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -33,8 +30,8 @@ from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DDS_PROFILE = REPO / 'config' / 'fastdds_large_images.xml'
+from node_process import REPO, start_node, stop  # noqa: E402
+
 NAMESPACE = '/sgcp_test'
 OUTPUT = f'{NAMESPACE}/sgcp_segmentation'
 STARTUP_TIMEOUT_S = 180.0   # python + torch + model export on two busy cores
@@ -43,33 +40,6 @@ STAGE_KEYS = ('convert ms', 'preprocess ms', 'inference ms', 'postprocess ms', '
 LATENCY_KEYS = ('latency mean ms', 'latency p50 ms', 'latency p95 ms', 'latency max ms')
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def node_environment() -> dict[str, str]:
-    env = dict(os.environ, FASTDDS_DEFAULT_PROFILES_FILE=str(DDS_PROFILE),
-               RCUTILS_LOGGING_BUFFERED_STREAM='0', PYTHONUNBUFFERED='1',
-               OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
-    return env
-
-
-def start_node(log_path: Path, *ros_args: str) -> subprocess.Popen:
-    """``python -m sgcp_ros.segmentation_node --ros-args ...`` with its output in a file."""
-    command = [sys.executable, '-m', 'sgcp_ros.segmentation_node', '--ros-args', *ros_args]
-    log = open(log_path, 'wb')
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                            env=node_environment())
-
-
-def stop(process: subprocess.Popen, sig: int = signal.SIGINT, timeout_s: float = 30.0) -> int:
-    if process.poll() is None:
-        process.send_signal(sig)
-    try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-        raise AssertionError(f'node did not exit within {timeout_s} s of signal {sig}')
 
 
 def wait_for_text(path: Path, text: str, timeout_s: float, process=None) -> str:
