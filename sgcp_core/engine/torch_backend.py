@@ -80,12 +80,7 @@ class CoarseLogits(nn.Module):
         self.model = model
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        model = self.model
-        c3, c4, c5 = model.encoder(images)
-        if model.hfr is not None:
-            c3, c4, c5 = model.hfr(c3, c4, c5)
-        features = c5 if model.sgcp is None else model.sgcp(c3, c4, c5)
-        return model.classifier(features)
+        return self.model(images, coarse=True)
 
 
 class TorchBackend(Backend):

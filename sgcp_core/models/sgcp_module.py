@@ -143,7 +143,10 @@ class SGCPModule(nn.Module):
         p3 = nodes['p3']([p3, _resize_to(p4, p3)])
         return p3, p4, p5, p6
 
-    def forward(self, c3: torch.Tensor, c4: torch.Tensor, c5: torch.Tensor) -> torch.Tensor:
+    def forward(self, c3: torch.Tensor, c4: torch.Tensor, c5: torch.Tensor,
+                taps: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``taps``, when a dict, receives the intermediate maps by name: 'p3_td1' (stride 8),
+        and with TD2 'p4_td2' (stride 16) and 'p5_td2' (stride 32)."""
         p3_in = self.lateral['p3'](c3)
         p4_in = self.lateral['p4'](c4)
         p5_in = self.lateral['p5'](c5)
@@ -151,6 +154,8 @@ class SGCPModule(nn.Module):
         p7_in = self.pool(p6_in)
 
         p3_1, p4_td, p5_td, p6_td = self._top_down(self.td1, p3_in, p4_in, p5_in, p6_in, p7_in)
+        if taps is not None:
+            taps['p3_td1'] = p3_1
         if self.bu is None:
             return p3_1
 
@@ -163,4 +168,8 @@ class SGCPModule(nn.Module):
             # back to stride 8. The zero term keeps BU in the graph so DDP sees a gradient
             # for every parameter.
             return p3_1 + 0.0 * p7_bu.sum()
-        return self._top_down(self.td2, p3_1, p4_bu, p5_bu, p6_bu, p7_bu)[0]
+        p3_2, p4_2, p5_2, _ = self._top_down(self.td2, p3_1, p4_bu, p5_bu, p6_bu, p7_bu)
+        if taps is not None:
+            taps['p4_td2'] = p4_2
+            taps['p5_td2'] = p5_2
+        return p3_2

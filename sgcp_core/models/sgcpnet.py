@@ -71,12 +71,28 @@ class SGCPNet(nn.Module):
         self.num_classes = num_classes
         self.upsample = upsample
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def head_features(self, images: torch.Tensor,
+                      taps: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """(N, channels, H/8, W/8) features the classifier reads.
+
+        ``taps``, when given, receives the SGCP module's intermediate maps (see
+        ``SGCPModule.forward``); training attaches auxiliary heads to them.
+        """
         c3, c4, c5 = self.encoder(images)
         if self.hfr is not None:
             c3, c4, c5 = self.hfr(c3, c4, c5)
-        features = c5 if self.sgcp is None else self.sgcp(c3, c4, c5)
-        logits = self.classifier(features)
+        if self.sgcp is None:
+            return c5
+        return self.sgcp(c3, c4, c5, taps)
+
+    def forward(self, images: torch.Tensor, coarse: bool = False) -> torch.Tensor:
+        """Logits at the input size, or with ``coarse=True`` at stride 8 (ceil(H/8),
+        ceil(W/8)), before the final interpolation: the engine resamples those once, straight
+        to the frame's size. ``F.interpolate(model(x, coarse=True), x.shape[-2:],
+        mode=model.upsample, align_corners=False)`` is ``model(x)`` exactly."""
+        logits = self.classifier(self.head_features(images))
+        if coarse:
+            return logits
         return F.interpolate(logits, size=images.shape[-2:], mode=self.upsample,
                              align_corners=False)
 
