@@ -148,7 +148,7 @@ class Recorder:
         self.labels_latency_ms.append(self._latency_ms(msg)[0])
 
     def _on_overlay(self, msg) -> None:
-        from sgcp_ros.conversions import image_to_rgb
+        from sgcp_ros.images import image_to_rgb
         latency_ms, stamp_ns = self._latency_ms(msg)
         self.overlay_latency_ms.append(latency_ms)
         self.overlay_stamps.append(stamp_ns)

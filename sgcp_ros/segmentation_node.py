@@ -40,8 +40,8 @@ from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import EngineError, Segmenter
 from sgcp_core.paths import default_model_path
-from sgcp_ros.conversions import (ImageConversionError, array_to_image,
-                                  compressed_image_to_rgb, image_to_rgb)
+from sgcp_ros.images import (ImageConversionError, array_to_image,
+                             compressed_image_to_rgb, image_to_rgb)
 from sgcp_ros.diagnostics import DiagnosticsReporter, FrameStatistics, summarize
 from sgcp_ros.latest_frame import LatestFrame
 from sgcp_ros.log_throttle import KeyedThrottle

@@ -26,7 +26,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from sgcp_ros.conversions import array_to_image
+from sgcp_ros.images import array_to_image
 
 __all__ = ['main', 'parse_args']
 

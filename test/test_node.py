@@ -272,8 +272,8 @@ def test_diagnostics_carry_rates_stage_times_latency_backend_and_device(client, 
 
 
 @pytest.mark.parametrize('name, make_bad, logged', [
-    ('unknown encoding', lambda f, s: padded_image(f, 'bayer_rggb8', 'bad', s),
-     "unsupported image encoding 'bayer_rggb8'"),
+    ('unknown encoding', lambda f, s: padded_image(f, '32FC1', 'bad', s),
+     "unsupported image encoding '32FC1'"),
     ('step shorter than a row',
      lambda f, s: Image(header=padded_image(f, 'rgb8', 'bad', s).header, height=360, width=480,
                         encoding='rgb8', step=1000, data=bytes(360 * 1000)),

@@ -1,6 +1,7 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Image / CompressedImage <-> ndarray on real CamVid frames, padded rows and bad messages."""
+"""The one image module: Image / CompressedImage <-> ndarray on real CamVid frames, padded
+rows and bad messages, with rclpy's message classes and with rosbags' alike."""
 
 import cv2
 import numpy as np
@@ -11,8 +12,9 @@ pytest.importorskip('sensor_msgs.msg', reason='sensor_msgs (ROS 2) is not instal
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from sgcp_ros.conversions import (SUPPORTED_ENCODINGS, ImageConversionError,  # noqa: E402
-                                  array_to_image, compressed_image_to_rgb, image_to_rgb)
+from sgcp_ros.images import (SUPPORTED_ENCODINGS, ImageConversionError,  # noqa: E402
+                             array_to_image, compressed_image_to_rgb, image_to_labels,
+                             image_to_rgb, rgb_to_compressed)
 
 PADDING = 13  # odd on purpose: rows then start at unaligned offsets
 
@@ -68,9 +70,10 @@ def test_mono16_is_scaled_to_8_bit_in_either_byte_order(rgb, bigendian):
 
 def test_unknown_encoding_is_named(rgb):
     msg = make_image(rgb, 'rgb8')
-    msg.encoding = 'bayer_rggb8'
-    with pytest.raises(ImageConversionError, match="'bayer_rggb8'.*supported: rgb8"):
+    msg.encoding = '32FC1'
+    with pytest.raises(ImageConversionError, match="'32FC1'.*supported: rgb8") as caught:
         image_to_rgb(msg)
+    assert caught.value.unsupported and caught.value.source == '32FC1'
 
 
 def test_step_shorter_than_a_row(rgb):
@@ -96,8 +99,10 @@ def test_empty_data_and_zero_size():
         image_to_rgb(Image(encoding='mono8'))
 
 
-def test_supported_encodings_are_listed():
-    assert set(SUPPORTED_ENCODINGS) == {'rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16'}
+def test_supported_encodings_include_the_common_camera_ones():
+    assert {'rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16', 'rgb16', 'bgr16',
+            'bayer_rggb8', 'bayer_bggr8', 'bayer_gbrg8', 'bayer_grbg8'} <= set(
+                SUPPORTED_ENCODINGS)
 
 
 def test_png_is_lossless_and_jpeg_is_close(rgb):
@@ -142,3 +147,60 @@ def test_outputs_reject_other_arrays():
         array_to_image(np.zeros((4, 4), np.float32), Header())
     with pytest.raises(ImageConversionError, match=r'\(4, 4, 4\)'):
         array_to_image(np.zeros((4, 4, 4), np.uint8), Header())
+
+
+def test_sixteen_bit_colour_scales_like_cv_bridge(rgb):
+    wide = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257
+    np.testing.assert_array_equal(image_to_rgb(make_image(wide, 'bgr16', bigendian=True)), rgb)
+
+
+def test_bayer_rggb_demosaics_to_the_right_colours():
+    """A flat orange image mosaicked as RGGB must come back orange, not blue-ish."""
+    colour = np.array([200, 120, 40], np.uint8)
+    mosaic = np.empty((8, 8), np.uint8)
+    mosaic[0::2, 0::2], mosaic[0::2, 1::2] = colour[0], colour[1]
+    mosaic[1::2, 0::2], mosaic[1::2, 1::2] = colour[1], colour[2]
+    result = image_to_rgb(make_image(mosaic, 'bayer_rggb8'))
+    np.testing.assert_allclose(result[2:-2, 2:-2].reshape(-1, 3).mean(0), colour, atol=2)
+
+
+def test_labels_decode_and_colour_images_are_not_labels(rgb, camvid_val_frames):
+    labels = camvid_val_frames[0][2]
+    np.testing.assert_array_equal(image_to_labels(make_image(labels, 'mono8')), labels)
+    np.testing.assert_array_equal(image_to_labels(make_image(labels, '8UC1')), labels)
+    png = CompressedImage(format='png', data=cv2.imencode('.png', labels)[1].tobytes())
+    np.testing.assert_array_equal(image_to_labels(png), labels)
+    with pytest.raises(ImageConversionError, match="label encoding 'rgb8'"):
+        image_to_labels(make_image(rgb, 'rgb8'))
+
+
+def test_depth_compressed_formats_are_unsupported_not_corrupt(rgb):
+    depth = rgb_to_compressed(rgb, Header(), 'png')
+    depth.format = '16UC1; compressedDepth png'
+    with pytest.raises(ImageConversionError, match='depth') as caught:
+        image_to_rgb(depth)
+    assert caught.value.unsupported
+
+
+@pytest.mark.parametrize('image_format', ['png', 'jpeg'])
+def test_rosbags_messages_encode_and_decode_the_same_as_rclpy(rgb, image_format):
+    """Bag tools build rosbags' classes: CDR bytes are rclpy's, pixels the same."""
+    from rclpy.serialization import deserialize_message, serialize_message
+    from rosbags.typesys import Stores, get_typestore
+    store = get_typestore(Stores.LATEST)
+    header = store.types['std_msgs/msg/Header'](
+        stamp=store.types['builtin_interfaces/msg/Time'](sec=3, nanosec=4), frame_id='cam')
+    bag_image = array_to_image(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), header, 'bgr8',
+                               message_class=store.types['sensor_msgs/msg/Image'])
+    live_image = deserialize_message(
+        bytes(store.serialize_cdr(bag_image, bag_image.__msgtype__)), Image)
+    assert live_image.encoding == 'bgr8' and live_image.header.stamp.nanosec == 4
+    np.testing.assert_array_equal(image_to_rgb(live_image), rgb)
+    round_trip = store.deserialize_cdr(serialize_message(live_image), 'sensor_msgs/msg/Image')
+    np.testing.assert_array_equal(image_to_rgb(round_trip), rgb)
+    compressed = rgb_to_compressed(
+        rgb, header, image_format, message_class=store.types['sensor_msgs/msg/CompressedImage'])
+    live = deserialize_message(bytes(store.serialize_cdr(compressed, compressed.__msgtype__)),
+                               CompressedImage)
+    np.testing.assert_array_equal(image_to_rgb(live), image_to_rgb(compressed))
+    assert live.format == f'rgb8; {image_format} compressed bgr8'
