@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ['ModelConfig', 'DataConfig', 'TrainConfig', 'EngineConfig', 'ExperimentConfig',
-           'load_config', 'config_to_dict', 'ConfigError', 'replace_from_dict']
+__all__ = ['ModelConfig', 'DataConfig', 'TrainConfig', 'EngineConfig', 'CloudConfig',
+           'ExperimentConfig', 'load_config', 'config_to_dict', 'ConfigError',
+           'replace_from_dict']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,8 +96,24 @@ class EngineConfig:
     overlay_alpha: float = 0.5
     threads: int = 0
     classes_file: str = ''           # '' = names/palette from the model; or camvid|cityscapes|file
+    class_groups_file: str = ''      # '' = the model's classes; or a YAML file of groups/drops
+    min_confidence: float = 0.0      # pixels whose top class probability is lower -> 255
     warmup_runs: int = 2             # frames run at start-up so the first real one is not slow
     hold_freed_memory: bool = True   # glibc: keep freed memory mapped (no per-frame page faults)
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    """The semantic point cloud: which depth pixels become points, and what they carry."""
+
+    decimation: int = 1              # every n-th depth pixel, in rows and in columns
+    min_range_m: float = 0.0         # depth (z) below this is left out
+    max_range_m: float = 0.0         # depth above this is left out; 0 = no limit
+    keep_unknown: bool = False       # keep points labelled 255 (unknown / dropped classes)
+    organized: bool = False          # H x W cloud with NaN points (True) or valid points only
+    rgb: bool = False                # add the camera colour (packed float32 'rgb' field)
+    confidence: bool = False         # add the top class probability (float32 0..1)
+    stamp_tolerance_s: float = 0.02  # largest |depth stamp - image stamp| that still pairs
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo
 
-__all__ = ['LABEL_MODES', 'check_rgb', 'preprocess', 'postprocess', 'colorize', 'overlay']
+__all__ = ['LABEL_MODES', 'check_rgb', 'preprocess', 'postprocess', 'confidence',
+           'resize_rgb', 'colorize', 'overlay']
 
 # 'upsample_logits': interpolate the class scores to the frame size, then argmax (smooth
 # boundaries, costs C interpolated planes at frame size); 'argmax_then_nearest': argmax at
@@ -146,6 +147,52 @@ def postprocess(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
         # (align_corners=False) places the coarse cells; plain NEAREST shifts by half a cell.
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
     return labels
+
+
+def confidence(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
+               mode: str = 'upsample_logits') -> np.ndarray:
+    """How sure the network is of each pixel's class: the top softmax probability x 255.
+
+    The softmax and its maximum run at the logits' own resolution (C planes there instead
+    of at the frame's size); the uint8 map is then resized the way ``postprocess`` brings
+    labels to the frame: bilinear for 'upsample_logits', nearest for 'argmax_then_nearest'.
+
+    Args:
+        logits: (1, C, h, w) float class scores (numpy, or a torch tensor on any device).
+        output_size: (H, W) of the map, the label map's size.
+        mode: one of ``LABEL_MODES``.
+
+    Returns:
+        (H, W) uint8, round(255 * max_c softmax(logits)_c); never below 255 / C.
+    """
+    if mode not in LABEL_MODES:
+        raise ValueError(f'label mode must be one of {LABEL_MODES}, got {mode!r}')
+    if logits.ndim != 4 or logits.shape[0] != 1:
+        raise ValueError(f'expected (1, C, h, w) logits, got shape {tuple(logits.shape)}')
+    if isinstance(logits, torch.Tensor):
+        scores = logits[0].float()
+        # max softmax = 1 / sum_c exp(l_c - max l): no division per class.
+        top = 255.0 / torch.exp(scores - scores.amax(0, keepdim=True)).sum(0)
+        sure = (top + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+    else:
+        scores = np.asarray(logits, np.float32)[0]
+        shifted = scores - scores.max(axis=0)
+        np.exp(shifted, out=shifted)
+        sure = (255.0 / shifted.sum(axis=0) + 0.5).astype(np.uint8)
+    height, width = output_size
+    if sure.shape != (height, width):
+        interpolation = (cv2.INTER_LINEAR if mode == 'upsample_logits'
+                         else cv2.INTER_NEAREST_EXACT)
+        sure = cv2.resize(sure, (width, height), interpolation=interpolation)
+    return sure
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 frame at (h, w) = ``size``: area-averaged down, bilinear up."""
+    height, width = size
+    shrink = height * width < rgb.shape[0] * rgb.shape[1]
+    return cv2.resize(np.ascontiguousarray(rgb), (width, height),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def colorize(labels: np.ndarray, classes: ClassInfo | np.ndarray,

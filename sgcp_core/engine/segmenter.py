@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgcp_core.checkpoint import parse_meta
-from sgcp_core.classes import ClassInfo, load_class_info
+from sgcp_core.class_groups import ClassGroups, load_class_groups
+from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo, load_class_info
 from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import pre_post
 from sgcp_core.engine.base import DEVICES, Backend, EngineError
 from sgcp_core.engine.torch_backend import hold_freed_memory
-from sgcp_core.paths import default_model_path
+from sgcp_core.files import file_digest
+from sgcp_core.metadata import ModelMeta
+from sgcp_core.resources import resolve_model_path, sibling_onnx
 
 __all__ = ['Segmenter', 'SegResult', 'DeviceFallbackWarning', 'BACKENDS', 'create_backend']
 
@@ -38,16 +40,19 @@ class SegResult:
     """One segmented frame.
 
     Attributes:
-        labels: (H, W) uint8 class ids at the input frame's resolution; 255 = unknown.
+        labels: (H, W) uint8 class ids at the output size (the input frame's unless asked
+            otherwise); 255 = unknown. With class groups, ids of the output classes.
         color_mask: (H, W, 3) uint8 RGB palette colours, or None if not asked for.
         overlay: (H, W, 3) uint8 RGB frame blended with the colour mask, or None.
+        confidence: (H, W) uint8 top class probability x 255, or None if not asked for.
         timings_ms: milliseconds per stage: 'preprocess', 'inference', 'postprocess',
-            'colorize' and 'overlay' when computed, and 'total'.
+            'confidence', 'colorize' and 'overlay' when computed, and 'total'.
     """
 
     labels: np.ndarray
     color_mask: np.ndarray | None = None
     overlay: np.ndarray | None = None
+    confidence: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -77,11 +82,15 @@ def _choose_backend(requested: str, kind: str, device: str, path: Path) -> str:
         return 'onnx'
     if device != 'cpu' and torch.cuda.is_available():
         return 'torch'
-    # On the CPU ONNX Runtime's fused kernels beat eager PyTorch for this network ("sgcp
-    # bench": engine 2.8x faster at 360x480, 1.9x at 720x960), so a .pt is converted in
-    # memory at start-up (about a second) when onnxruntime is installed.
+    # On the CPU ONNX Runtime's fused kernels beat eager PyTorch for this network (see the
+    # README's engine table, from "sgcp bench"), so a checkpoint runs from its ONNX export
+    # when one sits beside it; create_backend checks that the export is current.
     if device != 'cuda' and _onnxruntime_installed():
-        return 'onnx'
+        if sibling_onnx(path) is not None:
+            return 'onnx'
+        LOG.info('engine: PyTorch runs %s because there is no %s beside it (export one with '
+                 '"sgcp export -m %s" to run ONNX Runtime)', path,
+                 path.with_suffix('.onnx').name, path)
     return 'torch'
 
 
@@ -114,36 +123,52 @@ def _requested_size(config: EngineConfig) -> tuple[int, int] | None:
     return (height, width) if height > 0 else None
 
 
-def _input_size(requested: tuple[int, int] | None, meta: dict) -> tuple[int, int]:
-    if requested is not None:
-        return requested
-    try:
-        height, width = (int(v) for v in meta['input_size'])
-    except (KeyError, TypeError, ValueError) as error:
-        raise EngineError('the model metadata has no input_size; set input_height and '
-                          'input_width') from error
-    return height, width
+def _checkpoint_export(path: Path, device: str, threads: int,
+                       input_size: tuple[int, int] | None) -> tuple[Backend | None, str]:
+    """The ONNX backend of a checkpoint's sibling export, or (None, why it is unusable)."""
+    from sgcp_core.engine.onnx_backend import ONNXBackend
+    onnx = sibling_onnx(path)
+    if onnx is None:
+        return None, (f'there is no {path.with_suffix(".onnx").name} beside it; export one '
+                      f'with "sgcp export -m {path}"')
+    backend = ONNXBackend(onnx, device, threads)
+    if backend.meta.source_sha256 != file_digest(path):
+        backend.close()
+        return None, (f'{onnx.name} was not exported from this checkpoint (or predates '
+                      f'export digests); re-export it with "sgcp export -m {path}"')
+    fixed = backend.fixed_input_size
+    if fixed is not None and input_size is not None and tuple(fixed) != tuple(input_size):
+        backend.close()
+        return None, (f'{onnx.name} only takes {fixed[0]}x{fixed[1]} input; re-export with '
+                      '--dynamic or at the size asked for')
+    return backend, f'its ONNX export {onnx}'
 
 
 def create_backend(name: str, path: Path, device: str, threads: int,
-                   input_size: tuple[int, int] | None, hold_memory: bool = True) -> Backend:
+                   input_size: tuple[int, int] | None, hold_memory: bool = True,
+                   requested: str = '') -> Backend:
     """Build backend ``name`` ('torch' or 'onnx') for the model at ``path``.
 
-    A ``.pt`` checkpoint on the onnx backend is exported in memory first, at
-    ``input_size`` (or its own) with a fixed shape, which lets ONNX Runtime plan for it.
+    A ``.pt`` checkpoint on the onnx backend runs its ONNX export, the ``.onnx`` beside it
+    with the same stem, when that export records this checkpoint's digest (``sgcp
+    export`` writes it) and takes ``input_size``. Otherwise backend 'onnx' asked for by
+    name is an EngineError, and one chosen by ``requested='auto'`` falls back to torch.
+    Nothing is exported here: start-up never converts a model.
     """
-    if name == 'torch':
-        from sgcp_core.engine.torch_backend import TorchBackend
-        return TorchBackend(str(path), device, threads, hold_memory=hold_memory)
-    from sgcp_core.engine.onnx_backend import ONNXBackend, import_onnxruntime
-    import_onnxruntime()
-    if _model_kind(path) == 'onnx':
-        return ONNXBackend(path, device, threads)
-    from sgcp_core.checkpoint import load_model
-    from sgcp_core.export import onnx_bytes
-    model, meta = load_model(path)
-    data = onnx_bytes(model, meta, input_size or tuple(meta['input_size']))
-    return ONNXBackend(data, device, threads, source=f'{path} (exported in memory)')
+    if name == 'onnx':
+        from sgcp_core.engine.onnx_backend import ONNXBackend, import_onnxruntime
+        import_onnxruntime()
+        if _model_kind(path) == 'onnx':
+            return ONNXBackend(path, device, threads)
+        backend, why = _checkpoint_export(path, device, threads, input_size)
+        if backend is not None:
+            LOG.info('engine: running %s from %s', path, why)
+            return backend
+        if requested != 'auto':
+            raise EngineError(f'backend=onnx cannot run {path}: {why} (or use backend=torch)')
+        LOG.info('engine: PyTorch runs %s because %s', path, why)
+    from sgcp_core.engine.torch_backend import TorchBackend
+    return TorchBackend(str(path), device, threads, hold_memory=hold_memory)
 
 
 class Segmenter:
@@ -177,10 +202,11 @@ class Segmenter:
                               f'{config.label_mode!r}')
         if not 0.0 <= config.overlay_alpha <= 1.0:
             raise ConfigError(f'overlay_alpha must be within [0, 1], got {config.overlay_alpha}')
+        if not 0.0 <= config.min_confidence <= 1.0:
+            raise ConfigError(f'min_confidence must be within [0, 1], got '
+                              f'{config.min_confidence}')
         requested_size = _requested_size(config)
-        path = Path(config.model_path).expanduser() if config.model_path else default_model_path()
-        if not path.is_file():
-            raise FileNotFoundError(f'model file not found: {path}')
+        path = resolve_model_path(config.model_path)
         self.model_path = path
         if config.hold_freed_memory:
             hold_freed_memory()
@@ -192,7 +218,8 @@ class Segmenter:
         if self.fallback_note:
             warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
         self.backend = create_backend(backend_name, path, device, config.threads,
-                                      requested_size, config.hold_freed_memory)
+                                      requested_size, config.hold_freed_memory,
+                                      requested=config.backend)
         if device == 'cuda' and self.backend.device != 'cuda':
             # ONNX Runtime drops a GPU provider whose CUDA/cuDNN libraries fail to load and
             # carries on with the CPU; hold that to the same rule as a missing GPU.
@@ -204,20 +231,29 @@ class Segmenter:
         if config.backend == 'auto' or config.device == 'auto':
             LOG.info('engine: %s for %s', self.backend.describe(), path)
 
-        self.meta = self.backend.meta
-        _, model_classes = parse_meta(self.meta, str(path))
-        self.classes: ClassInfo = (load_class_info(config.classes_file,
-                                                   model_classes.num_classes)
-                                   if config.classes_file else model_classes)
-        self.input_size: tuple[int, int] = _input_size(requested_size, self.meta)
+        self.meta: ModelMeta = self.backend.meta
+        model_classes = self.meta.classes
+        # model_classes: what the network predicts; classes: what segment() returns (the
+        # output classes of class_groups_file when one is given).
+        self.model_classes: ClassInfo = (load_class_info(config.classes_file,
+                                                         model_classes.num_classes)
+                                         if config.classes_file else model_classes)
+        self.class_groups: ClassGroups | None = (
+            load_class_groups(config.class_groups_file, self.model_classes)
+            if config.class_groups_file else None)
+        self.classes: ClassInfo = (self.class_groups.classes if self.class_groups is not None
+                                   else self.model_classes)
+        # Pixels below this are unknown: compared with the uint8 confidence map.
+        self._min_confidence = int(np.ceil(255.0 * config.min_confidence))
+        self.input_size: tuple[int, int] = requested_size or self.meta.input_size
         fixed = self.backend.fixed_input_size
         if fixed is not None and tuple(fixed) != self.input_size:
             raise EngineError(f'{path} only accepts {fixed[0]}x{fixed[1]} input, but '
                               f'{self.input_size[0]}x{self.input_size[1]} was asked for; '
                               're-export with "sgcp export --dynamic" or at that size')
         self.label_mode = config.label_mode
-        self._mean = tuple(float(v) for v in self.meta['mean'])
-        self._std = tuple(float(v) for v in self.meta['std'])
+        self._mean = self.meta.mean
+        self._std = self.meta.std
         self._palette = self.classes.palette_array()
         self._input_buffer = np.empty((1, 3) + self.input_size, np.float32)
         self._lock = threading.Lock()
@@ -238,7 +274,7 @@ class Segmenter:
         """One line for logs: backend, device, model, input size, classes, label mode."""
         height, width = self.input_size
         return (f'{self.backend.describe()}; model {self.model_path} '
-                f'({self.meta.get("variant", "?")}, {self.classes.num_classes} classes); '
+                f'({self.meta.variant}, {self.classes.num_classes} classes); '
                 f'input {height}x{width}; labels by {self.label_mode}')
 
     # -- stages ---------------------------------------------------------------------------
@@ -276,7 +312,8 @@ class Segmenter:
                                     self.backend.upsample)
 
     def segment(self, rgb: np.ndarray, want_color: bool = False, want_overlay: bool = False,
-                overlay_alpha: float | None = None) -> SegResult:
+                overlay_alpha: float | None = None, want_confidence: bool = False,
+                output_size: tuple[int, int] | None = None) -> SegResult:
         """Segment one frame.
 
         Args:
@@ -284,9 +321,12 @@ class Segmenter:
             want_color: also return the palette-coloured label map.
             want_overlay: also return the frame blended with it.
             overlay_alpha: mask weight for the overlay; default ``config.overlay_alpha``.
+            want_confidence: also return the per-pixel confidence map.
+            output_size: (H, W) of every returned map; default the frame's own size (a
+                registered depth image's size lines the labels up with its pixels).
 
         Returns:
-            SegResult with labels (H, W) uint8 at the frame's resolution and timings.
+            SegResult with labels (H, W) uint8 at the output size and timings.
 
         Raises:
             ValueError: ``rgb`` is not an (H, W, 3) uint8 array.
@@ -294,9 +334,22 @@ class Segmenter:
         with self._lock:
             start = time.perf_counter()
             logits, timings = self._infer_logits(rgb)
+            size = tuple(output_size) if output_size is not None else rgb.shape[:2]
             before = time.perf_counter()
-            labels = self.postprocess(logits, rgb.shape[:2])
+            labels = self.postprocess(logits, size)
             timings['postprocess'] = 1e3 * (time.perf_counter() - before)
+            sure = None
+            if want_confidence or self._min_confidence > 0:
+                before = time.perf_counter()
+                sure = pre_post.confidence(logits, size, self.label_mode)
+                timings['confidence'] = 1e3 * (time.perf_counter() - before)
+            before = time.perf_counter()
+            if self._min_confidence > 0:
+                labels[sure < self._min_confidence] = UNKNOWN_LABEL
+            if self.class_groups is not None:
+                labels = self.class_groups.apply(labels)
+            if self._min_confidence > 0 or self.class_groups is not None:
+                timings['postprocess'] += 1e3 * (time.perf_counter() - before)
             color = blended = None
             if want_color or want_overlay:
                 before = time.perf_counter()
@@ -305,20 +358,16 @@ class Segmenter:
             if want_overlay:
                 before = time.perf_counter()
                 alpha = self.config.overlay_alpha if overlay_alpha is None else overlay_alpha
-                blended = pre_post.overlay(rgb, color, labels, alpha)
+                frame = rgb if rgb.shape[:2] == size else pre_post.resize_rgb(rgb, size)
+                blended = pre_post.overlay(frame, color, labels, alpha)
                 timings['overlay'] = 1e3 * (time.perf_counter() - before)
             timings['total'] = 1e3 * (time.perf_counter() - start)
-        return SegResult(labels, color if want_color else None, blended, timings)
+        return SegResult(labels, color if want_color else None, blended,
+                         sure if want_confidence else None, timings)
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:
         """(H, W) uint8 labels -> (H, W, 3) uint8 RGB in this model's palette."""
         return pre_post.colorize(labels, self._palette)
-
-    def overlay(self, rgb: np.ndarray, labels: np.ndarray,
-                alpha: float | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 frame blended with the colours of (H, W) uint8 labels."""
-        alpha = self.config.overlay_alpha if alpha is None else alpha
-        return pre_post.overlay(rgb, self.colorize(labels), labels, alpha)
 
     def close(self) -> None:
         """Release the backend's model or session."""

@@ -1,0 +1,248 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The math behind the node's robot outputs, without ROS: class groups, confidence,
+intrinsics scaling and the semantic point cloud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from sgcp_core.class_groups import ClassGroupsError, load_class_groups, parse_class_groups
+from sgcp_core.classes import CAMVID, UNKNOWN_LABEL
+from sgcp_core.config import CloudConfig, EngineConfig
+from sgcp_core.engine import pre_post
+from sgcp_core.semantic_cloud import (PinholeIntrinsics, SemanticCloudBuilder, pack_rgb,
+                                      point_dtype, sample_index, scale_intrinsics)
+
+REPO = Path(__file__).resolve().parents[1]
+NAVIGATION_GROUPS = REPO / 'config' / 'camvid_navigation_groups.yaml'
+
+
+# -- class groups ------------------------------------------------------------------------
+def test_shipped_navigation_groups_cover_every_camvid_class():
+    groups = load_class_groups(NAVIGATION_GROUPS, CAMVID)
+    assert groups.classes.names[:2] == ('drivable', 'obstacle')
+    index = {name: i for i, name in enumerate(CAMVID.names)}
+    assert groups.lookup[index['Road']] == groups.lookup[index['Sidewalk']] == 0
+    assert groups.lookup[index['Car']] == groups.lookup[index['Pole']] == 1
+    assert groups.lookup[index['Sky']] == UNKNOWN_LABEL
+    assert groups.lookup[UNKNOWN_LABEL] == UNKNOWN_LABEL
+    labels = np.array([[index['Road'], index['Sky']], [UNKNOWN_LABEL, index['Pedestrian']]],
+                      np.uint8)
+    np.testing.assert_array_equal(groups.apply(labels), [[0, 255], [255, 1]])
+
+
+def _groups(**changes):
+    data = {'groups': [{'name': 'ground', 'classes': ['Road', 'Sidewalk'],
+                        'color': [1, 2, 3]},
+                       {'name': 'things', 'classes': [n for n in CAMVID.names
+                                                      if n not in ('Road', 'Sidewalk', 'Sky')],
+                        'color': [4, 5, 6]}],
+            'drop': ['Sky']}
+    data.update(changes)
+    return data
+
+
+def test_groups_give_names_and_colours_of_the_output_classes():
+    groups = parse_class_groups(_groups(), CAMVID)
+    assert groups.classes.names == ('ground', 'things')
+    assert groups.classes.palette == ((1, 2, 3), (4, 5, 6))
+    assert groups.to_dict()['dropped'] == ['Sky']
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'drop': ['Sky', 'Skye']}, "unknown class 'Skye'"),
+    ({'drop': ['Sky', 'Road']}, "class 'Road' is in both group 'ground' and drop"),
+    ({'drop': []}, "classes ['Sky'] are in no group"),
+    ({'colour': 1}, "unknown keys ['colour']"),
+    ({'groups': []}, 'non-empty list'),
+])
+def test_bad_groups_are_refused_naming_the_problem(change, message):
+    with pytest.raises(ClassGroupsError) as caught:
+        parse_class_groups(_groups(**change), CAMVID, 'my_groups.yaml')
+    assert message in str(caught.value) and 'my_groups.yaml' in str(caught.value)
+
+
+def test_a_class_in_two_groups_and_a_bad_colour_are_refused():
+    data = _groups()
+    data['groups'][1]['classes'].append('Road')
+    with pytest.raises(ClassGroupsError, match="'Road' is in both group 'ground' and group"):
+        parse_class_groups(data, CAMVID)
+    data = _groups()
+    data['groups'][0]['color'] = [0, 0, 256]
+    with pytest.raises(ClassGroupsError, match="group 'ground': color must be"):
+        parse_class_groups(data, CAMVID)
+
+
+def test_groups_file_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='class groups file not found'):
+        load_class_groups(tmp_path / 'missing.yaml', CAMVID)
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('groups: [unclosed')
+    with pytest.raises(ClassGroupsError, match='bad.yaml is not valid YAML'):
+        load_class_groups(bad, CAMVID)
+
+
+# -- confidence --------------------------------------------------------------------------
+def test_confidence_is_the_top_softmax_probability_times_255():
+    logits = np.zeros((1, 4, 2, 3), np.float32)
+    logits[0, 2, 0, 0] = 50.0                        # certain
+    logits[0, 1, 1, 2] = np.log(3.0)                  # p = 3 / 6 = 0.5
+    sure = pre_post.confidence(logits, (2, 3))
+    assert sure.dtype == np.uint8 and sure.shape == (2, 3)
+    assert sure[0, 0] == 255 and sure[1, 2] == 128 and sure[0, 1] == round(255 / 4)
+    torch_sure = pre_post.confidence(torch.from_numpy(logits), (2, 3))
+    np.testing.assert_array_equal(torch_sure, sure)
+
+
+def test_confidence_is_resized_like_the_labels():
+    logits = np.random.default_rng(0).standard_normal((1, 5, 6, 8)).astype(np.float32)
+    coarse = pre_post.confidence(logits, (6, 8))
+    nearest = pre_post.confidence(logits, (12, 16), 'argmax_then_nearest')
+    np.testing.assert_array_equal(nearest, cv2.resize(coarse, (16, 12),
+                                                      interpolation=cv2.INTER_NEAREST_EXACT))
+    smooth = pre_post.confidence(logits, (12, 16), 'upsample_logits')
+    assert smooth.shape == (12, 16) and smooth.min() >= 255 // 5
+
+
+def test_segmenter_applies_groups_and_min_confidence_and_output_size(tiny_checkpoint):
+    from sgcp_core.engine import Segmenter
+    frame = np.random.default_rng(1).integers(0, 256, (90, 120, 3), np.uint8)
+    base = EngineConfig(model_path=str(tiny_checkpoint), backend='torch', warmup_runs=0,
+                        input_height=96, input_width=128)
+    plain = Segmenter(base)
+    grouped = Segmenter(EngineConfig(**{**base.__dict__,
+                                        'class_groups_file': str(NAVIGATION_GROUPS)}))
+    try:
+        reference = plain.segment(frame, want_confidence=True)
+        result = grouped.segment(frame, want_color=True, want_confidence=True)
+        np.testing.assert_array_equal(result.labels,
+                                      grouped.class_groups.apply(reference.labels))
+        assert grouped.classes.names[0] == 'drivable'
+        assert grouped.model_classes.names == CAMVID.names
+        palette = {tuple(c) for c in grouped.classes.palette} | {(0, 0, 0)}
+        assert {tuple(c) for c in result.color_mask.reshape(-1, 3)} <= palette
+        np.testing.assert_array_equal(result.confidence, reference.confidence)
+        assert 'confidence' in result.timings_ms
+        small = plain.segment(frame, want_confidence=True, want_overlay=True,
+                              output_size=(45, 60))
+        assert small.labels.shape == small.confidence.shape == (45, 60)
+        assert small.overlay.shape == (45, 60, 3)
+    finally:
+        plain.close()
+        grouped.close()
+    most = int(reference.confidence.max())
+    for threshold in (most / 255, (most + 1) / 255):   # keeps the surest, keeps nothing
+        strict = Segmenter(EngineConfig(**{**base.__dict__, 'min_confidence': threshold}))
+        try:
+            labels = strict.segment(frame).labels
+        finally:
+            strict.close()
+        unsure = reference.confidence < np.ceil(255 * threshold)
+        assert (labels[unsure] == UNKNOWN_LABEL).all()
+        np.testing.assert_array_equal(labels[~unsure], reference.labels[~unsure])
+    assert unsure.all()
+
+
+# -- intrinsics --------------------------------------------------------------------------
+def test_intrinsics_scale_like_image_proc_resize():
+    k = (500.0, 0.0, 320.0, 0.0, 400.0, 240.0, 0.0, 0.0, 1.0)
+    p = (500.0, 0.0, 320.0, -25.0, 0.0, 400.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    new_k, new_p, roi = scale_intrinsics(k, p, (64, 32, 160, 320), (480, 640), (240, 320))
+    assert new_k == (250.0, 0.0, 160.0, 0.0, 200.0, 120.0, 0.0, 0.0, 1.0)
+    assert new_p == (250.0, 0.0, 160.0, -12.5, 0.0, 200.0, 120.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert roi == (32, 16, 80, 160)
+    camera = PinholeIntrinsics.from_k(k, (480, 640)).scaled((240, 320))
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (250.0, 200.0, 160.0, 120.0)
+
+
+def test_sample_index_takes_the_pixel_under_each_centre():
+    labels = np.random.default_rng(2).integers(0, 11, (36, 48), np.uint8)
+    for size in ((18, 24), (72, 96), (12, 16)):   # whole ratios: OpenCV's rule exactly
+        rows, columns = sample_index(36, size[0]), sample_index(48, size[1])
+        np.testing.assert_array_equal(
+            labels[rows[:, None], columns[None, :]],
+            cv2.resize(labels, size[::-1], interpolation=cv2.INTER_NEAREST_EXACT))
+    # 36 -> 45: target pixel 7's centre (7.5 * 36 / 45 = 6.0) lies on a border: the later.
+    np.testing.assert_array_equal(sample_index(36, 45)[:9], [0, 1, 2, 2, 3, 4, 5, 6, 6])
+    np.testing.assert_array_equal(sample_index(36, 45, 4), sample_index(36, 45)[::4])
+
+
+# -- semantic cloud ----------------------------------------------------------------------
+CAMERA = PinholeIntrinsics(fx=200.0, fy=210.0, cx=79.5, cy=59.5, size=(120, 160))
+
+
+def plane_depth(camera: PinholeIntrinsics, slope_x: float = 0.2, slope_y: float = -0.1,
+                distance: float = 2.0) -> np.ndarray:
+    """Metres along z to the plane z = distance + slope_x x + slope_y y, per pixel."""
+    height, width = camera.size
+    x_ray = (np.arange(width) - camera.cx) / camera.fx
+    y_ray = (np.arange(height) - camera.cy) / camera.fy
+    return distance / (1.0 - slope_x * x_ray[None, :] - slope_y * y_ray[:, None])
+
+
+def test_cloud_points_lie_on_the_plane_with_the_labels_at_their_pixels():
+    depth = plane_depth(CAMERA).astype(np.float32)
+    depth[10, 20] = np.nan
+    depth[30, 40] = 0.0
+    labels = np.random.default_rng(3).integers(0, 11, (60, 80), np.uint8)
+    points = SemanticCloudBuilder(CloudConfig(decimation=2)).build(depth, CAMERA, labels)
+    rows, columns = np.mgrid[0:120:2, 0:160:2]
+    valid = np.isfinite(depth[::2, ::2]) & (depth[::2, ::2] > 0)
+    assert len(points) == valid.sum() == 60 * 80 - 2
+    z = depth[::2, ::2][valid]
+    np.testing.assert_allclose(points['z'], z, atol=1e-6)
+    np.testing.assert_allclose(points['x'], (columns[valid] - CAMERA.cx) * z / CAMERA.fx,
+                               atol=1e-5)
+    np.testing.assert_allclose(points['y'], (rows[valid] - CAMERA.cy) * z / CAMERA.fy,
+                               atol=1e-5)
+    # Depth pixel (v, u) covers label pixel (v // 2, u // 2) at half the resolution.
+    np.testing.assert_array_equal(points['label'], labels[rows[valid] // 2,
+                                                          columns[valid] // 2])
+
+
+def test_millimetre_depth_zero_range_and_unknown_are_dropped():
+    depth_m = plane_depth(CAMERA)
+    depth = np.round(depth_m * 1000).astype(np.uint16)
+    depth[:5] = 0
+    labels = np.zeros((120, 160), np.uint8)
+    labels[:, :10] = UNKNOWN_LABEL
+    points = SemanticCloudBuilder(CloudConfig()).build(depth, CAMERA, labels)
+    assert len(points) == 115 * 150
+    assert np.abs(points['z'] - depth[5:, 10:].ravel() / 1000).max() < 1e-6
+    kept = SemanticCloudBuilder(CloudConfig(keep_unknown=True)).build(depth, CAMERA, labels)
+    assert len(kept) == 115 * 160
+    near = SemanticCloudBuilder(CloudConfig(max_range_m=2.0, keep_unknown=True))
+    assert (near.build(depth, CAMERA, labels)['z'] <= 2.0).all()
+    with pytest.raises(ValueError, match='min < max'):
+        SemanticCloudBuilder(CloudConfig(min_range_m=3.0, max_range_m=2.0))
+
+
+def test_organized_cloud_keeps_the_grid_with_nan_points():
+    depth = plane_depth(CAMERA).astype(np.float32)
+    depth[0, 0] = np.inf
+    labels = np.ones((120, 160), np.uint8)
+    points = SemanticCloudBuilder(CloudConfig(organized=True, decimation=3)).build(
+        depth, CAMERA, labels)
+    assert points.shape == (40, 54)
+    assert np.isnan(points['x'][0, 0]) and np.isfinite(points['z'][1:]).all()
+
+
+def test_rgb_and_confidence_fields():
+    depth = plane_depth(CAMERA).astype(np.float32)
+    labels = np.zeros((120, 160), np.uint8)
+    rgb = np.zeros((240, 320, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 10, 20, 30
+    confidence = np.full((120, 160), 51, np.uint8)
+    builder = SemanticCloudBuilder(CloudConfig(rgb=True, confidence=True))
+    points = builder.build(depth, CAMERA, labels, rgb, confidence)
+    assert builder.dtype.names == ('x', 'y', 'z', 'rgb', 'confidence', 'label')
+    assert builder.dtype.itemsize == 24 and point_dtype(False, False).itemsize == 16
+    assert (points['rgb'].view(np.uint32) == (10 << 16 | 20 << 8 | 30)).all()
+    np.testing.assert_allclose(points['confidence'], 0.2, atol=1e-6)
+    assert pack_rgb(np.array([255, 0, 1], np.uint8)).view(np.uint32) == 0xFF0001
