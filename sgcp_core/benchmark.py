@@ -9,6 +9,7 @@ first frames and the odd scheduler hiccup would otherwise dominate a short run.
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -22,8 +23,8 @@ from sgcp_core.config import EngineConfig
 from sgcp_core.engine import LABEL_MODES, Segmenter
 from sgcp_core.metrics import ConfusionMatrix
 
-__all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'time_engine', 'bare_forward',
-           'time_bare_forward', 'bench_engines', 'compare_label_modes', 'resize_frames']
+__all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'bare_forward', 'bench_engines',
+           'compare_label_modes', 'resize_frames']
 
 STAGES = ('preprocess', 'inference', 'postprocess', 'colorize', 'overlay')
 
@@ -77,19 +78,6 @@ def resize_frames(frames: Sequence[np.ndarray], size: tuple[int, int]) -> list[n
             for frame in frames]
 
 
-def time_engine(segmenter: Segmenter, frames: Sequence[np.ndarray], runs: int,
-                warmup: int = 3, want_overlay: bool = True) -> dict[str, float]:
-    """Median ms per stage (and 'total') of ``segmenter.segment`` cycling through frames."""
-    for index in range(warmup):
-        segmenter.segment(frames[index % len(frames)], want_overlay=want_overlay)
-    samples: dict[str, list[float]] = {}
-    for index in range(runs):
-        result = segmenter.segment(frames[index % len(frames)], want_overlay=want_overlay)
-        for stage, value in result.timings_ms.items():
-            samples.setdefault(stage, []).append(value)
-    return {stage: statistics.median(values) for stage, values in samples.items()}
-
-
 def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
                  threads: int = 0, device: str = 'cpu') -> Callable[[], None]:
     """A callable running the network alone, as one would call it without the engine.
@@ -120,20 +108,6 @@ def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
     return lambda: session.forward(images)
 
 
-def time_bare_forward(model_path: str | Path, backend: str, size: tuple[int, int], runs: int,
-                      threads: int = 0, device: str = 'cpu', warmup: int = 3) -> float:
-    """Median ms of ``bare_forward``."""
-    forward = bare_forward(model_path, backend, size, threads, device)
-    for _ in range(warmup):
-        forward()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        forward()
-        samples.append(1e3 * (time.perf_counter() - start))
-    return statistics.median(samples)
-
-
 def bench_engines(config: EngineConfig, backends: Sequence[str],
                   sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
                   bare: bool = True, warmup: int = 3) -> list[StageTiming]:
@@ -141,17 +115,42 @@ def bench_engines(config: EngineConfig, backends: Sequence[str],
 
     Each row runs the network at ``size`` on the frames resized to that size. The rows are
     measured round-robin, one frame of each per round, so that load from other processes
-    (or thermal throttling) lands on all rows alike and their ratios stay meaningful.
+    (or thermal throttling) lands on all rows alike and their ratios stay meaningful. A
+    ``.pt`` model's onnx rows run its export at that size, written to a temporary folder
+    for the run (a fixed shape, which lets ONNX Runtime plan for it).
     """
+    with tempfile.TemporaryDirectory(prefix='sgcp_bench_') as exports:
+        return _bench_engines(config, backends, sizes, frames, runs, bare, warmup,
+                              Path(exports))
+
+
+def _export_at(model_path: Path, size: tuple[int, int], folder: Path) -> Path:
+    from sgcp_core.checkpoint import load_model
+    from sgcp_core.export import onnx_bytes
+    from sgcp_core.files import atomic_write
+    model, meta = load_model(model_path)
+    data = onnx_bytes(model, meta, size)
+    return atomic_write(folder / f'{model_path.stem}_{size[0]}x{size[1]}.onnx',
+                        lambda temp: Path(temp).write_bytes(data))
+
+
+def _bench_engines(config: EngineConfig, backends: Sequence[str],
+                   sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
+                   bare: bool, warmup: int, exports: Path) -> list[StageTiming]:
+    from sgcp_core.resources import resolve_model_path
+    model_path = resolve_model_path(config.model_path)
     rows = []
     for size in sizes:
         sized = resize_frames(frames, size)
         for backend in backends:
-            segmenter = Segmenter(replace(config, backend=backend, input_height=size[0],
-                                          input_width=size[1]))
+            path = model_path
+            if backend == 'onnx' and model_path.suffix.lower() != '.onnx':
+                path = _export_at(model_path, size, exports)
+            segmenter = Segmenter(replace(config, model_path=str(path), backend=backend,
+                                          input_height=size[0], input_width=size[1]))
             forward = None
-            if bare and segmenter.model_path.suffix.lower() != '.onnx':
-                forward = bare_forward(segmenter.model_path, backend, size, config.threads,
+            if bare and model_path.suffix.lower() != '.onnx':
+                forward = bare_forward(model_path, backend, size, config.threads,
                                        segmenter.device)
             rows.append({'backend': backend, 'size': tuple(size), 'segmenter': segmenter,
                          'frames': sized, 'forward': forward, 'stages': {}, 'bare': []})

@@ -16,16 +16,14 @@ from typing import Any
 
 import yaml
 
+from sgcp_core.errors import ConfigError
+
 __all__ = ['ModelConfig', 'DataConfig', 'TrainConfig', 'EngineConfig', 'CloudConfig',
            'ExperimentConfig', 'load_config', 'config_to_dict', 'ConfigError',
            'replace_from_dict']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class ConfigError(ValueError):
-    """A config file or value is invalid; the message names the key and the file."""
 
 
 @dataclass(frozen=True)

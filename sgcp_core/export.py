@@ -1,17 +1,17 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""ONNX export of a checkpoint, with the model's facts embedded as ONNX metadata.
+"""ONNX export of a checkpoint, with the model's ``ModelMeta`` embedded as ONNX metadata.
 
-The metadata (``metadata_props``) holds every key of the checkpoint's ``meta`` dict
-(``sgcp_core.checkpoint.make_meta``: model config, class names and palette, mean/std, input
-size, ignore index, variant), each JSON-encoded, plus ``format`` and ``logits_stride``.
-``read_onnx_meta`` gives the same dict back, so the ONNX backend needs no other config.
+The graph's ``metadata_props`` are written by ``sgcp_core.metadata.meta_to_onnx_props`` and
+read back by ``meta_from_onnx_props``, so the ONNX backend needs no other config. By default
+the graph is ``SGCPNet.forward(images, coarse=True)``: stride-8 logits, which the engine
+resamples once, straight to the frame's size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
-import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,19 +20,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgcp_core.checkpoint import atomic_write, load_model
+from sgcp_core.checkpoint import load_model
+from sgcp_core.errors import ExportError
+from sgcp_core.files import atomic_write, file_digest
+from sgcp_core.metadata import ONNX_INPUT_NAME as INPUT_NAME
+from sgcp_core.metadata import ONNX_OUTPUT_NAME as OUTPUT_NAME
+from sgcp_core.metadata import ModelMeta, meta_to_onnx_props
+from sgcp_core.models import SGCPNet
 
-__all__ = ['ONNX_FORMAT', 'MIN_OPSET', 'ExportError', 'ExportReport', 'export_onnx',
-           'onnx_bytes', 'read_onnx_meta', 'meta_to_onnx_props', 'onnx_props_to_meta']
+__all__ = ['MIN_OPSET', 'ExportError', 'ExportReport', 'export_onnx', 'onnx_bytes']
 
-ONNX_FORMAT = 'sgcp_ros.onnx/1'
 MIN_OPSET = 17
-INPUT_NAME = 'images'
-OUTPUT_NAME = 'logits'
-
-
-class ExportError(RuntimeError):
-    """Export failed or the exported graph disagrees with PyTorch."""
 
 
 @dataclass(frozen=True)
@@ -49,54 +47,28 @@ class ExportReport:
     parity_frames: int = 0
 
 
-def meta_to_onnx_props(meta: dict, logits_stride: int) -> dict[str, str]:
-    """The meta dict as ONNX ``metadata_props``: one JSON string per key."""
-    props = {key: json.dumps(value) for key, value in meta.items()}
-    props['format'] = json.dumps(ONNX_FORMAT)
-    props['logits_stride'] = json.dumps(int(logits_stride))
-    return props
+class _Forward(torch.nn.Module):
+    """``model(images, coarse=...)`` as a one-argument module for the tracer."""
+
+    def __init__(self, model: SGCPNet, coarse: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.coarse = coarse
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images, coarse=self.coarse)
 
 
-def onnx_props_to_meta(props: dict[str, str], source: str) -> dict:
-    """Inverse of ``meta_to_onnx_props``; ValueError naming ``source`` if not ours."""
-    if json.loads(props.get('format', 'null')) != ONNX_FORMAT:
-        raise ValueError(f'{source} has no sgcp_ros metadata (format {ONNX_FORMAT!r}); export '
-                         'it with "sgcp export" so class names, palette and normalisation '
-                         'travel with it')
-    try:
-        return {key: json.loads(value) for key, value in props.items()}
-    except json.JSONDecodeError as error:
-        raise ValueError(f'{source}: metadata is not valid JSON: {error}') from error
-
-
-def read_onnx_meta(path: str | Path) -> dict:
-    """The metadata dict of an ONNX file written by ``export_onnx``."""
-    import onnx
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'model file not found: {path}')
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # protobuf's DecodeError and friends: "not an ONNX file"
-        raise ValueError(f'{path} is not a readable ONNX model: {error}') from error
-    return onnx_props_to_meta({p.key: p.value for p in model.metadata_props}, str(path))
-
-
-def _network(model: torch.nn.Module, coarse_logits: bool) -> torch.nn.Module:
-    from sgcp_core.engine.torch_backend import CoarseLogits
-    return (CoarseLogits(model) if coarse_logits else model).eval()
-
-
-def onnx_bytes(model: torch.nn.Module, meta: dict, input_size: tuple[int, int] | None = None,
+def onnx_bytes(model: SGCPNet, meta: ModelMeta, input_size: tuple[int, int] | None = None,
                dynamic: bool = False, opset: int = MIN_OPSET,
                coarse_logits: bool = True) -> bytes:
     """Serialised ONNX graph of ``model`` (an SGCPNet in eval mode) with metadata.
 
     Args:
         model: the network, e.g. from ``sgcp_core.checkpoint.load_model``.
-        meta: its metadata dict; ``meta['input_size']`` is replaced by ``input_size``.
+        meta: its metadata; written with ``input_size`` and the logits stride of the graph.
         input_size: (H, W) to trace at and to record as the engine's input size; default
-            ``meta['input_size']``.
+            ``meta.input_size``.
         dynamic: let H and W vary at run time (input and output axes named).
         opset: ONNX opset, at least 17.
         coarse_logits: output stride-8 logits (the engine's choice) instead of logits at the
@@ -105,9 +77,10 @@ def onnx_bytes(model: torch.nn.Module, meta: dict, input_size: tuple[int, int] |
     import onnx
     if opset < MIN_OPSET:
         raise ValueError(f'opset {opset} is too old; use {MIN_OPSET} or newer')
-    height, width = (int(v) for v in (input_size or meta['input_size']))
-    meta = dict(meta, input_size=[height, width])
-    network = _network(model, coarse_logits).cpu()
+    height, width = (int(v) for v in (input_size or meta.input_size))
+    meta = dataclasses.replace(meta, input_size=(height, width),
+                               logits_stride=8 if coarse_logits else 1)
+    network = _Forward(model, coarse_logits).cpu().eval()
     example = torch.zeros(1, 3, height, width)
     dynamic_axes = ({INPUT_NAME: {2: 'height', 3: 'width'},
                      OUTPUT_NAME: {2: 'logits_height', 3: 'logits_width'}} if dynamic else None)
@@ -127,7 +100,7 @@ def onnx_bytes(model: torch.nn.Module, meta: dict, input_size: tuple[int, int] |
         except Exception as error:
             raise ExportError(f'torch.onnx.export failed: {error}') from error
     graph = onnx.load_from_string(buffer.getvalue())
-    for key, value in meta_to_onnx_props(meta, 8 if coarse_logits else 1).items():
+    for key, value in meta_to_onnx_props(meta).items():
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
     graph.producer_name = 'sgcp_ros'
@@ -135,19 +108,18 @@ def onnx_bytes(model: torch.nn.Module, meta: dict, input_size: tuple[int, int] |
     return graph.SerializeToString()
 
 
-def _parity(model: torch.nn.Module, data: bytes, meta: dict, frames: Sequence[np.ndarray],
+def _parity(model: SGCPNet, data: bytes, meta: ModelMeta, frames: Sequence[np.ndarray],
             input_size: tuple[int, int], coarse_logits: bool) -> float:
     """Largest |ONNX Runtime - PyTorch| logit over ``frames`` preprocessed at input_size."""
     import onnxruntime as ort
 
     from sgcp_core.engine.pre_post import preprocess
     session = ort.InferenceSession(data, providers=['CPUExecutionProvider'])
-    network = _network(model, coarse_logits)
     worst = 0.0
     for rgb in frames:
-        images = preprocess(rgb, input_size, meta['mean'], meta['std'])
+        images = preprocess(rgb, input_size, meta.mean, meta.std)
         with torch.inference_mode():
-            expected = network(torch.from_numpy(images)).numpy()
+            expected = model(torch.from_numpy(images), coarse=coarse_logits).numpy()
         got = session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
         if got.shape != expected.shape:
             raise ExportError(f'ONNX output {got.shape} but PyTorch {expected.shape}')
@@ -173,7 +145,9 @@ def export_onnx(checkpoint: str | Path, path: str | Path,
         ExportReport with the largest difference seen.
     """
     model, meta = load_model(checkpoint)
-    size = tuple(int(v) for v in (input_size or meta['input_size']))
+    # The graph names the exact weights it came from, so the engine can tell it is current.
+    meta = dataclasses.replace(meta, source_sha256=file_digest(checkpoint))
+    size = tuple(int(v) for v in (input_size or meta.input_size))
     data = onnx_bytes(model, meta, size, dynamic, opset, coarse_logits)
     worst = None
     if parity_frames:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sgcp_core.checkpoint import (atomic_write, model_from_checkpoint, read_checkpoint,
-                                  save_checkpoint)
+from sgcp_core.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from sgcp_core.files import atomic_write
 from sgcp_core.models import count_conv_macs, count_parameters
 
 __all__ = ['package_run']
@@ -46,9 +46,9 @@ def package_run(run_dir: str | Path, out_dir: str | Path, stem: str,
     best = read_checkpoint(run_dir / 'best.pt')
     model, meta = model_from_checkpoint(best, str(run_dir / 'best.pt'))
     metrics = json.loads((run_dir / 'metrics.json').read_text())
-    height, width = meta['input_size']
+    height, width = meta.input_size
     summary = {
-        'variant': meta['variant'], 'val_miou': metrics['val']['miou'],
+        'variant': meta.variant, 'val_miou': metrics['val']['miou'],
         'val_pixel_accuracy': metrics['val']['pixel_accuracy'],
         'val_per_class_iou': metrics['val']['per_class_iou'], 'best_epoch': best['epoch'],
         'epochs': metrics['epochs'], 'wall_time_s': metrics['wall_time_s'],

@@ -25,12 +25,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from sgcp_core.checkpoint import atomic_write, make_meta, read_checkpoint, save_checkpoint
+from sgcp_core.checkpoint import read_checkpoint, save_checkpoint
 from sgcp_core.config import ExperimentConfig, config_to_dict
 from sgcp_core.data import EvalTransform, TrainTransform, build_dataset
 from sgcp_core.evaluation import evaluate
-from sgcp_core.models import build_sgcpnet
-from sgcp_core.models.checkpoints import load_state_dict_strict
+from sgcp_core.files import atomic_write
+from sgcp_core.metadata import make_meta
+from sgcp_core.models import build_sgcpnet, load_state_dict_strict
 
 __all__ = ['train', 'poly_lr_factor', 'DistributedContext']
 

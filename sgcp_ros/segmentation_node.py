@@ -39,7 +39,7 @@ from std_msgs.msg import String
 from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import EngineError, Segmenter
-from sgcp_core.paths import default_model_path
+from sgcp_core.resources import default_model_path
 from sgcp_ros.images import (ImageConversionError, array_to_image,
                              compressed_image_to_rgb, image_to_rgb)
 from sgcp_ros.diagnostics import DiagnosticsReporter, FrameStatistics, summarize

@@ -42,13 +42,25 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained 11-class CamVid SGCPNet saved in this package's checkpoint format."""
     import torch
 
-    from sgcp_core.checkpoint import make_meta, save_checkpoint
+    from sgcp_core.checkpoint import save_checkpoint
     from sgcp_core.classes import CAMVID
     from sgcp_core.config import DataConfig, ModelConfig
+    from sgcp_core.metadata import make_meta
     from sgcp_core.models import build_sgcpnet
     torch.manual_seed(0)
     config = ModelConfig(num_classes=11)
     model = build_sgcpnet(num_classes=11).eval()
     path = tmp_path_factory.mktemp('model') / 'tiny.pt'
     save_checkpoint(path, model, make_meta(config, CAMVID, DataConfig()))
+    return path
+
+
+@pytest.fixture(scope='session')
+def tiny_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
+    """``tiny_checkpoint`` exported by ``sgcp_core.export`` (fixed 360x480, stride-8 logits),
+    in a folder of its own so that it is nobody's sibling export by accident."""
+    pytest.importorskip('onnxruntime')
+    from sgcp_core.export import export_onnx
+    path = tmp_path_factory.mktemp('onnx') / 'tiny.onnx'
+    export_onnx(tiny_checkpoint, path)
     return path

@@ -99,7 +99,7 @@ def test_evaluate_bag_miou_equals_sgcp_eval_on_the_same_frames(camvid_bags, camv
 
     model, meta = load_model(tiny_checkpoint)
     data_config = DataConfig(dataset='camvid', root=str(camvid_root), preload=False,
-                             mean=tuple(meta['mean']), std=tuple(meta['std']))
+                             mean=meta.mean, std=meta.std)
     dataset = build_dataset(data_config, 'val', EvalTransform(data_config.mean,
                                                               data_config.std))
     reference = evaluate(model, dataset, 'cpu', indices=range(FRAMES))

@@ -101,11 +101,10 @@ def test_infer_video_writes_an_overlay_video(exported, tmp_path, capsys):
 
 
 def test_export_embeds_metadata_and_reports_parity(exported, tiny_checkpoint, capsys):
-    from sgcp_core.checkpoint import read_checkpoint
-    from sgcp_core.export import read_onnx_meta
-    meta = read_onnx_meta(exported)
-    assert meta['classes'] == read_checkpoint(tiny_checkpoint)['meta']['classes']
-    assert meta['input_size'] == [360, 480]
+    from sgcp_core.metadata import read_meta
+    meta = read_meta(exported)
+    assert meta.classes == read_meta(tiny_checkpoint).classes
+    assert meta.input_size == (360, 480)
 
 
 def test_export_prints_what_it_wrote(tiny_checkpoint, tmp_path, capsys):

@@ -2,17 +2,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """ONNX export: parity with PyTorch on real frames, metadata round trip, atomic writes."""
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from sgcp_core.checkpoint import load_model, read_checkpoint
+from sgcp_core.checkpoint import load_model
 from sgcp_core.config import EngineConfig
 from sgcp_core.engine import EngineError, Segmenter, preprocess
-from sgcp_core.engine.torch_backend import CoarseLogits
-from sgcp_core.export import (ONNX_FORMAT, ExportError, export_onnx, onnx_bytes,
-                              read_onnx_meta)
+from sgcp_core.export import ExportError, export_onnx, onnx_bytes
+from sgcp_core.files import file_digest
+from sgcp_core.metadata import (ONNX_FORMAT, TrainingFacts, make_meta, meta_from_dict,
+                                meta_from_onnx_props, meta_to_dict, meta_to_onnx_props,
+                                read_meta, read_onnx_meta)
 
 ort = pytest.importorskip('onnxruntime')
 onnx = pytest.importorskip('onnx')
@@ -35,11 +39,11 @@ def parity_model(request, tiny_checkpoint):
     around +-20, where float differences are larger in absolute terms)."""
     if request.param == 'tiny':
         return tiny_checkpoint
-    from sgcp_core.paths import default_model_candidates
-    found = [p for p in default_model_candidates() if p.is_file()]
-    if not found:
-        pytest.skip('no shipped model (models/camvid/sgcpnet_camvid.pt) yet')
-    return found[0]
+    from sgcp_core.resources import default_model_path
+    try:
+        return default_model_path()
+    except FileNotFoundError as error:
+        pytest.skip(f'no shipped model: {error}')
 
 
 @pytest.mark.parametrize('coarse', [True, False], ids=['stride8', 'full'])
@@ -47,12 +51,11 @@ def test_onnxruntime_matches_pytorch_on_real_frames(parity_model, camvid_val_fra
     model, meta = load_model(parity_model)
     session = ort.InferenceSession(onnx_bytes(model, meta, dynamic=True, coarse_logits=coarse),
                                    providers=['CPUExecutionProvider'])
-    network = CoarseLogits(model) if coarse else model
     for height, width in RESOLUTIONS:
         for _, rgb, _ in camvid_val_frames[:2]:
-            images = preprocess(rgb, (height, width), meta['mean'], meta['std'])
+            images = preprocess(rgb, (height, width), meta.mean, meta.std)
             with torch.inference_mode():
-                expected = network(torch.from_numpy(images)).numpy()
+                expected = model(torch.from_numpy(images), coarse=coarse).numpy()
             got = session.run(None, {'images': images})[0]
             assert got.shape == expected.shape
             assert expected.shape[-2:] == ((height // 8, width // 8) if coarse
@@ -77,15 +80,52 @@ def test_export_parity_check_runs_on_frames(tiny_checkpoint, camvid_val_frames, 
 
 
 def test_metadata_round_trip(tiny_checkpoint, dynamic_onnx):
-    meta = read_checkpoint(tiny_checkpoint)['meta']
+    meta = read_meta(tiny_checkpoint)
     got = read_onnx_meta(dynamic_onnx)
-    assert got == {**meta, 'format': ONNX_FORMAT, 'logits_stride': 8}
+    # The export adds what only the graph knows: its output stride and its source weights.
+    assert got == dataclasses.replace(meta, logits_stride=8,
+                                      source_sha256=file_digest(tiny_checkpoint))
     seg = Segmenter(EngineConfig(model_path=str(dynamic_onnx), warmup_runs=0, threads=1))
     assert seg.backend_name == 'onnx'
-    assert seg.meta['classes'] == meta['classes']
-    assert seg.classes.names == tuple(meta['classes']['names'])
-    assert seg.input_size == tuple(meta['input_size'])
-    assert list(seg.meta['mean']) == meta['mean'] and list(seg.meta['std']) == meta['std']
+    assert seg.meta == got and seg.classes == meta.classes
+    assert seg.input_size == meta.input_size == (360, 480)
+
+
+def test_every_metadata_field_survives_both_formats():
+    from sgcp_core.classes import CITYSCAPES
+    from sgcp_core.config import DataConfig, ModelConfig
+    facts = {'train_splits': ['train', 'val'], 'epochs': 340, 'epoch': 340,
+             'epoch_selection': 'last epoch (no split held out)', 'teacher': 'big.pt',
+             'recipe': {'loss': 'ohem', 'kd_weight': 1.0}}
+    meta = make_meta(ModelConfig(num_classes=19, backbone='mobilenetv2', upsample='bicubic'),
+                     CITYSCAPES, DataConfig(ignore_index=250), input_size=(512, 1024),
+                     training=facts)
+    meta = dataclasses.replace(meta, precision='int8', calibration={'method': 'percentile'},
+                               logits_stride=8, source_sha256='ab' * 32)
+    assert meta.training == TrainingFacts(('train', 'val'), 340, 340,
+                                          'last epoch (no split held out)', 'big.pt',
+                                          {'loss': 'ohem', 'kd_weight': 1.0})
+    assert meta_from_dict(meta_to_dict(meta), 'pt') == meta
+    props = meta_to_onnx_props(meta)
+    assert props['format'] == f'"{ONNX_FORMAT}"' and props['variant'] == '"sgcpnet-mobilenetv2"'
+    assert meta_from_onnx_props(props, 'onnx') == meta
+    with pytest.raises(ValueError, match="unknown keys \\['val_miou'\\]"):
+        make_meta(ModelConfig(), CITYSCAPES, DataConfig(), training={'val_miou': 0.5})
+
+
+def test_metadata_written_before_training_facts_still_loads():
+    """The shipped files of version one: no training, precision or calibration keys."""
+    from sgcp_core.classes import CAMVID
+    from sgcp_core.config import ModelConfig
+    old = {'model': dataclasses.asdict(ModelConfig()),
+           'classes': CAMVID.to_dict(), 'mean': [0.485, 0.456, 0.406],
+           'std': [0.229, 0.224, 0.225], 'input_size': [360, 480], 'ignore_index': 255,
+           'variant': 'sgcpnet-mobilenetv3'}
+    meta = meta_from_dict(old, 'old.pt')
+    assert meta.training is None and meta.precision == 'fp32' and meta.calibration is None
+    assert meta.input_size == (360, 480) and meta.variant == 'sgcpnet-mobilenetv3'
+    with pytest.raises(ValueError, match="old.pt: model metadata is incomplete.*'mean'"):
+        meta_from_dict({k: v for k, v in old.items() if k != 'mean'}, 'old.pt')
 
 
 def test_dynamic_and_fixed_shapes(tiny_checkpoint, dynamic_onnx, camvid_val_frames, tmp_path):
@@ -98,7 +138,7 @@ def test_dynamic_and_fixed_shapes(tiny_checkpoint, dynamic_onnx, camvid_val_fram
     assert report.input_size == (240, 320) and not report.dynamic
     graph_input = onnx.load(str(fixed_path)).graph.input[0]
     assert [d.dim_value for d in graph_input.type.tensor_type.shape.dim] == [1, 3, 240, 320]
-    assert read_onnx_meta(fixed_path)['input_size'] == [240, 320]
+    assert read_onnx_meta(fixed_path).input_size == (240, 320)
     fixed = Segmenter(EngineConfig(model_path=str(fixed_path), warmup_runs=0, threads=1))
     assert fixed.input_size == (240, 320)
     assert fixed.segment(rgb).labels.shape == (360, 480)

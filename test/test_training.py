@@ -88,7 +88,7 @@ def test_package_run_ships_checkpoint_onnx_and_evidence(short_run, camvid_val_fr
                  'sgcpnet_test.json', 'sgcpnet_test_metrics.json', 'sgcpnet_test_curves.png'):
         assert (tmp_path / 'models' / name).is_file(), name
     model, meta = load_model(tmp_path / 'models' / 'sgcpnet_test.pt')
-    assert meta['classes']['names'][3] == 'Road'
+    assert meta.classes.names[3] == 'Road'
     with pytest.raises(FileNotFoundError, match='not a finished run'):
         package_run(tmp_path, tmp_path / 'elsewhere', 'x')
 

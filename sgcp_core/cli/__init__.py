@@ -8,7 +8,9 @@ import argparse
 import importlib
 import sys
 
-__all__ = ['main', 'CommandError']
+from sgcp_core.errors import USER_ERRORS, CommandError, describe_error
+
+__all__ = ['main', 'CommandError', 'ArgumentParser']
 
 # sub-command -> module under sgcp_core.cli; imported lazily so `sgcp info` stays quick.
 SUBCOMMANDS = {
@@ -21,24 +23,26 @@ SUBCOMMANDS = {
 }
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed as 'sgcp <cmd>: error: ...' with exit status 2."""
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``sgcp infer: error: ...`` and exit status 2.
+
+    The usage block argparse prints first would push the reason off a narrow terminal or
+    out of a log line; ``--help`` still shows it.
+    """
+
+    def error(self, message: str) -> None:
+        self.exit(2, f'{self.prog}: error: {" ".join(message.split())} '
+                     f'(see "{self.prog} --help")\n')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='sgcp',
         description='SGCPNet real-time semantic segmentation: train, evaluate, export, run.',
         epilog='Run "sgcp COMMAND --help" for the options of each command.')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     for name, module_name in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f'sgcp_core.cli.{module_name}')
-        except ModuleNotFoundError as error:
-            if error.name != f'sgcp_core.cli.{module_name}':
-                raise
-            continue
-        module.add_parser(commands, name)
+        importlib.import_module(f'sgcp_core.cli.{module_name}').add_parser(commands, name)
     return parser
 
 
@@ -47,17 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except CommandError as error:
-        print(f'sgcp {args.command}: error: {error}', file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as error:
-        # Library errors (missing file, bad config, wrong model file) already name the
-        # problem; a traceback would only bury it.
-        print(f'sgcp {args.command}: error: {error}', file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f'sgcp {args.command}: interrupted', file=sys.stderr)
         return 130
+    except USER_ERRORS as error:
+        # Bad input (a missing or unwritable file, a bad value, a wrong model file): the
+        # message names the problem; a traceback would only bury it.
+        print(f'sgcp {args.command}: error: {describe_error(error)}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

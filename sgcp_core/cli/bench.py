@@ -16,7 +16,6 @@ from sgcp_core.cli.info import parse_resolution
 __all__ = ['add_parser', 'run']
 
 DEFAULT_RESOLUTIONS = ('360x480', '720x960')
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 EPILOG = '''examples:
   sgcp bench -m best.pt
@@ -75,11 +74,10 @@ def _data_root(explicit: str | None) -> Path:
     if explicit:
         return Path(explicit)
     default = Path(DataConfig().root)
-    for candidate in (default, REPO_ROOT / default):
-        if (candidate / 'val').is_dir():
-            return candidate
-    raise CommandError(f'no CamVid data at {default} (relative to the working directory or '
-                       f'{REPO_ROOT}); pass --frames / --data')
+    if (default / 'val').is_dir():
+        return default
+    raise CommandError(f'no CamVid data at {default} (relative to the working directory); '
+                       'pass --frames / --data')
 
 
 def _load_frames(args: argparse.Namespace) -> tuple[list, str]:
@@ -94,14 +92,10 @@ def _load_frames(args: argparse.Namespace) -> tuple[list, str]:
 
 
 def _model_title(segmenter_path: Path) -> str:
-    if segmenter_path.suffix.lower() == '.onnx':
-        from sgcp_core.export import read_onnx_meta
-        meta, epoch = read_onnx_meta(segmenter_path), None
-    else:
-        from sgcp_core.checkpoint import read_checkpoint
-        data = read_checkpoint(segmenter_path)
-        meta, epoch = data['meta'], data.get('epoch')
-    return (f'{segmenter_path} ({meta.get("variant", "?")}'
+    from sgcp_core.metadata import read_meta
+    meta = read_meta(segmenter_path)
+    epoch = meta.training.epoch if meta.training is not None else None
+    return (f'{segmenter_path} ({meta.variant}, {meta.precision}'
             + (f', epoch {epoch}' if epoch is not None else '') + ')')
 
 
@@ -143,16 +137,14 @@ def _timing_table(timings) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from sgcp_core import benchmark
-    from sgcp_core.checkpoint import atomic_write
     from sgcp_core.cli import CommandError
     from sgcp_core.engine import Segmenter
-    from sgcp_core.paths import default_model_path
+    from sgcp_core.files import atomic_write
+    from sgcp_core.resources import resolve_model_path
     if args.runs < 1:
         raise CommandError('--runs must be >= 1')
     config = engine_config_from_args(args)
-    model_path = Path(config.model_path) if config.model_path else default_model_path()
-    if not model_path.is_file():
-        raise FileNotFoundError(f'model file not found: {model_path}')
+    model_path = resolve_model_path(config.model_path)
     config = dataclasses.replace(config, model_path=str(model_path))
     report: dict = {'model': str(model_path)}
     print(f'sgcp bench: {_model_title(model_path)}')

@@ -29,6 +29,9 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--flip', action='store_true', help='add horizontally flipped logits')
     parser.add_argument('--scales', type=float, nargs='+', default=[1.0],
                         help='multi-scale test, e.g. 0.75 1 1.25 (default: 1)')
+    parser.add_argument('--upsample', choices=('bilinear', 'bicubic'),
+                        help="interpolation of the logits to the label size (default: the "
+                             "model's own; the authors evaluated with bicubic)")
     parser.add_argument('--json', help='also write the results to this JSON file')
     parser.set_defaults(run=run)
 
@@ -36,32 +39,39 @@ def add_parser(commands, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from sgcp_core.checkpoint import atomic_write, load_model
+    from sgcp_core.checkpoint import load_model
+    from sgcp_core.cli import CommandError
     from sgcp_core.config import DataConfig
     from sgcp_core.data import EvalTransform, build_dataset
     from sgcp_core.evaluation import evaluate
+    from sgcp_core.files import atomic_write
     from sgcp_core.metrics import format_iou_table
+    from sgcp_core.resources import resolve_model_path
 
-    model_path = args.model
-    if not model_path:
-        from sgcp_core.paths import default_model_path
-        model_path = str(default_model_path())
+    bad_scales = [s for s in args.scales if not s > 0]
+    if bad_scales:
+        raise CommandError(f'--scales must be positive, got {" ".join(map(str, bad_scales))}')
+    model_path = resolve_model_path(args.model)
+    if model_path.suffix.lower() == '.onnx':
+        raise CommandError(f'{model_path} is ONNX; sgcp eval takes a .pt checkpoint')
     model, meta = load_model(model_path)
+    if args.upsample:
+        model.upsample = args.upsample
     data_config = DataConfig(dataset=args.dataset, root=args.data_root,
                              classes_file=args.classes_file, preload=False,
-                             mean=tuple(meta['mean']), std=tuple(meta['std']))
+                             mean=meta.mean, std=meta.std)
     dataset = build_dataset(data_config, args.split,
                             EvalTransform(data_config.mean, data_config.std))
-    if dataset.classes.num_classes != len(meta['classes']['names']):
-        raise ValueError(f'{model_path} predicts {len(meta["classes"]["names"])} classes but '
+    if dataset.classes.num_classes != meta.num_classes:
+        raise ValueError(f'{model_path} predicts {meta.num_classes} classes but '
                          f'the {args.dataset} dataset has {dataset.classes.num_classes}')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     matrix = evaluate(model.to(device), dataset, device, scales=args.scales, flip=args.flip,
-                      ignore_index=meta.get('ignore_index', 255), progress=True)
+                      ignore_index=meta.ignore_index, progress=True)
     summary = matrix.summary(dataset.classes.names)
     summary.update({'model': str(model_path), 'dataset': args.dataset,
                     'split': args.split, 'images': len(dataset), 'flip': args.flip,
-                    'scales': args.scales})
+                    'scales': args.scales, 'upsample': model.upsample})
     print(f'{model_path} on {args.dataset} {args.split} ({len(dataset)} images)')
     print(format_iou_table(summary))
     if args.json:

@@ -70,14 +70,14 @@ def _parity_frames(paths: list[str], size: tuple[int, int]) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgcp_core.checkpoint import read_checkpoint
     from sgcp_core.export import export_onnx
-    model = Path(args.model)
+    from sgcp_core.metadata import read_meta
+    from sgcp_core.resources import resolve_model_path
+    model = resolve_model_path(args.model)
     if model.suffix.lower() == '.onnx':
         raise ValueError(f'{model} is already ONNX; export takes a .pt checkpoint')
     out = Path(args.out) if args.out else model.with_suffix('.onnx')
-    meta = read_checkpoint(model)['meta']
-    size = args.input_size or tuple(meta['input_size'])
+    size = args.input_size or read_meta(model).input_size
     frames = [] if args.no_check else _parity_frames(args.check_images, size)
     report = export_onnx(model, out, input_size=size, dynamic=args.dynamic, opset=args.opset,
                          coarse_logits=not args.full_logits, parity_frames=frames,

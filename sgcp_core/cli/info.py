@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         from sgcp_core.checkpoint import load_model
         model, meta = load_model(args.model)
-        title = f'{args.model} ({meta["variant"]}, {len(meta["classes"]["names"])} classes)'
+        title = f'{args.model} ({meta.variant}, {meta.num_classes} classes)'
     else:
         model = build_sgcpnet(args.num_classes, backbone=args.backbone)
         title = f'sgcpnet-{args.backbone}, {args.num_classes} classes (fresh)'

@@ -1,6 +1,6 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The interface every inference backend implements, and the engine's error type."""
+"""The interface every inference backend implements."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 
+from sgcp_core.errors import EngineError
+from sgcp_core.metadata import ModelMeta
+
 __all__ = ['Backend', 'EngineError', 'DEVICES']
 
 DEVICES = ('auto', 'cpu', 'cuda')
-
-
-class EngineError(RuntimeError):
-    """The engine cannot be built or run as asked (backend, device or model problem)."""
 
 
 class Backend(ABC):
@@ -24,7 +23,7 @@ class Backend(ABC):
     Attributes:
         name: 'torch' or 'onnx'.
         device: 'cpu' or 'cuda', where the network actually runs.
-        meta: the model's metadata dict (``sgcp_core.checkpoint.make_meta`` layout).
+        meta: the model file's metadata, read once when the backend is built.
         fixed_input_size: (H, W) when the network only accepts one size, else None.
         logits_stride: how much smaller than the input the returned logits are (8: the
             network's stride-8 head without its final upsampling; 1: input resolution).
@@ -33,7 +32,7 @@ class Backend(ABC):
 
     name: str
     device: str
-    meta: dict
+    meta: ModelMeta
     fixed_input_size: tuple[int, int] | None = None
     logits_stride: int = 1
     upsample: str = 'bilinear'

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from sgcp_core.engine.base import Backend, EngineError
-from sgcp_core.export import INPUT_NAME, onnx_props_to_meta
+from sgcp_core.errors import ModelFileError
+from sgcp_core.metadata import ONNX_INPUT_NAME, meta_from_onnx_props
 
 __all__ = ['ONNXBackend', 'import_onnxruntime', 'cuda_providers_available', 'choose_providers']
 
@@ -64,8 +65,7 @@ class ONNXBackend(Backend):
     """Runs an ONNX graph written by ``sgcp_core.export`` with ONNX Runtime.
 
     Args:
-        model: path of an ``.onnx`` file, or its serialised bytes (a ``.pt`` converted in
-            memory by the Segmenter).
+        model: path of an ``.onnx`` file, or its serialised bytes.
         device: 'cpu' or 'cuda' (already resolved; the Segmenter handles fallback).
         threads: intra-op threads; 0 lets ONNX Runtime use one per physical core.
         source: a name for error messages when ``model`` is bytes.
@@ -95,27 +95,27 @@ class ONNXBackend(Backend):
             self.session = ort.InferenceSession(model, sess_options=options,
                                                 providers=providers)
         except Exception as error:  # ORT raises its own Fail/InvalidGraph/... types
-            raise ValueError(f'{source} is not a usable ONNX model: {error}') from error
+            raise ModelFileError(f'{source} is not a usable ONNX model: {error}') from error
         active = self.session.get_providers()
         # A GPU provider that is listed but cannot load (missing CUDA/cuDNN libraries) is
         # dropped by ONNX Runtime with only a log line; report where we really run.
         self.device = 'cuda' if any(p in GPU_PROVIDERS for p in active) else 'cpu'
         self.providers = active
-        self.meta = onnx_props_to_meta(self.session.get_modelmeta().custom_metadata_map,
-                                       source)
+        self.meta = meta_from_onnx_props(self.session.get_modelmeta().custom_metadata_map,
+                                         source)
         inputs = self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-            raise ValueError(f'{source}: expected one input named {INPUT_NAME!r}, got '
-                             f'{[i.name for i in inputs]}')
+        if len(inputs) != 1 or inputs[0].name != ONNX_INPUT_NAME:
+            raise ModelFileError(f'{source}: expected one input named {ONNX_INPUT_NAME!r}, '
+                                 f'got {[i.name for i in inputs]}')
         height, width = inputs[0].shape[2:]
         self.fixed_input_size = ((height, width) if isinstance(height, int)
                                  and isinstance(width, int) else None)
-        self.logits_stride = int(self.meta.get('logits_stride', 1))
-        self.upsample = self.meta.get('model', {}).get('upsample', 'bilinear')
+        self.logits_stride = self.meta.logits_stride
+        self.upsample = self.meta.model.upsample
         self._output_names = [self.session.get_outputs()[0].name]
 
     def forward(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(self._output_names, {INPUT_NAME: images})[0]
+        return self.session.run(self._output_names, {ONNX_INPUT_NAME: images})[0]
 
     def describe(self) -> str:
         ort = import_onnxruntime()

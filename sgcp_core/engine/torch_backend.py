@@ -11,13 +11,11 @@ import platform
 
 import numpy as np
 import torch
-from torch import nn
 
 from sgcp_core.checkpoint import load_model
 from sgcp_core.engine.base import Backend
-from sgcp_core.models import SGCPNet
 
-__all__ = ['TorchBackend', 'CoarseLogits', 'hold_freed_memory']
+__all__ = ['TorchBackend', 'hold_freed_memory']
 
 LOG = logging.getLogger('sgcp_core.engine')
 
@@ -60,29 +58,6 @@ def hold_freed_memory() -> bool:
     return _heap_held
 
 
-class CoarseLogits(nn.Module):
-    """SGCPNet up to its classifier: stride-8 logits, without the final interpolation.
-
-    The engine interpolates once, straight to the frame's resolution (or takes the argmax
-    at stride 8), instead of the network upsampling to its input size and the engine
-    resampling again. ``F.interpolate(coarse(x), x.shape[-2:], mode=model.upsample,
-    align_corners=False)`` equals ``model(x)`` exactly (tested).
-
-    Args:
-        images: (N, 3, H, W) float32 normalised.
-
-    Returns:
-        (N, C, ceil(H / 8), ceil(W / 8)) float32 logits.
-    """
-
-    def __init__(self, model: SGCPNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images, coarse=True)
-
-
 class TorchBackend(Backend):
     """Runs a ``.pt`` checkpoint with eager PyTorch under ``torch.inference_mode``.
 
@@ -90,7 +65,8 @@ class TorchBackend(Backend):
         model_path: checkpoint in this package's format (``sgcp_core.checkpoint``).
         device: 'cpu' or 'cuda' (already resolved; the Segmenter handles fallback).
         threads: torch intra-op threads for the CPU; 0 leaves torch's default.
-        coarse_logits: return stride-8 logits (True) or the model's full-size output.
+        coarse_logits: return the model's stride-8 logits (``model(x, coarse=True)``, which
+            the engine resamples once, straight to the frame's size) or its full-size output.
         hold_memory: call ``hold_freed_memory()`` (see there for why).
     """
 
@@ -106,7 +82,8 @@ class TorchBackend(Backend):
         self.meta = meta
         self.device = device
         self.upsample = model.upsample
-        self.network = (CoarseLogits(model) if coarse_logits else model).to(device).eval()
+        self.network = model.to(device).eval()
+        self.coarse = coarse_logits
         self.logits_stride = 8 if coarse_logits else 1
         self._torch_device = torch.device(device)
 
@@ -115,7 +92,7 @@ class TorchBackend(Backend):
             batch = torch.from_numpy(images)
             if self._torch_device.type != 'cpu':
                 batch = batch.to(self._torch_device, non_blocking=True)
-            logits = self.network(batch)
+            logits = self.network(batch, coarse=self.coarse)
             if self._torch_device.type == 'cuda':
                 # Kernels are asynchronous; wait so the 'inference' timing is honest.
                 torch.cuda.synchronize(self._torch_device)

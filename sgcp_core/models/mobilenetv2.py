@@ -85,11 +85,12 @@ class MobileNetV2Encoder(nn.Module):
 
     def load_imagenet(self, path: str | Path | None = None) -> None:
         """Load torchvision's ImageNet MobileNetV2 state dict (head and classifier dropped)."""
+        # Imported here: sgcp_core.models imports this module first.
+        from sgcp_core.models.state_dict import load_state_dict_strict, load_torch_file
         path = Path(path) if path is not None else find_imagenet_mobilenetv2_weights()
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = load_torch_file(path)
         state = {k: v for k, v in state.items() if k.startswith('features.')
                  and int(k.split('.')[1]) < len(self.features)}
-        from sgcp_core.models.checkpoints import load_state_dict_strict
         load_state_dict_strict(self, state, source=str(path))
 
 

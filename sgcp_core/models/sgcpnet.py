@@ -141,6 +141,6 @@ def build_sgcpnet(num_classes: int = 19, *, backbone: str = 'mobilenetv3', hfr: 
                 raise FileNotFoundError(
                     'no ImageNet MobileNetV3-Small weights of this variant ship offline; '
                     'pass the path of the authors\' ImageNet file')
-            from sgcp_core.models.checkpoints import load_authors_imagenet_backbone
+            from sgcp_core.models.authors_checkpoints import load_authors_imagenet_backbone
             load_authors_imagenet_backbone(model, path)
     return model

@@ -174,7 +174,7 @@ class _Run:
             from sgcp_core.metrics import ConfusionMatrix
             self.segmenter = self.make_segmenter(rgb.shape)
             self.matrix = ConfusionMatrix(self.segmenter.classes.num_classes,
-                                          int(self.segmenter.meta.get('ignore_index', 255)))
+                                          self.segmenter.meta.ignore_index)
         want_tile = (index % self.tile_stride == 0
                      and len(self.tiles) < self.options.contact_frames)
         result = self.segmenter.segment(rgb, want_overlay=want_tile or self.writer is not None)
@@ -302,7 +302,7 @@ def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[tuple[int, ...]
         'engine': None if segmenter is None else {
             'model': str(segmenter.model_path), 'backend': segmenter.backend_name,
             'device': segmenter.device, 'input_size': list(segmenter.input_size),
-            'label_mode': segmenter.label_mode, 'variant': segmenter.meta.get('variant')},
+            'label_mode': segmenter.label_mode, 'variant': segmenter.meta.variant},
         'frames': {
             'images_read': run.images_read,
             'processed': processed,

@@ -16,8 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ['CheckpointMismatchError', 'load_state_dict_strict', 'load_authors_checkpoint',
-           'load_authors_imagenet_backbone', 'authors_state_dict', 'translate_authors_keys']
+from sgcp_core.errors import CheckpointMismatchError
+from sgcp_core.models.state_dict import load_state_dict_strict, load_torch_file
+
+__all__ = ['load_authors_checkpoint', 'load_authors_imagenet_backbone', 'authors_state_dict',
+           'translate_authors_keys']
 
 # Inside one inverted-residual block: (this package's module path, the authors').
 _BLOCK_PARTS = (
@@ -43,10 +46,6 @@ _NODES = (
     ('td2', 'p6', 'conv6_up', 'p6_w1'), ('td2', 'p5', 'conv5_up', 'p5_w1'),
     ('td2', 'p4', 'conv4_up', 'p4_w1'), ('td2', 'p3', 'conv3_up', 'p3_w1'),
 )
-
-
-class CheckpointMismatchError(ValueError):
-    """A weight file's keys or shapes do not fit the model it is loaded into."""
 
 
 def _encoder_pairs(author_blocks: Iterable[str], stem: tuple[str, str]) -> list[tuple[str, str]]:
@@ -112,41 +111,8 @@ def authors_state_dict(model: nn.Module, data_parallel: bool = True) -> dict[str
     return {('module.' + k if data_parallel else k): v for k, v in state.items()}
 
 
-def _describe(keys: Iterable[str], limit: int = 5) -> str:
-    keys = sorted(keys)
-    more = f' (+{len(keys) - limit} more)' if len(keys) > limit else ''
-    return ', '.join(keys[:limit]) + more
-
-
-def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor],
-                           source: str = 'state dict') -> None:
-    """Load ``state`` into ``model``, raising CheckpointMismatchError that names what differs."""
-    expected = model.state_dict()
-    missing = expected.keys() - state.keys()
-    unexpected = state.keys() - expected.keys()
-    wrong_shape = [f'{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}'
-                   for k in sorted(expected.keys() & state.keys())
-                   if tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong_shape:
-        problems = []
-        if missing:
-            problems.append(f'{len(missing)} missing keys: {_describe(missing)}')
-        if unexpected:
-            problems.append(f'{len(unexpected)} unexpected keys: {_describe(unexpected)}')
-        if wrong_shape:
-            problems.append(f'{len(wrong_shape)} shape mismatches: {"; ".join(wrong_shape[:5])}')
-        raise CheckpointMismatchError(f'{source} does not fit the model: ' + ' | '.join(problems))
-    model.load_state_dict(state, strict=True)
-
-
 def _load_file(path: str | Path, wrapper_key: str) -> Mapping[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'weight file not found: {path}')
-    try:
-        data = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as error:  # torch raises several types for a corrupt file
-        raise CheckpointMismatchError(f'{path} is not a readable torch file: {error}') from error
+    data = load_torch_file(path)
     if isinstance(data, Mapping) and wrapper_key in data:
         data = data[wrapper_key]
     if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor)
