@@ -1,22 +1,66 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-import sys
+import ast
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1 ships it in the wheel package
+    from wheel.bdist_wheel import bdist_wheel
+
 package_name = 'sgcp_ros'
 
-# `ros2 run` and launch_ros look for executables in <prefix>/lib/sgcp_ros. colcon (setup.py
-# install / develop) puts the console scripts there itself, through setup.cfg; pip puts them
-# in <prefix>/bin, so wheels also carry small launchers that exec those (resource/launchers).
-WHEEL_BUILD = 'bdist_wheel' in sys.argv
-LAUNCHERS = [('lib/' + package_name, glob('resource/launchers/*'))] if WHEEL_BUILD else []
+
+class WheelWithLaunchers(bdist_wheel):
+    """A wheel that also installs launchers into <prefix>/lib/sgcp_ros.
+
+    `ros2 run` and launch_ros look for executables in <prefix>/lib/sgcp_ros. colcon (setup.py
+    install / develop) puts the console scripts there itself, through setup.cfg; pip puts
+    them in <prefix>/bin, so wheels also carry small launchers that exec those
+    (resource/launchers). Only this command adds them, so colcon's installs never see two.
+    """
+
+    def run(self):
+        self.distribution.data_files.append(('lib/' + package_name,
+                                             sorted(glob('resource/launchers/*'))))
+        super().run()
+
+
+def files(pattern):
+    """Regular files only: a symbolic link would be installed as a second copy."""
+    return sorted(path for path in glob(pattern) if not os.path.islink(path))
+
+
+def default_model_stem():
+    """The shipped default model's stem, from sgcp_core.resources (read, not imported)."""
+    with open('sgcp_core/resources.py') as source:
+        for node in ast.parse(source.read()).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', '') == (
+                    'MODEL_ALIASES'):
+                return ast.literal_eval(node.value)['sgcpnet_camvid']
+    raise RuntimeError('sgcp_core/resources.py defines no MODEL_ALIASES')
+
+
+# Model files, one copy each: the default's name (sgcpnet_camvid) is an alias resolved in
+# sgcp_core.resources, not a link. Every checkpoint ships; of the ONNX exports only the
+# default's (what the node runs on a CPU), which keeps the wheel under 20 MB: "sgcp export"
+# writes the others' in a second.
+MODEL_FILES = (files('models/camvid/*.pt') + files(f'models/camvid/{default_model_stem()}.onnx')
+               + files('models/camvid/*.json'))
 
 # The PyPI ROS 2 wheels are only for machines without a ROS install (venv, CI); a ROS 2
 # system already has rclpy and the message packages, so they are an extra, not a requirement.
 ROS_FROM_PYPI = ['ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-diagnostic-msgs',
                  'ros-rmw-fastrtps-cpp']
+
+RUNTIME = ['torch>=2.1', 'numpy', 'opencv-python-headless', 'onnxruntime', 'pyyaml', 'tqdm']
+EXPORT = ['onnx']                      # sgcp export / int8, reading .onnx metadata offline
+BAG = ['rosbags', 'mcap']              # make_bag, evaluate_bag, replay_bag, check_bag
+PLOTS = ['matplotlib']                 # training curves, bag tool IoU charts
+TRAIN = ['tensorboard'] + EXPORT + PLOTS
 
 setup(
     name=package_name,
@@ -27,33 +71,25 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.py')),
         ('share/' + package_name + '/config', glob('config/*')),
-        ('share/' + package_name + '/models/camvid', glob('models/camvid/*.pt')
-         + glob('models/camvid/*.onnx') + glob('models/camvid/*.json')),
-    ] + LAUNCHERS,
-    python_requires='>=3.10',
-    install_requires=[
-        'torch>=2.1',
-        'numpy',
-        'opencv-python-headless',
-        'onnx',
-        'onnxruntime',
-        'pyyaml',
-        'tqdm',
-        'matplotlib',
-        'rosbags',
-        'setuptools',
+        ('share/' + package_name + '/models/camvid', MODEL_FILES),
     ],
+    cmdclass={'bdist_wheel': WheelWithLaunchers},
+    python_requires='>=3.10',
+    # What the engine and the node need on a robot; the rest is per task, below.
+    install_requires=RUNTIME,
     extras_require={
         'ros': ROS_FROM_PYPI,
-        'train': ['tensorboard'],
-        'test': ['pytest', 'tensorboard', 'sk-video', 'flake8'],
+        'export': EXPORT,
+        'bag': BAG,
+        'plots': PLOTS,
+        'train': TRAIN,
+        'test': ['pytest', 'sk-video', 'flake8'] + EXPORT + BAG + PLOTS + TRAIN,
     },
     zip_safe=True,
     maintainer='sgcp_ros developers',
     maintainer_email='sgcp-ros@example.org',
     description='Real-time semantic segmentation (SGCPNet) for ROS 2 cameras.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'sgcp = sgcp_core.cli:main',
