@@ -27,7 +27,7 @@ import numpy as np
 __all__ = ['ImageConversionError', 'Encoding', 'ENCODINGS', 'SUPPORTED_ENCODINGS',
            'LABEL_ENCODINGS', 'OUTPUT_ENCODINGS', 'COMPRESSED_FORMATS', 'image_to_rgb',
            'compressed_image_to_rgb', 'image_to_labels', 'array_to_image',
-           'rgb_to_compressed', 'is_compressed']
+           'rgb_to_compressed', 'is_compressed', 'DEPTH_ENCODINGS', 'image_to_depth']
 
 
 class ImageConversionError(ValueError):
@@ -212,6 +212,35 @@ def image_to_labels(msg) -> np.ndarray:
             f'label encoding {msg.encoding!r} is not supported; expected '
             f'{" or ".join(LABEL_ENCODINGS)} class ids', 'encoding', msg.encoding)
     return np.array(_rows(msg, 1, 1), copy=True, order='C')
+
+
+# Depth images (REP 118): 16UC1 in millimetres, 32FC1 in metres; mono16 is what some
+# drivers call their 16-bit millimetre depth.
+DEPTH_ENCODINGS = {'16UC1': 'u2', 'mono16': 'u2', '32FC1': 'f4'}
+
+
+def image_to_depth(msg) -> np.ndarray:
+    """(H, W) depth from a 16UC1/mono16 (uint16 millimetres) or 32FC1 (float32 metres) Image.
+
+    Honours ``step`` row padding and ``is_bigendian``; the values are returned unscaled in
+    the message's own unit (0 or NaN = no reading, as the driver wrote them).
+
+    Raises:
+        ImageConversionError: another encoding, or a damaged message.
+    """
+    if is_compressed(msg):
+        raise ImageConversionError(
+            f'compressed depth ({msg.format!r}) is not supported; subscribe the raw depth '
+            'image (16UC1 or 32FC1)', 'encoding', str(msg.format))
+    kind = DEPTH_ENCODINGS.get(msg.encoding)
+    if kind is None:
+        raise ImageConversionError(
+            f'depth encoding {msg.encoding!r} is not supported; expected '
+            f'{", ".join(DEPTH_ENCODINGS)}', 'encoding', msg.encoding)
+    rows = _rows(msg, 1, int(kind[1]))
+    byte_order = '>' if msg.is_bigendian else '<'
+    depth = np.ascontiguousarray(rows).view(byte_order + kind).reshape(rows.shape[0], -1)
+    return depth.astype(np.uint16 if kind == 'u2' else np.float32, copy=byte_order == '>')
 
 
 def _default_image_class():

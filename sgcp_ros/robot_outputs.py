@@ -1,0 +1,505 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""What a robot stack consumes beside the labels: camera_info, confidence, label_info and
+the semantic point cloud.
+
+The node segments a frame and hands the result to ``RobotOutputs.publish``; everything here
+is computed only while someone subscribes, and nothing here can hold up the labels: a
+missing camera_info or depth image only means these outputs are not published.
+
+Topics (relative; the node's namespace and remapping place them):
+    in:  <image's namespace>/camera_info (sensor_msgs/CameraInfo): image_transport's
+         sibling of the image topic, so ``-r image:=/cam/image_raw`` reads
+         /cam/camera_info; depth (sensor_msgs/Image 16UC1 mm or 32FC1 m, registered to the
+         camera, any resolution).
+    out: ~/camera_info (the camera's, with the label header, scaled to the label size),
+         ~/confidence (mono8, top class probability x 255), ~/points (PointCloud2: x y z
+         float32 in the depth image's optical frame, label uint8, optional rgb and
+         confidence), ~/label_info (vision_msgs/LabelInfo, latched; where installed).
+
+Depth and segmented frames are paired by header stamp with message_filters'
+ApproximateTimeSynchronizer where it is installed, else with the bag tools' StampMatcher;
+a segmented frame that finds no depth image within ``cloud.stamp_tolerance_s`` publishes no
+cloud and is counted in /diagnostics.
+"""
+
+from __future__ import annotations
+
+import array
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+from sgcp_core.classes import UNKNOWN_LABEL
+from sgcp_core.config import CloudConfig, ConfigError
+from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder, scale_intrinsics
+from sgcp_ros.images import ImageConversionError, array_to_image, image_to_depth
+from sgcp_ros.parameters import ParameterSpec, declare_config, read_config
+
+try:  # the design's packer; an equivalent numpy one below where it is missing
+    from sensor_msgs_py.point_cloud2 import create_cloud
+except ImportError:
+    create_cloud = None
+try:
+    from message_filters import ApproximateTimeSynchronizer, SimpleFilter
+except ImportError:
+    ApproximateTimeSynchronizer = SimpleFilter = None
+try:  # vision_msgs is optional: a ROS install usually has it, the PyPI wheels do not.
+    from vision_msgs.msg import LabelInfo, VisionClass
+except ImportError:
+    LabelInfo = VisionClass = None
+
+__all__ = ['OutputsConfig', 'OUTPUT_SIZES', 'OUTPUTS_PARAMETERS', 'CLOUD_PARAMETERS',
+           'CLOUD_PREFIX', 'declare_outputs_config', 'read_outputs_config',
+           'camera_info_topic', 'scaled_camera_info', 'cloud_message', 'pack_cloud',
+           'DepthPairing', 'RobotOutputs']
+
+OUTPUT_SIZES = ('input', 'depth')
+CLOUD_PREFIX = 'cloud.'
+# A camera_info received longer ago than this is not republished: "only while it arrives".
+CAMERA_INFO_TIMEOUT_S = 1.0
+# Depth images held while their frame is being segmented: one second of a 30 Hz camera,
+# i.e. the longest segmentation latency the cloud still pairs across.
+DEPTH_QUEUE = 30
+# A segmented frame still without a depth image this long after it was done is unmatched.
+UNMATCHED_AFTER_S = 1.0
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                        reliability=ReliabilityPolicy.RELIABLE)
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """Node-side choices for the robot outputs (the cloud's own are ``CloudConfig``)."""
+
+    output_size: str = 'input'   # labels/confidence at the input or the depth resolution
+
+
+OUTPUTS_PARAMETERS = {
+    'output_size': ParameterSpec("Resolution of labels, colour mask, overlay and confidence: "
+                                 "'input' (the camera image's) or 'depth' (the registered "
+                                 "depth image's, once one has arrived), so the mask lines up "
+                                 'with the depth pixels.', choices=OUTPUT_SIZES),
+}
+CLOUD_PARAMETERS = {
+    'decimation': ParameterSpec('~/points uses every n-th depth pixel in rows and columns.',
+                                range=(1, 64)),
+    'min_range_m': ParameterSpec('~/points leaves out depth below this (metres).',
+                                 range=(0.0, 1000.0)),
+    'max_range_m': ParameterSpec('~/points leaves out depth above this (metres); 0 = no limit.',
+                                 range=(0.0, 1000.0)),
+    'keep_unknown': ParameterSpec('~/points keeps points labelled 255 (unknown or dropped '
+                                  'classes).'),
+    'organized': ParameterSpec('~/points as the depth grid (H x W, NaN where no point) instead '
+                               'of valid points only.'),
+    'rgb': ParameterSpec("~/points carries the camera colour (PCL's packed float32 'rgb')."),
+    'confidence': ParameterSpec('~/points carries the top class probability (float32 0..1).'),
+    'stamp_tolerance_s': ParameterSpec('Largest difference between the depth and the image '
+                                       'stamps that still pairs them into a cloud.',
+                                       range=(0.0, 10.0)),
+}
+
+
+def declare_outputs_config(node: Node) -> tuple[OutputsConfig, CloudConfig]:
+    """Declare ``output_size`` and the ``cloud.*`` parameters; return their values.
+
+    Raises:
+        ConfigError: a value outside its choices or a contradictory range.
+    """
+    outputs = declare_config(node, OutputsConfig, OUTPUTS_PARAMETERS)
+    if outputs.output_size not in OUTPUT_SIZES:
+        raise ConfigError(f'parameter output_size must be one of {OUTPUT_SIZES}, got '
+                          f'{outputs.output_size!r}')
+    cloud = declare_config(node, CloudConfig, CLOUD_PARAMETERS, prefix=CLOUD_PREFIX)
+    SemanticCloudBuilder(cloud)   # raises ValueError naming a contradictory range
+    return outputs, cloud
+
+
+def read_outputs_config(node: Node) -> tuple[OutputsConfig, CloudConfig]:
+    """The current values of the parameters ``declare_outputs_config`` declared.
+
+    Raises:
+        ConfigError, ValueError: as ``declare_outputs_config``.
+    """
+    outputs = read_config(node, OutputsConfig)
+    if outputs.output_size not in OUTPUT_SIZES:
+        raise ConfigError(f'parameter output_size must be one of {OUTPUT_SIZES}, got '
+                          f'{outputs.output_size!r}')
+    cloud = read_config(node, CloudConfig, prefix=CLOUD_PREFIX)
+    SemanticCloudBuilder(cloud)
+    return outputs, cloud
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """image_transport's camera_info beside a resolved image topic: last name replaced."""
+    namespace = image_topic.rsplit('/', 1)[0]
+    return f'{namespace}/camera_info'
+
+
+def scaled_camera_info(info: CameraInfo, header: Header, size: tuple[int, int]) -> CameraInfo:
+    """``info`` with ``header``, describing the image resized to ``size`` (H, W).
+
+    An info without width/height (0) is taken to describe the camera image as it is.
+    """
+    height, width = size
+    roi = info.roi
+    source = (info.height or height, info.width or width)
+    if source == (height, width):
+        k, p = info.k, info.p
+        roi_values = (roi.x_offset, roi.y_offset, roi.height, roi.width)
+    else:
+        k, p, roi_values = scale_intrinsics(
+            info.k, info.p, (roi.x_offset, roi.y_offset, roi.height, roi.width), source, size)
+    scaled = CameraInfo(header=header, height=height, width=width,
+                        distortion_model=info.distortion_model, d=info.d, k=k, r=info.r,
+                        p=p, binning_x=info.binning_x, binning_y=info.binning_y)
+    scaled.roi.x_offset, scaled.roi.y_offset, scaled.roi.height, scaled.roi.width = (
+        int(v) for v in roi_values)
+    scaled.roi.do_rectify = roi.do_rectify
+    return scaled
+
+
+_POINT_FIELD_TYPES = {np.dtype('<f4'): PointField.FLOAT32, np.dtype('u1'): PointField.UINT8,
+                      np.dtype('<u2'): PointField.UINT16}
+
+
+def _point_fields(dtype: np.dtype) -> list[PointField]:
+    return [PointField(name=name, offset=offset, datatype=_POINT_FIELD_TYPES[field], count=1)
+            for name, (field, offset) in ((n, dtype.fields[n][:2]) for n in dtype.names)]
+
+
+def pack_cloud(header: Header, fields: list[PointField], points: np.ndarray,
+               point_step: int | None = None) -> PointCloud2:
+    """What ``sensor_msgs_py.point_cloud2.create_cloud`` builds from a 1-D structured array
+    (same signature, fields, layout and bytes), for installs without sensor_msgs_py."""
+    if point_step is not None and point_step != points.dtype.itemsize:
+        raise ValueError(f'point_step {point_step} is not the points\' {points.dtype.itemsize}')
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(points).tobytes())
+    cloud = PointCloud2(header=header, height=1, width=int(points.shape[0]), is_dense=False,
+                        is_bigendian=sys.byteorder != 'little', fields=fields,
+                        point_step=points.dtype.itemsize,
+                        row_step=points.dtype.itemsize * int(points.shape[0]))
+    cloud.data = data
+    return cloud
+
+
+def cloud_message(header: Header, points: np.ndarray, packer=None) -> PointCloud2:
+    """PointCloud2 of a structured point array: (H, W) organised or (N,) dense.
+
+    ``packer`` defaults to sensor_msgs_py's ``create_cloud`` where installed. It gets the
+    points flattened: sensor_msgs_py lays a 2-D array out column-major (width = rows), so
+    the grid shape is set here, row-major as PointCloud2 defines it.
+    """
+    packer = packer or create_cloud or pack_cloud
+    cloud = packer(header, _point_fields(points.dtype), points.reshape(-1),
+                   point_step=points.dtype.itemsize)
+    height, width = points.shape if points.ndim == 2 else (1, points.shape[0])
+    cloud.height, cloud.width = int(height), int(width)
+    cloud.row_step = int(width) * points.dtype.itemsize
+    cloud.is_dense = points.ndim == 1   # a dense cloud holds valid points only
+    return cloud
+
+
+@dataclass
+class SegmentedFrame:
+    """What a cloud needs of one segmented frame (``header`` lets message_filters pair it)."""
+
+    header: Header
+    labels: np.ndarray
+    rgb: np.ndarray
+    confidence: np.ndarray | None
+    camera_info: CameraInfo | None
+    input_size: tuple[int, int]
+
+
+def _stamp_ns(header: Header) -> int:
+    return Time.from_msg(header.stamp).nanoseconds
+
+
+class DepthPairing:
+    """Pairs segmented frames with depth images by stamp and counts the frames left unpaired.
+
+    Pairing is message_filters' ApproximateTimeSynchronizer where installed, else the bag
+    tools' StampMatcher (nearest stamp within the tolerance). A frame is unmatched once a
+    depth image newer than its stamp plus the tolerance has arrived without pairing it, or
+    ``UNMATCHED_AFTER_S`` after it was added.
+
+    Args:
+        tolerance_s: largest stamp difference that pairs.
+        on_pair: called with (frame, depth message), from whichever thread added the second.
+        use_message_filters: False forces the fallback matcher (tests compare the two).
+    """
+
+    def __init__(self, tolerance_s: float, on_pair, use_message_filters: bool = True) -> None:
+        self._tolerance_ns = int(round(tolerance_s * 1e9))
+        self._on_pair = on_pair
+        self._lock = threading.Lock()
+        self._pending: dict[int, float] = {}     # frame stamp -> monotonic time added
+        self._newest_depth_ns: int | None = None
+        self._unmatched = 0
+        if use_message_filters and ApproximateTimeSynchronizer is not None:
+            self.method = 'message_filters.ApproximateTimeSynchronizer'
+            self._frames, self._depths = SimpleFilter(), SimpleFilter()
+            # slop is exclusive there; one nanosecond more makes the tolerance inclusive.
+            synchronizer = ApproximateTimeSynchronizer(
+                [self._frames, self._depths], DEPTH_QUEUE, (self._tolerance_ns + 1) / 1e9)
+            synchronizer.registerCallback(self._paired)
+            self._matcher = None
+        else:
+            from sgcp_ros.bag.matching import MATCHED, StampMatcher
+            self.method = 'StampMatcher'
+            self._matched_kind = MATCHED
+            self._matcher = StampMatcher(self._tolerance_ns,
+                                         window_ns=int(UNMATCHED_AFTER_S * 1e9))
+
+    def _paired(self, frame: SegmentedFrame, depth: Image) -> None:
+        with self._lock:
+            self._pending.pop(_stamp_ns(frame.header), None)
+        self._on_pair(frame, depth)
+
+    def add_frame(self, frame: SegmentedFrame) -> None:
+        stamp = _stamp_ns(frame.header)
+        with self._lock:
+            self._pending[stamp] = time.monotonic()
+        if self._matcher is None:
+            self._frames.signalMessage(frame)
+        else:
+            self._match(self._matcher.add_frame, stamp, frame)
+        with self._lock:
+            newest = self._newest_depth_ns
+            if stamp in self._pending and newest is not None and (
+                    newest > stamp + self._tolerance_ns):
+                del self._pending[stamp]
+                self._unmatched += 1
+
+    def add_depth(self, depth: Image) -> None:
+        stamp = _stamp_ns(depth.header)
+        with self._lock:
+            if self._newest_depth_ns is None or stamp > self._newest_depth_ns:
+                self._newest_depth_ns = stamp
+        if self._matcher is None:
+            self._depths.signalMessage(depth)
+        else:
+            self._match(self._matcher.add_label, stamp, depth)
+        with self._lock:
+            passed = [s for s in self._pending if s + self._tolerance_ns < stamp]
+            for frame_stamp in passed:
+                del self._pending[frame_stamp]
+            self._unmatched += len(passed)
+
+    def _match(self, add, stamp: int, item: Any) -> None:
+        with self._lock:
+            events = add(stamp, time.monotonic_ns(), item)
+        for event in events:
+            if event.kind == self._matched_kind:
+                self._paired(event.frame, event.label)
+
+    def take_unmatched(self) -> int:
+        """Frames found unmatched since the last call (old pending ones expire now)."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [s for s, added in self._pending.items()
+                       if now - added > UNMATCHED_AFTER_S]
+            for stamp in expired:
+                del self._pending[stamp]
+            count, self._unmatched = self._unmatched + len(expired), 0
+        return count
+
+
+class _CloudStatistics:
+    """Per-window cloud cost and counters (thread-safe: worker and executor both build)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.window_ms: list[float] = []
+        self.window_points: list[int] = []
+        self.totals = {'clouds': 0, 'stamp mismatches': 0, 'bad depth': 0}
+        self.last_problem = ''
+
+    def record_cloud(self, milliseconds: float, points: int) -> None:
+        with self._lock:
+            self.window_ms.append(milliseconds)
+            self.window_points.append(points)
+            self.totals['clouds'] += 1
+
+    def record(self, kind: str, count: int = 1, problem: str = '') -> None:
+        with self._lock:
+            self.totals[kind] += count
+            if problem:
+                self.last_problem = problem
+
+    def take(self) -> tuple[list[float], list[int], dict[str, int], str]:
+        with self._lock:
+            window = (self.window_ms, self.window_points, dict(self.totals), self.last_problem)
+            self.window_ms, self.window_points = [], []
+        return window
+
+
+class RobotOutputs:
+    """camera_info, confidence, label_info and the semantic cloud of one segmentation node.
+
+    Args:
+        node: owns the publishers and subscriptions.
+        segmenter: its classes (output classes) and min_confidence describe the labels.
+        outputs: output size choice.
+        cloud: the point cloud's configuration.
+        image_topic: the resolved image topic (camera_info is its sibling).
+        input_qos: the QoS of the image subscription, used for camera_info and depth too.
+        log_problem: ``(key, text)`` throttled error logging of the node.
+    """
+
+    def __init__(self, node: Node, segmenter, outputs: OutputsConfig, cloud: CloudConfig,
+                 image_topic: str, input_qos: QoSProfile, log_problem) -> None:
+        self._node = node
+        self._outputs = outputs
+        self._cloud_config = cloud
+        self._log_problem = log_problem
+        self._classes = segmenter.classes
+        self._threshold = float(segmenter.config.min_confidence)
+        self._builder = SemanticCloudBuilder(cloud)
+        self._stats = _CloudStatistics()
+        self._camera_info: tuple[CameraInfo, float] | None = None   # (message, received at)
+        self._depth_size: tuple[int, int] | None = None
+        self._label_info_frame: str | None = None
+
+        self.camera_info_topic = camera_info_topic(image_topic)
+        self._info_pub = node.create_publisher(CameraInfo, '~/camera_info', OUTPUT_QOS)
+        self._confidence_pub = node.create_publisher(Image, '~/confidence', OUTPUT_QOS)
+        self._points_pub = node.create_publisher(PointCloud2, '~/points', OUTPUT_QOS)
+        self._label_info_pub = (node.create_publisher(LabelInfo, '~/label_info', LATCHED_QOS)
+                                if LabelInfo is not None else None)
+        if LabelInfo is None:
+            node.get_logger().info('vision_msgs is not installed: no ~/label_info')
+        self._pairing = DepthPairing(cloud.stamp_tolerance_s, self._publish_cloud)
+        self._subscriptions = [
+            node.create_subscription(CameraInfo, self.camera_info_topic, self._on_camera_info,
+                                     input_qos),
+            node.create_subscription(Image, 'depth', self._on_depth, input_qos)]
+        self.depth_topic = self._subscriptions[1].topic_name
+        self._publish_label_info('')
+        node.get_logger().info(
+            f'robot outputs: camera_info from {self.camera_info_topic}, depth from '
+            f'{self.depth_topic} (paired by {self._pairing.method}, tolerance '
+            f'{cloud.stamp_tolerance_s:g} s), labels at the {outputs.output_size} size')
+
+    def close(self) -> None:
+        """Remove the publishers and subscriptions (the worker no longer publishes)."""
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
+        for publisher in (self._info_pub, self._confidence_pub, self._points_pub,
+                          self._label_info_pub):
+            if publisher is not None:
+                self._node.destroy_publisher(publisher)
+        self._subscriptions = []
+
+    # -- executor side -------------------------------------------------------------------
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = (msg, time.monotonic())
+
+    def _on_depth(self, msg: Image) -> None:
+        self._depth_size = (int(msg.height), int(msg.width))
+        if self._points_pub.get_subscription_count() > 0:
+            self._pairing.add_depth(msg)
+
+    # -- worker side ---------------------------------------------------------------------
+    def segment_options(self) -> dict:
+        """Keyword arguments for ``Segmenter.segment`` of the next frame."""
+        want_cloud = self._points_pub.get_subscription_count() > 0
+        options = {'want_confidence': self._confidence_pub.get_subscription_count() > 0
+                   or (want_cloud and self._cloud_config.confidence)}
+        if self._outputs.output_size == 'depth' and self._depth_size is not None:
+            options['output_size'] = self._depth_size
+        return options
+
+    def publish(self, header: Header, rgb: np.ndarray, result) -> None:
+        """Publish what has subscribers for one segmented frame (labels already out)."""
+        size = tuple(result.labels.shape)
+        if header.frame_id != self._label_info_frame:
+            self._publish_label_info(header.frame_id)
+        info = self._fresh_camera_info()
+        if info is not None:
+            self._info_pub.publish(scaled_camera_info(info, header, size))
+        if result.confidence is not None and self._confidence_pub.get_subscription_count():
+            self._confidence_pub.publish(array_to_image(result.confidence, header))
+        if self._points_pub.get_subscription_count() > 0:
+            if info is None:
+                self._log_problem('cloud:camera_info',
+                                  f'no ~/points: no camera_info on {self.camera_info_topic} '
+                                  f'in the last {CAMERA_INFO_TIMEOUT_S:g} s')
+                return
+            self._pairing.add_frame(SegmentedFrame(header, result.labels, rgb,
+                                                   result.confidence, info, rgb.shape[:2]))
+
+    def _fresh_camera_info(self) -> CameraInfo | None:
+        latest = self._camera_info
+        if latest is None or time.monotonic() - latest[1] > CAMERA_INFO_TIMEOUT_S:
+            return None
+        return latest[0]
+
+    def _publish_cloud(self, frame: SegmentedFrame, depth_msg: Image) -> None:
+        start = time.perf_counter()
+        try:
+            depth = image_to_depth(depth_msg)
+        except ImageConversionError as error:
+            self._stats.record('bad depth', problem=str(error))
+            self._log_problem(f'depth:{error.kind}:{error.source}', f'no ~/points: {error}')
+            return
+        info = frame.camera_info
+        # The camera_info describes the camera image; the registered depth image sees the
+        # same view at its own resolution.
+        source = (info.height or frame.input_size[0], info.width or frame.input_size[1])
+        intrinsics = PinholeIntrinsics.from_k(info.k, source).scaled(depth.shape)
+        if intrinsics.fx <= 0 or intrinsics.fy <= 0:
+            self._stats.record('bad depth', problem='camera_info has no focal length')
+            self._log_problem('cloud:intrinsics',
+                              f'no ~/points: camera_info on {self.camera_info_topic} has '
+                              f'K = {list(info.k)} (no focal length)')
+            return
+        points = self._builder.build(depth, intrinsics, frame.labels, frame.rgb,
+                                     frame.confidence)
+        self._points_pub.publish(cloud_message(depth_msg.header, points))
+        self._stats.record_cloud(1e3 * (time.perf_counter() - start),
+                                 int(np.count_nonzero(np.isfinite(points['z']))))
+
+    def _publish_label_info(self, frame_id: str) -> None:
+        self._label_info_frame = frame_id
+        if self._label_info_pub is None:
+            return
+        classes = [VisionClass(class_id=index, class_name=name)
+                   for index, name in enumerate(self._classes.names)]
+        classes.append(VisionClass(class_id=UNKNOWN_LABEL, class_name='unknown'))
+        msg = LabelInfo(class_map=classes, threshold=self._threshold)
+        msg.header.stamp = self._node.get_clock().now().to_msg()
+        msg.header.frame_id = frame_id
+        self._label_info_pub.publish(msg)
+
+    # -- diagnostics ---------------------------------------------------------------------
+    def diagnostic_values(self) -> list[tuple[str, str]]:
+        """Key/value pairs for the node's /diagnostics status (one window per call)."""
+        self._stats.record('stamp mismatches', self._pairing.take_unmatched())
+        window_ms, points, totals, problem = self._stats.take()
+        info = self._camera_info
+        values = [
+            ('camera_info', 'none received' if info is None else
+             f'{time.monotonic() - info[1]:.1f} s ago on {self.camera_info_topic}'),
+            ('cloud ms', f'{statistics.fmean(window_ms):.2f}' if window_ms else 'not run'),
+            ('cloud points', f'{statistics.fmean(points):.0f}' if points else 'not run'),
+            ('cloud pairing', self._pairing.method),
+        ]
+        values += [(f'cloud {name} total', str(count)) for name, count in totals.items()]
+        if problem:
+            values.append(('cloud last problem', problem))
+        return values

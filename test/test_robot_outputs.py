@@ -1,0 +1,146 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The ROS side of the robot outputs, in one process: depth decoding, camera_info scaling,
+PointCloud2 packing and stamp pairing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from sgcp_core.config import CloudConfig  # noqa: E402
+from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder  # noqa: E402
+from sgcp_ros import robot_outputs  # noqa: E402
+from sgcp_ros.images import ImageConversionError, image_to_depth  # noqa: E402
+from sgcp_ros.robot_outputs import (DepthPairing, SegmentedFrame, camera_info_topic,  # noqa: E402
+                                    cloud_message, pack_cloud, scaled_camera_info)
+
+
+def depth_message(depth: np.ndarray, encoding: str, big_endian: bool = False,
+                  padding: int = 0, stamp_ns: int = 0) -> Image:
+    values = depth.astype(depth.dtype.newbyteorder('>' if big_endian else '<'))
+    rows = values.view(np.uint8).reshape(depth.shape[0], -1)
+    rows = np.hstack([rows, np.zeros((depth.shape[0], padding), np.uint8)])
+    msg = Image(height=depth.shape[0], width=depth.shape[1], encoding=encoding,
+                is_bigendian=int(big_endian), step=rows.shape[1], data=rows.tobytes())
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
+    return msg
+
+
+@pytest.mark.parametrize('encoding, dtype', [('16UC1', np.uint16), ('32FC1', np.float32)])
+@pytest.mark.parametrize('big_endian', [False, True])
+def test_depth_images_decode_in_their_own_unit(encoding, dtype, big_endian):
+    depth = (np.arange(12).reshape(3, 4) * 250).astype(dtype)
+    decoded = image_to_depth(depth_message(depth, encoding, big_endian, padding=6))
+    assert decoded.dtype == dtype and decoded.dtype.isnative
+    np.testing.assert_array_equal(decoded, depth)
+
+
+def test_other_depth_encodings_are_refused_by_name():
+    with pytest.raises(ImageConversionError, match="depth encoding 'rgb8' is not supported"):
+        image_to_depth(Image(height=1, width=1, encoding='rgb8', step=3, data=b'abc'))
+
+
+def test_camera_info_is_image_transports_sibling_of_the_image_topic():
+    assert camera_info_topic('/cam/image_raw') == '/cam/camera_info'
+    assert camera_info_topic('/image') == '/camera_info'
+    assert camera_info_topic('/robot/front/color/image_rect') == '/robot/front/color/camera_info'
+
+
+def camera_info(width: int = 640, height: int = 480) -> CameraInfo:
+    info = CameraInfo(width=width, height=height, distortion_model='plumb_bob',
+                      d=[0.1, -0.2, 0.0, 0.0, 0.0],
+                      k=[500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0],
+                      r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                      p=[500.0, 0.0, 320.0, 0.0, 0.0, 500.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 40, 20, 320, 240
+    return info
+
+
+def test_camera_info_takes_the_label_header_and_scales_to_the_label_size():
+    header = Header(frame_id='camera_optical')
+    header.stamp.sec = 7
+    same = scaled_camera_info(camera_info(), header, (480, 640))
+    assert same.header.frame_id == 'camera_optical' and same.header.stamp.sec == 7
+    assert list(same.k) == list(camera_info().k) and same.roi.width == 320
+    half = scaled_camera_info(camera_info(), header, (240, 320))
+    assert (half.width, half.height) == (320, 240)
+    assert list(half.k) == [250.0, 0.0, 160.0, 0.0, 250.0, 120.0, 0.0, 0.0, 1.0]
+    assert list(half.p)[:4] == [250.0, 0.0, 160.0, 0.0]
+    assert (half.roi.x_offset, half.roi.y_offset, half.roi.width, half.roi.height) == (
+        20, 10, 160, 120)
+    assert list(half.d) == list(camera_info().d) and half.distortion_model == 'plumb_bob'
+
+
+@pytest.mark.parametrize('organized', [False, True])
+def test_cloud_bytes_are_the_same_with_sensor_msgs_py_and_the_numpy_packer(organized):
+    create_cloud = pytest.importorskip('sensor_msgs_py.point_cloud2').create_cloud
+    camera = PinholeIntrinsics(100.0, 100.0, 15.5, 11.5, (24, 32))
+    depth = np.full((24, 32), 1500, np.uint16)
+    depth[4, 6] = 0          # a decimated-in pixel without a reading
+    rgb = np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8)
+    builder = SemanticCloudBuilder(CloudConfig(organized=organized, rgb=True, decimation=2))
+    points = builder.build(depth, camera, np.zeros((12, 16), np.uint8), rgb)
+    header = Header(frame_id='depth_optical')
+    ours = cloud_message(header, points, packer=pack_cloud)
+    theirs = cloud_message(header, points, packer=create_cloud)
+    assert bytes(ours.data) == bytes(theirs.data) == points.tobytes()
+    for field in ('height', 'width', 'point_step', 'row_step', 'is_dense', 'is_bigendian'):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    assert [(f.name, f.offset, f.datatype) for f in ours.fields] == [
+        (f.name, f.offset, f.datatype) for f in theirs.fields]
+    assert (ours.height, ours.width) == ((12, 16) if organized else (1, 12 * 16 - 1))
+    if organized:
+        from sensor_msgs_py.point_cloud2 import read_points
+        read = read_points(theirs, field_names=('z',), skip_nans=True)
+        assert len(read) == 12 * 16 - 1
+
+
+def _frame(stamp_ns: int) -> SegmentedFrame:
+    header = Header()
+    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 10**9)
+    return SegmentedFrame(header, np.zeros((2, 2), np.uint8), np.zeros((2, 2, 3), np.uint8),
+                          None, None, (2, 2))
+
+
+@pytest.mark.parametrize('use_message_filters', [True, False])
+def test_pairing_by_stamp_and_counting_frames_left_without_depth(use_message_filters):
+    if use_message_filters:
+        pytest.importorskip('message_filters')
+    pairs = []
+    pairing = DepthPairing(0.01, lambda frame, depth: pairs.append((frame, depth)),
+                           use_message_filters)
+    depth = np.ones((2, 2), np.uint16)
+    second = 10**9
+    # Depth first, then its frame (the usual order: segmentation takes longer).
+    pairing.add_depth(depth_message(depth, '16UC1', stamp_ns=5 * second))
+    pairing.add_frame(_frame(5 * second + 4_000_000))
+    assert len(pairs) == 1 and pairs[0][1].header.stamp.sec == 5
+    # Frame first, its depth later, within the tolerance.
+    pairing.add_frame(_frame(6 * second))
+    pairing.add_depth(depth_message(depth, '16UC1', stamp_ns=6 * second + 9_000_000))
+    assert len(pairs) == 2
+    assert pairing.take_unmatched() == 0
+    # A frame whose depth is 50 ms off: no pair, counted once the later depth arrives.
+    pairing.add_frame(_frame(7 * second))
+    pairing.add_depth(depth_message(depth, '16UC1', stamp_ns=7 * second + 50_000_000))
+    assert len(pairs) == 2 and pairing.take_unmatched() == 1
+    # A frame older than the newest depth by more than the tolerance: counted at once.
+    pairing.add_frame(_frame(6 * second + 500_000_000))
+    assert len(pairs) == 2 and pairing.take_unmatched() == 1
+    expected = ('message_filters.ApproximateTimeSynchronizer' if use_message_filters
+                else 'StampMatcher')
+    assert pairing.method == expected
+
+
+def test_unpaired_frames_expire(monkeypatch):
+    pairing = DepthPairing(0.01, lambda frame, depth: None, use_message_filters=False)
+    pairing.add_frame(_frame(10**9))
+    assert pairing.take_unmatched() == 0
+    monkeypatch.setattr(robot_outputs, 'UNMATCHED_AFTER_S', -1.0)
+    assert pairing.take_unmatched() == 1
