@@ -1,0 +1,73 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""node_bench end to end: a real node process, a real publisher process, real DDS.
+
+A few seconds of a small camera, so the figures are only checked for being measured
+(frames counted, latencies positive and ordered, CPU and memory sampled), not for speed.
+Marked slow (about 30 s on two busy cores, mostly the node's start-up).
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+pytest.importorskip('psutil', reason='node_bench samples the node with psutil')
+
+from sgcp_ros import node_bench  # noqa: E402
+
+
+def test_write_camera_video_resizes_every_frame(tmp_path):
+    frames = [np.full((60, 80, 3), value, np.uint8) for value in (0, 128, 255)]
+    path = tmp_path / 'camera.avi'
+    assert node_bench.write_camera_video(iter(frames), (30, 40), path) == 3
+    capture = cv2.VideoCapture(str(path))
+    sizes = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        sizes.append(frame.shape)
+    assert sizes == [(30, 40, 3)] * 3
+
+
+def test_bad_arguments_exit_2(capsys):
+    with pytest.raises(SystemExit) as raised:
+        node_bench.parse_args(['--resolution', '720by960'])
+    assert raised.value.code == 2
+    assert 'HxW' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_node_bench_measures_a_short_run(tmp_path, tiny_onnx):
+    frames = tmp_path / 'frames'
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        cv2.imwrite(str(frames / f'{index:03d}.png'),
+                    rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+    out = tmp_path / 'out'
+    code = node_bench.main(['--model', str(tiny_onnx), '--frames', str(frames),
+                            '--resolution', '90x120', '--rate', '10', '--duration', '3',
+                            '--startup-timeout', '180', '--out', str(out)])
+    assert code == 0
+    report = json.loads((out / 'node_bench.json').read_text())
+    (case,) = report['cases']
+    assert case['resolution'] == [90, 120]
+    assert case['precision'] == 'fp32'
+    assert case['frames_published'] == 30
+    assert 0 < case['labels_received'] <= 30
+    assert case['dropped'] == 30 - case['labels_received']
+    latency = case['latency_ms']
+    assert latency['count'] == case['labels_received']
+    assert 0 < latency['p50'] <= latency['p95'] <= latency['p99'] <= latency['max']
+    assert case['processed_rate_hz'] > 0
+    assert case['node']['cpu_percent'] > 0
+    assert case['node']['rss_peak_mb'] > 50        # torch + onnxruntime are loaded
+    assert case['node']['exit_code'] == 0
+    png = (out / 'latency_histogram.png').read_bytes()
+    assert png.startswith(b'\x89PNG')
