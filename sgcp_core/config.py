@@ -45,7 +45,10 @@ class ModelConfig:
 class DataConfig:
     dataset: str = 'camvid'          # camvid | cityscapes | folder
     root: str = '../shared/data/camvid'
-    train_split: str = 'train'
+    # Splits trained on, e.g. [train, val] (the usual CamVid protocol, 468 frames). When the
+    # val split is among them (or val_split is ''), nothing is held out: the run keeps its
+    # last epoch instead of selecting one on data it trained on.
+    train_split: tuple[str, ...] = ('train',)
     val_split: str = 'val'
     # folder dataset only: sub-folders of root and a class-list file
     image_dir: str = 'images'
@@ -54,6 +57,18 @@ class DataConfig:
     crop_size: tuple[int, int] = (360, 480)      # (H, W)
     scale_range: tuple[float, float] = (0.5, 2.0)
     hflip: bool = True
+    # The authors' augmentation: frames resized with cubic interpolation (labels nearest), and
+    # crops larger than the scaled frame padded with the mean colour, centred
+    # ('mean_center'); 'zero_corner' pads black at the bottom/right (this package's first
+    # recipe, kept to reproduce the runs made with it).
+    image_interpolation: str = 'cubic'    # cubic | linear
+    pad_mode: str = 'mean_center'         # mean_center | zero_corner
+    # Photometric jitter, off at 0: brightness/contrast/saturation factors drawn from
+    # [1 - x, 1 + x], gamma from [1 - x, 1 + x].
+    jitter_brightness: float = 0.0
+    jitter_contrast: float = 0.0
+    jitter_saturation: float = 0.0
+    jitter_gamma: float = 0.0
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     ignore_index: int = 255
@@ -77,6 +92,30 @@ class TrainConfig:
     max_steps: int = 0               # stop after this many iterations (0: run all epochs)
     log_every: int = 10              # iterations between TensorBoard scalars
     eval_flip: bool = False
+    # Start from these weights (a checkpoint of this package, same architecture) with a fresh
+    # schedule, e.g. to continue a shipped model on more data; '' = the usual initialisation.
+    init_from: str = ''
+    eval_upsample: str = ''          # logits -> label size at evaluation; '' = the model's own
+    # Loss: 'ce' (cross-entropy) or 'ohem' (only pixels whose true-class probability is below
+    # ohem_thresh, but at least ohem_min_fraction of the batch's valid pixels, the hardest).
+    loss: str = 'ce'
+    ohem_thresh: float = 0.7
+    ohem_min_fraction: float = 0.0625
+    # Training-only 1x1 classifiers on SGCP taps ('p3_td1', 'p4_td2', 'p5_td2'), each with
+    # its loss weight; they are not part of the model, so exports never contain them.
+    aux_heads: tuple[str, ...] = ()
+    aux_weights: tuple[float, ...] = ()
+    # Exponential moving average of the weights (0 = off); checkpoints then ship the average.
+    ema_decay: float = 0.0
+    # Knowledge distillation from a teacher checkpoint, its logits cached once per run
+    # (kd_cache, default out_dir/teacher_logits) and put through the student's augmentation.
+    kd_teacher: str = ''
+    kd_cache: str = ''
+    kd_teacher_flip: bool = True     # teacher logits averaged with its flipped prediction
+    kd_weight: float = 0.0           # pixel-wise KL(teacher || student) at kd_temperature
+    kd_temperature: float = 1.0
+    cwd_weight: float = 0.0          # channel-wise distillation (spatial softmax per class)
+    cwd_temperature: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +161,12 @@ class ExperimentConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
 
 
-def _coerce(value: Any, default: Any, where: str) -> Any:
+def _coerce(value: Any, default: Any, where: str, annotation: str = '') -> Any:
+    if annotation.startswith('tuple[') and annotation.endswith(', ...]'):
+        # A list of any length; one bare value is a list of one.
+        item = {'str': '', 'float': 0.0, 'int': 0}[annotation[6:-6]]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(_coerce(v, item, where) for v in values)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f'{where}: expected true/false, got {value!r}')
@@ -145,6 +189,7 @@ def replace_from_dict(instance: Any, values: dict[str, Any], where: str = 'confi
     if not isinstance(values, dict):
         raise ConfigError(f'{where}: expected a mapping, got {values!r}')
     known = {f.name: f for f in dataclasses.fields(instance)}
+    annotations = {name: str(f.type) for name, f in known.items()}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f'{where}: unknown keys {unknown}; known keys: {sorted(known)}')
@@ -154,15 +199,16 @@ def replace_from_dict(instance: Any, values: dict[str, Any], where: str = 'confi
         if dataclasses.is_dataclass(default):
             changes[name] = replace_from_dict(default, value, f'{where}.{name}')
         else:
-            changes[name] = _coerce(value, default, f'{where}.{name}')
+            changes[name] = _coerce(value, default, f'{where}.{name}', annotations[name])
     return dataclasses.replace(instance, **changes)
 
 
-def load_config(path: str | Path | None = None,
+def load_config(path: str | Path | list[str | Path] | None = None,
                 overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Defaults, then the YAML file at ``path``, then ``overrides`` (same nested layout)."""
+    """Defaults, then the YAML file(s) at ``path`` (a list: each overrides the ones before),
+    then ``overrides`` (same nested layout)."""
     config = ExperimentConfig()
-    if path is not None:
+    for path in ([] if path is None else path if isinstance(path, list) else [path]):
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f'config file not found: {path}')

@@ -163,3 +163,192 @@ def test_flip_and_multiscale_evaluation(short_run, small_camvid):
     augmented = evaluate(model, dataset, scales=(0.75, 1.0, 1.25), flip=True).miou()
     assert 0 < single <= 1 and 0 < augmented <= 1
     assert single == pytest.approx(summary['val']['miou'])
+
+
+# --- recipe options (issue 9): each test shows an option does what its config says ---
+
+def _train_transform(**kwargs):
+    from sgcp_core.config import DataConfig
+    from sgcp_core.data import TrainTransform
+    dc = DataConfig()
+    return TrainTransform(kwargs.pop('crop', (64, 96)), kwargs.pop('scale', (0.5, 0.5)),
+                          kwargs.pop('hflip', True), dc.mean, dc.std, **kwargs)
+
+
+def _denormalize(image):
+    from sgcp_core.config import DataConfig
+    dc = DataConfig()
+    rgb = image.numpy().transpose(1, 2, 0) * np.array(dc.std) + np.array(dc.mean)
+    return rgb * 255
+
+
+def test_padding_is_mean_colour_centred_or_black_at_the_corner():
+    from sgcp_core.config import DataConfig
+    rgb = np.full((60, 80, 3), 200, np.uint8)
+    label = np.full((60, 80), 3, np.uint8)
+    # Scale 0.5: a 30x40 frame on a 64x96 canvas, so the crop is the whole canvas.
+    image, target = _train_transform()(rgb, label, np.random.default_rng(0))
+    valid = (target != 255).numpy()
+    rows, cols = np.nonzero(valid)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (17, 46, 28, 67)  # centred
+    assert np.abs(image.numpy()[:, ~valid]).max() < 0.01   # the mean colour normalises to 0
+    mean_rgb = np.array(DataConfig().mean) * 255
+    assert np.abs(_denormalize(image)[~valid] - mean_rgb).max() < 1.0
+    image, target = _train_transform(pad_mode='zero_corner', hflip=False)(
+        rgb, label, np.random.default_rng(0))
+    rows, cols = np.nonzero((target != 255).numpy())
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (0, 29, 0, 39)
+    assert np.abs(_denormalize(image)[(target == 255).numpy()]).max() < 1.0   # black
+
+
+def test_frames_resize_cubic_labels_nearest():
+    import cv2
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    label = rng.integers(0, 11, (64, 96), dtype=np.uint8)
+    for name, flag in (('cubic', cv2.INTER_CUBIC), ('linear', cv2.INTER_LINEAR)):
+        transform = _train_transform(crop=(32, 48), interpolation=name)
+        geometry = transform.geometry(64, 96, np.random.default_rng(3))
+        image, target = transform(rgb, label, np.random.default_rng(3))
+        expected = geometry.apply(rgb, flag, 0)
+        assert np.abs(_denormalize(image) - expected).max() < 0.01, name
+        nearest = geometry.apply(label, cv2.INTER_NEAREST, 255)
+        np.testing.assert_array_equal(target.numpy(), nearest)
+
+
+def test_photometric_jitter_is_off_by_default_and_never_moves_the_crop():
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    label = rng.integers(0, 11, (120, 160), dtype=np.uint8)
+    plain = _train_transform(scale=(0.5, 2.0))
+    jittered = _train_transform(scale=(0.5, 2.0), jitter=(0.3, 0.3, 0.3, 0.3))
+    for seed in range(4):
+        image_a, label_a = plain(rgb, label, np.random.default_rng(seed))
+        image_b, label_b = jittered(rgb, label, np.random.default_rng(seed))
+        torch.testing.assert_close(label_a, label_b)
+        assert (image_a - image_b).abs().max() > 0.05
+    again, _ = plain(rgb, label, np.random.default_rng(0))
+    torch.testing.assert_close(again, plain(rgb, label, np.random.default_rng(0))[0])
+
+
+def test_cached_teacher_logits_get_the_frames_geometric_transform():
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    label = rng.integers(0, 11, (90, 120), dtype=np.uint8)
+    # "Logits" that are the frame itself: after the transform they must still be the frame.
+    teacher = rgb.transpose(2, 0, 1).astype(np.float16)
+    transform = _train_transform(crop=(64, 96), scale=(0.5, 2.0), interpolation='linear')
+    for seed in range(8):
+        image, target, logits = transform(rgb, label, np.random.default_rng(seed), teacher)
+        assert logits.shape == (3, 64, 96) and logits.dtype == torch.float32
+        padding = (target == 255).numpy()
+        np.testing.assert_array_equal(np.isnan(logits.numpy()).any(0), padding)
+        frame = _denormalize(image)
+        assert np.abs(logits.numpy().transpose(1, 2, 0)[~padding] - frame[~padding]).max() <= 1.0
+
+
+def test_ohem_keeps_the_hardest_pixels():
+    import math
+
+    from sgcp_core.losses import ohem_cross_entropy
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 8, 8) * 3
+    labels = torch.randint(0, 4, (2, 8, 8))
+    labels[0, 0, :4] = 255
+    losses = torch.nn.functional.cross_entropy(logits, labels, ignore_index=255,
+                                               reduction='none')[labels != 255]
+    thresh = 0.7
+    hard = losses[losses > -math.log(thresh)]
+    assert 0 < len(hard) < len(losses)
+    torch.testing.assert_close(ohem_cross_entropy(logits, labels, 255, thresh, 0.01),
+                               hard.mean())
+    # Too few hard pixels: the hardest min_fraction of the valid ones instead.
+    kept = int(0.9 * len(losses))
+    assert kept > len(hard)
+    torch.testing.assert_close(ohem_cross_entropy(logits, labels, 255, thresh, 0.9),
+                               losses.sort(descending=True).values[:kept].mean())
+
+
+def test_distillation_terms_vanish_when_student_matches_teacher():
+    from sgcp_core.losses import channel_wise_divergence, pixel_kl_divergence
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 5, 6, 8)
+    teacher[0, :, :2] = float('nan')   # padding: no target there
+    student = torch.where(torch.isnan(teacher), torch.randn_like(teacher) * 50, teacher)
+    for loss in (pixel_kl_divergence, channel_wise_divergence):
+        for temperature in (1.0, 4.0):
+            same = loss(student, teacher, temperature)
+            assert torch.isfinite(same) and same.abs() < 1e-5, loss.__name__
+            other = loss(torch.randn(2, 5, 6, 8), teacher, temperature)
+            assert other > 0.01, loss.__name__
+
+
+def test_config_rejects_values_the_loop_cannot_run_with(small_camvid, tmp_path):
+    from sgcp_core.config import ConfigError
+    from sgcp_core.training import check_config
+    check_config(_config(small_camvid, tmp_path))
+    bad = {'epochs': 0, 'batch_size': 0, 'loss': 'focal', 'aux_heads': ['p9'],
+           'ema_decay': 1.0, 'kd_weight': 1.0}
+    for key, value in bad.items():
+        with pytest.raises(ConfigError, match=f'train.{key}' if key != 'kd_weight'
+                           else 'kd_teacher'):
+            check_config(_config(small_camvid, tmp_path, **{key: value}))
+    with pytest.raises(ConfigError, match='aux_weights'):
+        check_config(_config(small_camvid, tmp_path, aux_heads=['p3_td1']))
+    with pytest.raises(ConfigError, match='crop_size'):
+        check_config(load_config(overrides={'data': {'crop_size': [0, 0]}}))
+
+
+def test_train_on_train_and_val_keeps_the_last_epoch_with_aux_heads_and_ema(
+        small_camvid, tmp_path):
+    from sgcp_core.checkpoint import load_model, read_checkpoint
+    from sgcp_core.export import onnx_bytes
+    from sgcp_core.models import build_sgcpnet
+    config = load_config(REPO_ROOT / 'training' / 'camvid_cpu.yaml', {
+        'data': {'root': str(small_camvid), 'crop_size': [64, 96],
+                 'train_split': ['train', 'val']},
+        'train': {'epochs': 2, 'batch_size': 4, 'eval_every': 1, 'threads': 1,
+                  'out_dir': str(tmp_path), 'loss': 'ohem', 'ema_decay': 0.9,
+                  'aux_heads': ['p3_td1', 'p4_td2'], 'aux_weights': [0.4, 0.2]}})
+    summary = train(config, progress=False)
+    assert summary['finished'] and not summary['held_out']
+    assert summary['train_images'] == 16 and summary['val_trained_on']
+    assert summary['selected_checkpoint'] == 'final.pt'
+    assert not (tmp_path / 'best.pt').exists() and (tmp_path / 'final.pt').is_file()
+    final = read_checkpoint(tmp_path / 'final.pt')
+    assert final['epoch'] == 2 and final['meta']['training']['train_splits'] == ['train', 'val']
+    assert 'last epoch' in final['meta']['training']['epoch_selection']
+    # Auxiliary heads train (their state is kept for resuming) but are not in the model.
+    assert set(final['train_state']['aux_heads']) == {
+        'heads.p3_td1.weight', 'heads.p3_td1.bias', 'heads.p4_td2.weight', 'heads.p4_td2.bias'}
+    plain = build_sgcpnet(num_classes=11)
+    assert set(final['model']) == set(plain.state_dict())
+    model, meta = load_model(tmp_path / 'final.pt')
+    import onnx
+    graph = onnx.load_from_string(onnx_bytes(model, meta, (64, 96))).graph
+    assert len(graph.output) == 1
+    assert sum(int(np.prod(t.dims)) for t in graph.initializer) <= sum(
+        v.numel() for v in plain.state_dict().values())
+    # The shipped weights are the average, not the last step's weights.
+    raw = final['train_state']['model']
+    assert any(not torch.equal(raw[k], final['model'][k]) for k in raw
+               if raw[k].dtype.is_floating_point)
+
+
+def test_resume_is_exact_with_distillation(small_camvid, tiny_checkpoint, tmp_path):
+    def config(out, **extra):
+        return _config(small_camvid, out, kd_teacher=str(tiny_checkpoint),
+                       kd_cache=str(tmp_path / 'teacher'), kd_weight=1.0, cwd_weight=0.5,
+                       **extra)
+    uninterrupted = train(config(tmp_path / 'full'), progress=False)
+    record = (tmp_path / 'teacher.json').stat().st_mtime
+    stopped = train(config(tmp_path / 'part', max_steps=5), progress=False)
+    assert (tmp_path / 'teacher.json').stat().st_mtime == record   # the cache was reused
+    assert stopped['step'] == 5
+    resumed = train(config(tmp_path / 'part'), resume=tmp_path / 'part' / 'last.pt',
+                    progress=False)
+    expected = uninterrupted['model'].state_dict()
+    for key, value in resumed['model'].state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=1e-5, atol=1e-6, msg=key)
+    cached = np.load(tmp_path / 'teacher.npy', mmap_mode='r')
+    assert cached.shape == (12, 11, 90, 120) and cached.dtype == np.float16

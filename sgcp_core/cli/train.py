@@ -41,9 +41,12 @@ def add_parser(commands, name: str) -> None:
                '  sgcp train --config training/camvid_cpu.yaml --set train.epochs=5 '
                '--set train.out_dir=runs/try\n'
                '  torchrun --nproc-per-node 2 -m sgcp_core train --config ...\n'
-               '  sgcp train --config training/camvid_cpu.yaml --resume runs/camvid_cpu/last.pt',
+               '  sgcp train --config training/camvid_cpu.yaml --resume runs/camvid_cpu/last.pt\n'
+               '  sgcp train --config training/ab/base.yaml --config training/ab/3_ohem_aux.yaml',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--config', required=True, help='YAML config (see training/)')
+    parser.add_argument('--config', required=True, action='append',
+                        help='YAML config (see training/); repeat to layer files, each '
+                             'overriding the ones before (e.g. a base and an A/B option)')
     parser.add_argument('--set', dest='assignments', action='append', default=[],
                         type=parse_assignment, metavar='SECTION.KEY=VALUE',
                         help='override one config key (repeatable)')

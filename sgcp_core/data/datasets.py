@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -69,6 +69,9 @@ class SegmentationDataset(Dataset):
 
     seed = 0
     epoch = 0
+    # (N, C, H, W) teacher logits aligned with ``pairs`` (knowledge distillation); the
+    # transform then returns them put through the sample's augmentation as a third item.
+    teacher_logits: np.ndarray | None = None
 
     def __init__(self, pairs: list[tuple[Path, Path]], classes: ClassInfo,
                  id_map: dict[int, int], transform: Callable | None = None,
@@ -108,6 +111,8 @@ class SegmentationDataset(Dataset):
         if self.transform is None:
             return torch.from_numpy(rgb), torch.from_numpy(label)
         rng = np.random.default_rng((self.seed, self.epoch, index))
+        if self.teacher_logits is not None:
+            return self.transform(rgb, label, rng, self.teacher_logits[index])
         return self.transform(rgb, label, rng)
 
     def set_epoch(self, epoch: int, seed: int | None = None) -> None:
@@ -153,26 +158,33 @@ def cityscapes_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
         lambda p: p.name.replace('_leftImg8bit', '_gtFine_labelIds'))
 
 
-def build_dataset(config: DataConfig, split: str, transform: Callable | None = None,
+def build_dataset(config: DataConfig, split: str | Sequence[str],
+                  transform: Callable | None = None,
                   root_base: Path | None = None) -> SegmentationDataset:
-    """The dataset ``config.dataset`` names, for ``split`` ('train', 'val', ...).
+    """The dataset ``config.dataset`` names, for ``split`` ('train', 'val', ...) or several
+    splits joined in the order given (e.g. ['train', 'val']).
 
     Relative roots resolve against ``root_base`` (default: the working directory).
     """
+    splits = [split] if isinstance(split, str) else list(split)
+    if not splits:
+        raise DatasetError('no split given')
+    if len(set(splits)) != len(splits):
+        raise DatasetError(f'split listed twice in {splits}')
     root = Path(config.root)
     if not root.is_absolute() and root_base is not None:
         root = root_base / root
     _require_dir(root, f'{config.dataset} dataset root')
     if config.dataset == 'camvid':
-        pairs = camvid_pairs(root, split)
+        pairs = [pair for name in splits for pair in camvid_pairs(root, name)]
         # Raw id 11 is "Unlabelled": ignored in the loss and the metrics.
         return SegmentationDataset(pairs, CAMVID, {**{i: i for i in range(11)},
                                                    11: UNKNOWN_LABEL}, transform,
                                    config.preload)
     if config.dataset == 'cityscapes':
         id_map = {i: CITYSCAPES_LABEL_TO_TRAIN.get(i, UNKNOWN_LABEL) for i in range(34)}
-        return SegmentationDataset(cityscapes_pairs(root, split), CITYSCAPES, id_map,
-                                   transform, config.preload)
+        pairs = [pair for name in splits for pair in cityscapes_pairs(root, name)]
+        return SegmentationDataset(pairs, CITYSCAPES, id_map, transform, config.preload)
     if config.dataset == 'folder':
         if not config.classes_file:
             raise DatasetError('the folder dataset needs data.classes_file (class list)')
@@ -180,9 +192,11 @@ def build_dataset(config: DataConfig, split: str, transform: Callable | None = N
         if not classes_path.is_absolute():
             classes_path = root / classes_path
         classes = load_class_info(classes_path)
-        split_root = root / split if (root / split).is_dir() else root
-        pairs = _pair_by_stem(_require_dir(split_root / config.image_dir, 'image'),
-                              _require_dir(split_root / config.label_dir, 'label'))
+        pairs = []
+        for name in splits:
+            split_root = root / name if (root / name).is_dir() else root
+            pairs += _pair_by_stem(_require_dir(split_root / config.image_dir, 'image'),
+                                   _require_dir(split_root / config.label_dir, 'label'))
         id_map = {**{i: i for i in range(classes.num_classes)}, UNKNOWN_LABEL: UNKNOWN_LABEL}
         return SegmentationDataset(pairs, classes, id_map, transform, config.preload)
     raise DatasetError(f"unknown dataset {config.dataset!r}: use 'camvid', 'cityscapes' "

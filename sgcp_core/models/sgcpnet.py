@@ -85,12 +85,14 @@ class SGCPNet(nn.Module):
             return c5
         return self.sgcp(c3, c4, c5, taps)
 
-    def forward(self, images: torch.Tensor, coarse: bool = False) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, coarse: bool = False,
+                taps: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Logits at the input size, or with ``coarse=True`` at stride 8 (ceil(H/8),
         ceil(W/8)), before the final interpolation: the engine resamples those once, straight
         to the frame's size. ``F.interpolate(model(x, coarse=True), x.shape[-2:],
-        mode=model.upsample, align_corners=False)`` is ``model(x)`` exactly."""
-        logits = self.classifier(self.head_features(images))
+        mode=model.upsample, align_corners=False)`` is ``model(x)`` exactly. ``taps``: see
+        ``head_features``."""
+        logits = self.classifier(self.head_features(images, taps))
         if coarse:
             return logits
         return F.interpolate(logits, size=images.shape[-2:], mode=self.upsample,
