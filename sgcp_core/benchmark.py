@@ -24,9 +24,9 @@ from sgcp_core.engine import LABEL_MODES, Segmenter
 from sgcp_core.metrics import ConfusionMatrix
 
 __all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'bare_forward', 'bench_engines',
-           'compare_label_modes', 'resize_frames']
+           'compare_label_modes', 'resize_frames', 'time_semantic_cloud']
 
-STAGES = ('preprocess', 'inference', 'postprocess', 'colorize', 'overlay')
+STAGES = ('preprocess', 'inference', 'postprocess', 'confidence', 'colorize', 'overlay')
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,10 @@ def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
 
 def bench_engines(config: EngineConfig, backends: Sequence[str],
                   sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
-                  bare: bool = True, warmup: int = 3) -> list[StageTiming]:
-    """Engine stage timings for every (size, backend), plus the bare network forward.
+                  bare: bool = True, warmup: int = 3,
+                  confidence: bool = False) -> list[StageTiming]:
+    """Engine stage timings for every (size, backend), plus the bare network forward
+    (and the confidence map's cost when ``confidence``).
 
     Each row runs the network at ``size`` on the frames resized to that size. The rows are
     measured round-robin, one frame of each per round, so that load from other processes
@@ -121,7 +123,7 @@ def bench_engines(config: EngineConfig, backends: Sequence[str],
     """
     with tempfile.TemporaryDirectory(prefix='sgcp_bench_') as exports:
         return _bench_engines(config, backends, sizes, frames, runs, bare, warmup,
-                              Path(exports))
+                              Path(exports), confidence)
 
 
 def _export_at(model_path: Path, size: tuple[int, int], folder: Path) -> Path:
@@ -136,7 +138,8 @@ def _export_at(model_path: Path, size: tuple[int, int], folder: Path) -> Path:
 
 def _bench_engines(config: EngineConfig, backends: Sequence[str],
                    sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
-                   bare: bool, warmup: int, exports: Path) -> list[StageTiming]:
+                   bare: bool, warmup: int, exports: Path,
+                   confidence: bool = False) -> list[StageTiming]:
     from sgcp_core.resources import resolve_model_path
     model_path = resolve_model_path(config.model_path)
     rows = []
@@ -157,7 +160,8 @@ def _bench_engines(config: EngineConfig, backends: Sequence[str],
     for index in range(-warmup, runs):
         for row in rows:
             frame = row['frames'][index % len(row['frames'])]
-            result = row['segmenter'].segment(frame, want_overlay=True)
+            result = row['segmenter'].segment(frame, want_overlay=True,
+                                              want_confidence=confidence)
             bare_ms = None
             if row['forward'] is not None:
                 start = time.perf_counter()
@@ -179,6 +183,36 @@ def _bench_engines(config: EngineConfig, backends: Sequence[str],
                                    runs))
         row['segmenter'].close()
     return timings
+
+
+def time_semantic_cloud(depth_size: tuple[int, int], label_size: tuple[int, int],
+                        config, runs: int, warmup: int = 3) -> float:
+    """Median ms of ``SemanticCloudBuilder.build`` on a synthetic registered depth image.
+
+    A tilted plane 1-5 m away in 16UC1 millimetres with a few holes, labels of
+    ``label_size`` (and a frame and confidence map of that size when the cloud has those
+    fields): what the node does per frame once depth and labels are paired, before packing
+    the PointCloud2.
+    """
+    from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder
+    height, width = depth_size
+    camera = PinholeIntrinsics(0.8 * width, 0.8 * width, (width - 1) / 2, (height - 1) / 2,
+                               (height, width))
+    rows, columns = np.mgrid[0:height, 0:width]
+    depth = (1000 + 4000 * (rows / height) * (0.5 + columns / (2 * width))).astype(np.uint16)
+    depth[::7, ::5] = 0
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 11, label_size, np.uint8)
+    rgb = rng.integers(0, 256, label_size + (3,), np.uint8)
+    confidence = rng.integers(23, 256, label_size, np.uint8)
+    builder = SemanticCloudBuilder(config)
+    samples = []
+    for index in range(warmup + runs):
+        start = time.perf_counter()
+        builder.build(depth, camera, labels, rgb, confidence)
+        if index >= warmup:
+            samples.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(samples)
 
 
 def compare_label_modes(segmenter: Segmenter, samples: Sequence[tuple[np.ndarray, np.ndarray]],

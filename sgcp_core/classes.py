@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ['ClassInfo', 'CAMVID', 'CITYSCAPES', 'BUILTIN_CLASSES', 'load_class_info',
-           'UNKNOWN_LABEL']
+           'UNKNOWN_LABEL', 'palette_csv']
 
 UNKNOWN_LABEL = 255   # label-map value for "no class" (ignored in training and metrics)
 
@@ -112,3 +112,19 @@ def load_class_info(source: str | Path, num_classes: int | None = None) -> Class
         raise ValueError(f'{source}: {info.num_classes} classes, but the model has '
                          f'{num_classes}')
     return info
+
+
+def palette_csv(classes: ClassInfo) -> str:
+    """The colour of every label as CSV for mapping tools that read classes by colour.
+
+    Kimera-Semantics' layout, ``name,red,green,blue,alpha,id``, one row per class and a last
+    row for unknown (255), which the colour mask paints black. The mask holds these exact
+    colours (never blended), so a colour identifies its class.
+    """
+    rows = ['name,red,green,blue,alpha,id']
+    entries = list(zip(classes.names, classes.palette)) + [('unknown', (0, 0, 0))]
+    ids = list(range(classes.num_classes)) + [UNKNOWN_LABEL]
+    for label, (name, (red, green, blue)) in zip(ids, entries):
+        quoted = f'"{name}"' if ',' in name or '"' in name else name
+        rows.append(f'{quoted},{red},{green},{blue},255,{label}')
+    return '\n'.join(rows) + '\n'

@@ -144,3 +144,44 @@ def test_unpaired_frames_expire(monkeypatch):
     assert pairing.take_unmatched() == 0
     monkeypatch.setattr(robot_outputs, 'UNMATCHED_AFTER_S', -1.0)
     assert pairing.take_unmatched() == 1
+
+
+@pytest.mark.slow
+def test_cloud_cost_per_frame_at_640x480_depth_decimation_2():
+    """The issue's budget: decoding a 640x480 16UC1 depth image, building the cloud at
+    decimation 2 against 360x480 labels, packing and publishing it, <= 5 ms per frame.
+    Run it on a quiet CPU: ``pytest -m slow -s test/test_robot_outputs.py``."""
+    import statistics
+    import time
+
+    import rclpy
+    from sensor_msgs.msg import PointCloud2
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('sgcp_cloud_cost', context=context)
+    try:
+        publisher = node.create_publisher(PointCloud2, 'sgcp_cloud_cost/points', 1)
+        height, width = 480, 640
+        rows, columns = np.mgrid[0:height, 0:width]
+        depth = (1000 + 4000 * (rows / height) * (0.5 + columns / (2 * width))).astype(
+            np.uint16)
+        depth[::7, ::5] = 0
+        msg = depth_message(depth, '16UC1')
+        camera = PinholeIntrinsics(500.0, 500.0, 319.5, 239.5, (height, width))
+        labels = np.random.default_rng(0).integers(0, 11, (360, 480), np.uint8)
+        builder = SemanticCloudBuilder(CloudConfig(decimation=2))
+        samples = []
+        for index in range(60):
+            start = time.perf_counter()
+            points = builder.build(image_to_depth(msg), camera, labels)
+            publisher.publish(cloud_message(msg.header, points))
+            if index >= 10:
+                samples.append(1e3 * (time.perf_counter() - start))
+        median = statistics.median(samples)
+        print(f'\ncloud at 640x480 depth, decimation 2 ({len(points)} points): decode + build + '
+              f'pack + publish median {median:.2f} ms, p90 '
+              f'{np.percentile(samples, 90):.2f} ms over {len(samples)} frames')
+        assert median <= 5.0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

@@ -246,3 +246,31 @@ def test_rgb_and_confidence_fields():
     assert (points['rgb'].view(np.uint32) == (10 << 16 | 20 << 8 | 30)).all()
     np.testing.assert_allclose(points['confidence'], 0.2, atol=1e-6)
     assert pack_rgb(np.array([255, 0, 1], np.uint8)).view(np.uint32) == 0xFF0001
+
+
+# -- command line ------------------------------------------------------------------------
+def test_palette_csv_lists_every_label_colour_with_unknown(tiny_checkpoint, tmp_path, capsys):
+    from sgcp_core.classes import palette_csv
+    from sgcp_core.cli import main
+    rows = palette_csv(CAMVID).splitlines()
+    assert rows[0] == 'name,red,green,blue,alpha,id'
+    assert rows[1] == 'Sky,128,128,128,255,0' and rows[-1] == 'unknown,0,0,0,255,255'
+    assert main(['info', '--model', str(tiny_checkpoint), '--palette-csv']) == 0
+    assert capsys.readouterr().out.splitlines() == rows
+    out = tmp_path / 'groups.csv'
+    assert main(['info', '--model', str(tiny_checkpoint), '--palette-csv', str(out),
+                 '--class-groups', str(NAVIGATION_GROUPS)]) == 0
+    assert out.read_text().splitlines()[1:3] == ['drivable,128,64,128,255,0',
+                                                 'obstacle,220,20,60,255,1']
+    assert main(['info', '--palette-csv', '--class-groups', str(tmp_path / 'none.yaml')]) == 2
+
+
+def test_bench_times_confidence_and_the_cloud(tiny_checkpoint, capsys, camvid_root):
+    from sgcp_core.cli import main
+    assert main(['bench', '-m', str(tiny_checkpoint), '--frames', str(camvid_root / 'val'),
+                 '--num-frames', '1', '--runs', '1', '--resolution', '90x120', '--backends',
+                 'torch', '--no-bare', '--confidence', '--cloud', '48x64',
+                 '--cloud-decimation', '2']) == 0
+    out = capsys.readouterr().out
+    assert 'confidence' in out.splitlines()[2]
+    assert 'semantic cloud: depth 48x64, decimation 2, labels 90x120' in out

@@ -63,6 +63,14 @@ def add_parser(commands, name: str) -> None:
                              '(default: the data config\'s root)')
     parser.add_argument('--limit', type=int, default=0, metavar='N',
                         help='use only the first N labelled frames (default: all)')
+    parser.add_argument('--confidence', action='store_true',
+                        help='also time the confidence map (the node computes it for '
+                             '~/confidence subscribers)')
+    parser.add_argument('--cloud', nargs='+', type=parse_resolution, metavar='HxW',
+                        help='also time the semantic point cloud from registered depth images '
+                             'of these sizes, labels at the first --resolution')
+    parser.add_argument('--cloud-decimation', type=int, default=2, metavar='N',
+                        help='cloud decimation for --cloud (default 2)')
     parser.add_argument('--json', metavar='PATH', help='also write every figure as JSON')
     add_engine_arguments(parser, backend_choice=False)
     parser.set_defaults(run=run)
@@ -157,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
             backends = [b for b in backends if b == 'onnx']
         print(f'{source}; median of {args.runs} runs per row (rows interleaved), milliseconds')
         timings = benchmark.bench_engines(config, backends, args.resolution, frames,
-                                          args.runs, bare=not args.no_bare)
+                                          args.runs, bare=not args.no_bare,
+                                          confidence=args.confidence)
         print('\n'.join(_timing_table(timings)))
         report['timings'] = [t.to_dict() for t in timings]
     if args.label_modes:
@@ -185,6 +194,23 @@ def run(args: argparse.Namespace) -> int:
         print(f'largest per-class IoU differences ({second.mode} - {first.mode}): '
               + ', '.join(f'{name} {100 * (b - a):+.2f}' for name, a, b in deltas[:4]))
         report['label_modes'] = [r.to_dict() for r in results]
+    if args.cloud:
+        from sgcp_core.config import CloudConfig
+        label_size = tuple(args.resolution[0])
+        report['cloud'] = []
+        for depth_size in args.cloud:
+            for fields in ((), ('rgb', 'confidence')):
+                cloud = CloudConfig(decimation=args.cloud_decimation,
+                                    **dict.fromkeys(fields, True))
+                ms = benchmark.time_semantic_cloud(depth_size, label_size, cloud, args.runs)
+                print(f'semantic cloud: depth {depth_size[0]}x{depth_size[1]}, decimation '
+                      f'{args.cloud_decimation}, labels {label_size[0]}x{label_size[1]}, '
+                      f'fields x y z label{"".join(" " + f for f in fields)}: {ms:.2f} ms '
+                      f'(median of {args.runs}; the node adds depth decoding and packing)')
+                report['cloud'].append({'depth_size': list(depth_size),
+                                        'decimation': args.cloud_decimation,
+                                        'fields': ['x', 'y', 'z', 'label', *fields],
+                                        'ms': ms})
     if args.json:
         text = json.dumps(report, indent=2)
         atomic_write(args.json, lambda temp: Path(temp).write_text(text))

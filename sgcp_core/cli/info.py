@@ -1,10 +1,12 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""``sgcp info``: parameters and conv multiply-adds of a model per resolution."""
+"""``sgcp info``: parameters and conv multiply-adds of a model per resolution, or its
+label colours as CSV."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DEFAULT_RESOLUTIONS = ('1024x2048', '768x1536', '512x1024', '720x960', '360x480')
 
@@ -34,10 +36,36 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--resolution', nargs='+', type=parse_resolution,
                         default=[parse_resolution(r) for r in DEFAULT_RESOLUTIONS],
                         metavar='HxW', help='input sizes to count MACs at')
+    parser.add_argument('--palette-csv', nargs='?', const='-', metavar='FILE',
+                        help='instead: write the label colours of --model (default: the '
+                             'shipped model) as CSV name,red,green,blue,alpha,id (Kimera\'s '
+                             'layout) to FILE or stdout')
+    parser.add_argument('--class-groups', metavar='YAML',
+                        help='with --palette-csv: the output classes of this groups file')
     parser.set_defaults(run=run)
 
 
+def _write_palette_csv(args: argparse.Namespace) -> int:
+    from sgcp_core.classes import palette_csv
+    from sgcp_core.metadata import read_meta
+    from sgcp_core.resources import resolve_model_path
+    classes = read_meta(resolve_model_path(args.model or '')).classes
+    if args.class_groups:
+        from sgcp_core.class_groups import load_class_groups
+        classes = load_class_groups(args.class_groups, classes).classes
+    text = palette_csv(classes)
+    if args.palette_csv == '-':
+        print(text, end='')
+        return 0
+    from sgcp_core.files import atomic_write
+    atomic_write(args.palette_csv, lambda temp: Path(temp).write_text(text))
+    print(f'wrote {args.palette_csv} ({classes.num_classes} classes + unknown)')
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.palette_csv:
+        return _write_palette_csv(args)
     from sgcp_core.models import build_sgcpnet, count_conv_macs, count_parameters
     if args.model:
         from sgcp_core.checkpoint import load_model
