@@ -40,27 +40,37 @@ def package_run(run_dir: str | Path, out_dir: str | Path, stem: str,
     from sgcp_core.export import export_onnx
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    missing = [name for name in ('best.pt',) + RUN_FILES if not (run_dir / name).is_file()]
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    metrics = {} if missing else json.loads((run_dir / 'metrics.json').read_text())
+    # Runs that held nothing out ship their last epoch (final.pt); older runs name no choice.
+    selected = metrics.get('selected_checkpoint', 'best.pt')
+    if not (run_dir / selected).is_file():
+        missing.append(selected)
     if missing:
         raise FileNotFoundError(f'{run_dir} is not a finished run: missing {missing}')
-    best = read_checkpoint(run_dir / 'best.pt')
-    model, meta = model_from_checkpoint(best, str(run_dir / 'best.pt'))
-    metrics = json.loads((run_dir / 'metrics.json').read_text())
+    chosen = read_checkpoint(run_dir / selected)
+    model, meta = model_from_checkpoint(chosen, str(run_dir / selected))
     height, width = meta.input_size
+    facts = meta.training
     summary = {
-        'variant': meta.variant, 'val_miou': metrics['val']['miou'],
+        'variant': meta.variant, 'checkpoint': selected, 'epoch': chosen['epoch'],
+        'epochs': metrics['epochs'],
+        'train_splits': list(facts.train_splits) if facts else ['train'],
+        'epoch_selection': facts.epoch_selection if facts else 'best val mIoU',
+        'teacher': facts.teacher if facts else None,
+        # Val figures of a model that trained on val are not a held-out measurement.
+        'val_held_out': not metrics.get('val_trained_on', False),
+        'val_miou': metrics['val']['miou'],
         'val_pixel_accuracy': metrics['val']['pixel_accuracy'],
-        'val_per_class_iou': metrics['val']['per_class_iou'], 'best_epoch': best['epoch'],
-        'epochs': metrics['epochs'], 'wall_time_s': metrics['wall_time_s'],
+        'val_per_class_iou': metrics['val']['per_class_iou'],
+        'wall_time_s': metrics['wall_time_s'],
         'images_per_s': metrics['images_per_s'], 'torch_threads': metrics['torch_threads'],
         'parameters': count_parameters(model),
         'conv_gmacs_at_input_size': round(count_conv_macs(model, height, width) / 1e9, 4),
         'input_size': [height, width],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out_dir / f'{stem}.pt', model, meta,
-                    training={'epoch': best['epoch'], 'val_miou': metrics['val']['miou'],
-                              'config': best['config']})
+    save_checkpoint(out_dir / f'{stem}.pt', model, meta, config=chosen['config'])
     for name in RUN_FILES:
         _copy(run_dir / name, out_dir / f'{stem}_{name}' if name != 'config.yaml'
               else out_dir / f'{stem}.yaml')

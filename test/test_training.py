@@ -83,6 +83,7 @@ def test_package_run_ships_checkpoint_onnx_and_evidence(short_run, camvid_val_fr
     frames = [rgb for _, rgb, _ in camvid_val_frames[:2]]
     shipped = package_run(run_dir, tmp_path / 'models', 'sgcpnet_test', parity_frames=frames)
     assert shipped['val_miou'] == pytest.approx(summary['val']['miou'])
+    assert shipped['val_held_out'] and shipped['checkpoint'] == 'best.pt'
     assert shipped['onnx_parity_max_abs_diff'] <= 1e-4
     for name in ('sgcpnet_test.pt', 'sgcpnet_test.onnx', 'sgcpnet_test.yaml',
                  'sgcpnet_test.json', 'sgcpnet_test_metrics.json', 'sgcpnet_test_curves.png'):
@@ -333,6 +334,13 @@ def test_train_on_train_and_val_keeps_the_last_epoch_with_aux_heads_and_ema(
     raw = final['train_state']['model']
     assert any(not torch.equal(raw[k], final['model'][k]) for k in raw
                if raw[k].dtype.is_floating_point)
+    # Packaged, the model says what it trained on and that val was not held out.
+    from sgcp_core.release import package_run
+    shipped = package_run(tmp_path, tmp_path / 'models', 'sgcpnet_test')
+    assert shipped['checkpoint'] == 'final.pt' and not shipped['val_held_out']
+    assert shipped['train_splits'] == ['train', 'val'] and shipped['epoch'] == 2
+    _, packaged_meta = load_model(tmp_path / 'models' / 'sgcpnet_test.pt')
+    assert packaged_meta.training.train_splits == ('train', 'val')
 
 
 def test_resume_is_exact_with_distillation(small_camvid, tiny_checkpoint, tmp_path):

@@ -60,9 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from sgcp_core.training import train
     config = load_config(args.config, overrides_from(args.assignments))
     summary = train(config, resume=args.resume, progress=not args.no_progress)
-    if summary['finished'] and 'val' in summary:
-        print(f'best val mIoU {100 * summary["val"]["miou"]:.2f}% at epoch '
-              f'{summary["best_epoch"]}; wrote {config.train.out_dir}')
+    if summary['finished'] and summary.get('val'):
+        split = config.data.val_split
+        chosen = (f'best {split} mIoU' if summary['held_out']
+                  else f'{split} mIoU (trained on {split}, so not held out)')
+        print(f'{chosen} {100 * summary["val"]["miou"]:.2f}% at epoch '
+              f'{summary["best_epoch"]}; wrote {config.train.out_dir}/'
+              f'{summary["selected_checkpoint"]}')
     elif not summary['finished']:
         print(f'stopped at step {summary["step"]}/{summary["total_steps"]}; resume with '
               f'--resume {config.train.out_dir}/last.pt')
