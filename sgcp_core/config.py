@@ -137,6 +137,12 @@ class EngineConfig:
     min_confidence: float = 0.0      # pixels whose top class probability is lower -> 255
     warmup_runs: int = 2             # frames run at start-up so the first real one is not slow
     hold_freed_memory: bool = True   # glibc: keep freed memory mapped (no per-frame page faults)
+    # GPU only (device=cuda). fp16: TensorRT may pick half-precision kernels and PyTorch runs
+    # under CUDA autocast; the CPU always runs the model file's own precision.
+    fp16: bool = False
+    onnx_provider: str = 'auto'      # auto (TensorRT if built in, else CUDA) | tensorrt | cuda
+    trt_cache_dir: str = ''          # TensorRT engine cache; '' = ~/.cache/sgcp_ros/trt
+    trt_workspace_mb: int = 0        # TensorRT builder workspace; 0 = TensorRT's default
 
 
 @dataclass(frozen=True)

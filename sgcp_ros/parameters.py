@@ -20,6 +20,7 @@ from rclpy.node import Node
 from sgcp_core.config import ConfigError, replace_from_dict
 from sgcp_core.engine import BACKENDS, LABEL_MODES
 from sgcp_core.engine.base import DEVICES
+from sgcp_core.engine.onnx_backend import ONNX_PROVIDERS
 
 __all__ = ['NodeConfig', 'ParameterSpec', 'ENGINE_PARAMETERS', 'NODE_PARAMETERS',
            'QOS_RELIABILITIES', 'LIVE_PARAMETERS', 'declare_config', 'check_node_config']
@@ -82,6 +83,14 @@ ENGINE_PARAMETERS = {
                                  range=(0, 100)),
     'hold_freed_memory': ParameterSpec('Keep freed memory mapped (glibc) so frames do not pay '
                                        'page faults.'),
+    'fp16': ParameterSpec('On CUDA: half precision (TensorRT fp16 kernels; PyTorch autocast).'),
+    'onnx_provider': ParameterSpec("On CUDA with the onnx backend: 'auto' (TensorRT if "
+                                   "available, else CUDA), 'tensorrt' or 'cuda'.",
+                                   choices=ONNX_PROVIDERS),
+    'trt_cache_dir': ParameterSpec("Folder for TensorRT engines built at start-up; '' = "
+                                   '~/.cache/sgcp_ros/trt.'),
+    'trt_workspace_mb': ParameterSpec("TensorRT builder workspace in MiB; 0 = TensorRT's "
+                                      'default.', range=(0, 1 << 20)),
 }
 
 NODE_PARAMETERS = {

@@ -48,6 +48,17 @@ def add_engine_arguments(parser: argparse.ArgumentParser, model_required: bool =
     group.add_argument('--threads', type=int, metavar='N',
                        help='CPU threads for the network (default: the runtime\'s choice)')
 
+    gpu = parser.add_argument_group('GPU (device cuda)')
+    gpu.add_argument('--fp16', action='store_true', default=None,
+                     help='half precision: TensorRT fp16 kernels, PyTorch autocast')
+    gpu.add_argument('--onnx-provider', choices=('auto', 'tensorrt', 'cuda'),
+                     help=f'ONNX Runtime GPU provider (default {_DEFAULTS.onnx_provider}: '
+                          'TensorRT when built in, else CUDA)')
+    gpu.add_argument('--trt-cache-dir', metavar='DIR',
+                     help='TensorRT engine cache (default ~/.cache/sgcp_ros/trt)')
+    gpu.add_argument('--trt-workspace-mb', type=int, metavar='MB',
+                     help="TensorRT builder workspace (default: TensorRT's)")
+
 
 def engine_config_from_args(args: argparse.Namespace) -> EngineConfig:
     """EngineConfig: defaults, then ``--config``'s engine section, then explicit options."""
@@ -55,7 +66,9 @@ def engine_config_from_args(args: argparse.Namespace) -> EngineConfig:
     given = {'model_path': args.model, 'backend': getattr(args, 'backend', None),
              'device': args.device, 'strict_device': args.strict_device,
              'label_mode': args.label_mode, 'classes_file': args.classes,
-             'overlay_alpha': args.alpha, 'threads': args.threads}
+             'overlay_alpha': args.alpha, 'threads': args.threads, 'fp16': args.fp16,
+             'onnx_provider': args.onnx_provider, 'trt_cache_dir': args.trt_cache_dir,
+             'trt_workspace_mb': args.trt_workspace_mb}
     if args.input_size is not None:
         given['input_height'], given['input_width'] = args.input_size
     return dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})

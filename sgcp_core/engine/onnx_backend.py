@@ -14,12 +14,19 @@ from sgcp_core.engine.base import Backend, EngineError
 from sgcp_core.errors import ModelFileError
 from sgcp_core.metadata import ONNX_INPUT_NAME, meta_from_onnx_props
 
-__all__ = ['ONNXBackend', 'import_onnxruntime', 'cuda_providers_available', 'choose_providers']
+__all__ = ['ONNXBackend', 'import_onnxruntime', 'cuda_providers_available', 'choose_providers',
+           'ONNX_PROVIDERS', 'default_trt_cache_dir']
 
 LOG = logging.getLogger('sgcp_core.engine')
 
 GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
-TRT_CACHE_DIR = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'sgcp_ros' / 'trt'
+# EngineConfig.onnx_provider: which GPU execution provider to put first on device=cuda.
+ONNX_PROVIDERS = ('auto', 'tensorrt', 'cuda')
+
+
+def default_trt_cache_dir() -> Path:
+    """Where TensorRT engines are cached when EngineConfig.trt_cache_dir is ''."""
+    return Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'sgcp_ros' / 'trt'
 
 
 def import_onnxruntime():
@@ -42,20 +49,47 @@ def cuda_providers_available() -> bool:
     return any(p in ort.get_available_providers() for p in GPU_PROVIDERS)
 
 
-def choose_providers(device: str, available: list[str]) -> list:
+def choose_providers(device: str, available: list[str], provider: str = 'auto',
+                     fp16: bool = False, trt_cache_dir: str = '',
+                     trt_workspace_mb: int = 0) -> list:
     """Execution providers in preference order for ``device`` ('cpu' or 'cuda').
 
-    TensorRT first when the build has it (its engines are cached on disk, the first run
-    builds them), then CUDA, with the CPU always last so unsupported nodes still run.
+    On CUDA, TensorRT first when the build has it and ``provider`` is 'auto' or
+    'tensorrt', then CUDA, with the CPU always last so unsupported nodes still run.
+    TensorRT builds an engine for the graph on the first run (the Segmenter's warm-up),
+    which takes from seconds to minutes; engines and timing caches are kept in
+    ``trt_cache_dir`` (default ``default_trt_cache_dir()``), keyed by graph, GPU and
+    options, so later starts load them instead.
+
+    Args:
+        provider: 'auto', 'tensorrt' or 'cuda' (``EngineConfig.onnx_provider``).
+        fp16: let TensorRT pick half-precision kernels. The CUDA provider runs the graph's
+            own precision (float32, or int8 QDQ) whatever this says.
+        trt_workspace_mb: TensorRT builder workspace limit; 0 leaves TensorRT's default.
+
+    Raises:
+        EngineError: ``provider`` names a provider this onnxruntime build lacks.
     """
+    if provider not in ONNX_PROVIDERS:
+        raise EngineError(f'onnx_provider must be one of {ONNX_PROVIDERS}, got {provider!r}')
     providers: list = []
     if device == 'cuda':
-        if 'TensorrtExecutionProvider' in available:
-            TRT_CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            providers.append(('TensorrtExecutionProvider',
-                              {'trt_engine_cache_enable': True,
-                               'trt_engine_cache_path': str(TRT_CACHE_DIR)}))
+        wanted = {'auto': GPU_PROVIDERS, 'tensorrt': GPU_PROVIDERS[:1],
+                  'cuda': GPU_PROVIDERS[1:]}[provider]
+        if provider != 'auto' and wanted[0] not in available:
+            raise EngineError(f'onnx_provider={provider}: this onnxruntime build has no '
+                              f'{wanted[0]} (available: {", ".join(available)})')
+        if 'TensorrtExecutionProvider' in wanted and 'TensorrtExecutionProvider' in available:
+            cache = Path(trt_cache_dir) if trt_cache_dir else default_trt_cache_dir()
+            cache.mkdir(parents=True, exist_ok=True)
+            options = {'trt_engine_cache_enable': True, 'trt_engine_cache_path': str(cache),
+                       'trt_timing_cache_enable': True, 'trt_timing_cache_path': str(cache),
+                       'trt_fp16_enable': bool(fp16)}
+            if trt_workspace_mb > 0:
+                options['trt_max_workspace_size'] = int(trt_workspace_mb) * 2**20
+            providers.append(('TensorrtExecutionProvider', options))
         if 'CUDAExecutionProvider' in available:
+            # TensorRT hands the nodes it cannot take to CUDA, even when TensorRT was asked for.
             providers.append('CUDAExecutionProvider')
     providers.append('CPUExecutionProvider')
     return providers
@@ -69,12 +103,15 @@ class ONNXBackend(Backend):
         device: 'cpu' or 'cuda' (already resolved; the Segmenter handles fallback).
         threads: intra-op threads; 0 lets ONNX Runtime use one per physical core.
         source: a name for error messages when ``model`` is bytes.
+        provider, fp16, trt_cache_dir, trt_workspace_mb: GPU options, see
+            ``choose_providers`` (``EngineConfig`` fields of the same names).
     """
 
     name = 'onnx'
 
     def __init__(self, model: str | Path | bytes, device: str = 'cpu', threads: int = 0,
-                 source: str | None = None) -> None:
+                 source: str | None = None, provider: str = 'auto', fp16: bool = False,
+                 trt_cache_dir: str = '', trt_workspace_mb: int = 0) -> None:
         ort = import_onnxruntime()
         source = source or str(model)
         if not isinstance(model, bytes):
@@ -90,7 +127,8 @@ class ONNXBackend(Backend):
         if threads > 0:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1   # one frame, one graph: nothing to run in parallel
-        providers = choose_providers(device, ort.get_available_providers())
+        providers = choose_providers(device, ort.get_available_providers(), provider, fp16,
+                                     trt_cache_dir, trt_workspace_mb)
         try:
             self.session = ort.InferenceSession(model, sess_options=options,
                                                 providers=providers)
@@ -101,6 +139,11 @@ class ONNXBackend(Backend):
         # dropped by ONNX Runtime with only a log line; report where we really run.
         self.device = 'cuda' if any(p in GPU_PROVIDERS for p in active) else 'cpu'
         self.providers = active
+        self.fp16 = fp16 and 'TensorrtExecutionProvider' in active
+        if 'TensorrtExecutionProvider' in active:
+            LOG.info('engine: TensorRT builds its engine on the first frame (the warm-up); '
+                     'the first time for this model and GPU takes up to minutes, then it is '
+                     'loaded from %s', trt_cache_dir or default_trt_cache_dir())
         self.meta = meta_from_onnx_props(self.session.get_modelmeta().custom_metadata_map,
                                          source)
         inputs = self.session.get_inputs()
@@ -119,8 +162,9 @@ class ONNXBackend(Backend):
 
     def describe(self) -> str:
         ort = import_onnxruntime()
+        half = ', fp16' if self.fp16 else ''
         return (f'onnxruntime {ort.__version__} on {self.device} '
-                f'({", ".join(self.providers)})')
+                f'({", ".join(self.providers)}{half}; {self.meta.precision} graph)')
 
     def close(self) -> None:
         self.session = None

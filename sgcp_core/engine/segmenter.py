@@ -24,7 +24,8 @@ from sgcp_core.files import file_digest
 from sgcp_core.metadata import ModelMeta
 from sgcp_core.resources import resolve_model_path, sibling_onnx
 
-__all__ = ['Segmenter', 'SegResult', 'DeviceFallbackWarning', 'BACKENDS', 'create_backend']
+__all__ = ['Segmenter', 'SegResult', 'DeviceFallbackWarning', 'BACKENDS', 'create_backend',
+           'gpu_options']
 
 LOG = logging.getLogger('sgcp_core.engine')
 
@@ -123,15 +124,22 @@ def _requested_size(config: EngineConfig) -> tuple[int, int] | None:
     return (height, width) if height > 0 else None
 
 
+def gpu_options(config: EngineConfig) -> dict:
+    """The GPU fields of ``config`` as the ONNX backend's keyword arguments."""
+    return {'fp16': config.fp16, 'provider': config.onnx_provider,
+            'trt_cache_dir': config.trt_cache_dir, 'trt_workspace_mb': config.trt_workspace_mb}
+
+
 def _checkpoint_export(path: Path, device: str, threads: int,
-                       input_size: tuple[int, int] | None) -> tuple[Backend | None, str]:
+                       input_size: tuple[int, int] | None,
+                       gpu: dict | None = None) -> tuple[Backend | None, str]:
     """The ONNX backend of a checkpoint's sibling export, or (None, why it is unusable)."""
     from sgcp_core.engine.onnx_backend import ONNXBackend
     onnx = sibling_onnx(path)
     if onnx is None:
         return None, (f'there is no {path.with_suffix(".onnx").name} beside it; export one '
                       f'with "sgcp export -m {path}"')
-    backend = ONNXBackend(onnx, device, threads)
+    backend = ONNXBackend(onnx, device, threads, **(gpu or {}))
     if backend.meta.source_sha256 != file_digest(path):
         backend.close()
         return None, (f'{onnx.name} was not exported from this checkpoint (or predates '
@@ -146,21 +154,23 @@ def _checkpoint_export(path: Path, device: str, threads: int,
 
 def create_backend(name: str, path: Path, device: str, threads: int,
                    input_size: tuple[int, int] | None, hold_memory: bool = True,
-                   requested: str = '') -> Backend:
+                   requested: str = '', gpu: dict | None = None) -> Backend:
     """Build backend ``name`` ('torch' or 'onnx') for the model at ``path``.
 
     A ``.pt`` checkpoint on the onnx backend runs its ONNX export, the ``.onnx`` beside it
     with the same stem, when that export records this checkpoint's digest (``sgcp
     export`` writes it) and takes ``input_size``. Otherwise backend 'onnx' asked for by
     name is an EngineError, and one chosen by ``requested='auto'`` falls back to torch.
-    Nothing is exported here: start-up never converts a model.
+    Nothing is exported here: start-up never converts a model. ``gpu`` holds the GPU
+    options (``gpu_options(config)``); both backends ignore them on the CPU.
     """
+    gpu = gpu or {}
     if name == 'onnx':
         from sgcp_core.engine.onnx_backend import ONNXBackend, import_onnxruntime
         import_onnxruntime()
         if _model_kind(path) == 'onnx':
-            return ONNXBackend(path, device, threads)
-        backend, why = _checkpoint_export(path, device, threads, input_size)
+            return ONNXBackend(path, device, threads, **gpu)
+        backend, why = _checkpoint_export(path, device, threads, input_size, gpu)
         if backend is not None:
             LOG.info('engine: running %s from %s', path, why)
             return backend
@@ -168,7 +178,8 @@ def create_backend(name: str, path: Path, device: str, threads: int,
             raise EngineError(f'backend=onnx cannot run {path}: {why} (or use backend=torch)')
         LOG.info('engine: PyTorch runs %s because %s', path, why)
     from sgcp_core.engine.torch_backend import TorchBackend
-    return TorchBackend(str(path), device, threads, hold_memory=hold_memory)
+    return TorchBackend(str(path), device, threads, hold_memory=hold_memory,
+                        fp16=gpu.get('fp16', False))
 
 
 class Segmenter:
@@ -219,7 +230,7 @@ class Segmenter:
             warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
         self.backend = create_backend(backend_name, path, device, config.threads,
                                       requested_size, config.hold_freed_memory,
-                                      requested=config.backend)
+                                      requested=config.backend, gpu=gpu_options(config))
         if device == 'cuda' and self.backend.device != 'cuda':
             # ONNX Runtime drops a GPU provider whose CUDA/cuDNN libraries fail to load and
             # carries on with the CPU; hold that to the same rule as a missing GPU.

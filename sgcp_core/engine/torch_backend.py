@@ -68,12 +68,14 @@ class TorchBackend(Backend):
         coarse_logits: return the model's stride-8 logits (``model(x, coarse=True)``, which
             the engine resamples once, straight to the frame's size) or its full-size output.
         hold_memory: call ``hold_freed_memory()`` (see there for why).
+        fp16: on CUDA, run under autocast (float16 convolutions, float32 logits out).
     """
 
     name = 'torch'
 
     def __init__(self, model_path: str, device: str = 'cpu', threads: int = 0,
-                 coarse_logits: bool = True, hold_memory: bool = True) -> None:
+                 coarse_logits: bool = True, hold_memory: bool = True,
+                 fp16: bool = False) -> None:
         if hold_memory and device == 'cpu':
             hold_freed_memory()
         if threads > 0:
@@ -82,25 +84,34 @@ class TorchBackend(Backend):
         self.meta = meta
         self.device = device
         self.upsample = model.upsample
-        self.network = model.to(device).eval()
+        self._torch_device = torch.device(device)
+        self._cuda = self._torch_device.type == 'cuda'
+        # cuDNN's depthwise and 1x1 convolutions (most of this network) are fastest in
+        # NHWC, and autocast's Tensor Core kernels need it; on the CPU NCHW stays faster.
+        self._memory_format = torch.channels_last if self._cuda else torch.contiguous_format
+        self.network = model.to(device, memory_format=self._memory_format).eval()
+        self.fp16 = fp16 and self._cuda
         self.coarse = coarse_logits
         self.logits_stride = 8 if coarse_logits else 1
-        self._torch_device = torch.device(device)
 
     def forward(self, images: np.ndarray) -> torch.Tensor:
         with torch.inference_mode():
             batch = torch.from_numpy(images)
-            if self._torch_device.type != 'cpu':
-                batch = batch.to(self._torch_device, non_blocking=True)
-            logits = self.network(batch, coarse=self.coarse)
-            if self._torch_device.type == 'cuda':
+            if self._cuda:
+                batch = batch.to(self._torch_device, non_blocking=True).contiguous(
+                    memory_format=self._memory_format)
+            with torch.autocast('cuda', dtype=torch.float16, enabled=self.fp16):
+                logits = self.network(batch, coarse=self.coarse)
+            logits = logits.float()
+            if self._cuda:
                 # Kernels are asynchronous; wait so the 'inference' timing is honest.
                 torch.cuda.synchronize(self._torch_device)
         return logits
 
     def describe(self) -> str:
         threads = f', {torch.get_num_threads()} threads' if self.device == 'cpu' else ''
-        return f'torch {torch.__version__} on {self.device}{threads}'
+        extra = ', channels_last' + (', fp16 autocast' if self.fp16 else '') if self._cuda else ''
+        return f'torch {torch.__version__} on {self.device}{threads}{extra}'
 
     def close(self) -> None:
         self.network = None
