@@ -157,6 +157,9 @@ class CloudConfig:
     rgb: bool = False                # add the camera colour (packed float32 'rgb' field)
     confidence: bool = False         # add the top class probability (float32 0..1)
     stamp_tolerance_s: float = 0.02  # largest |depth stamp - image stamp| that still pairs
+    # Stamp the cloud with the camera image's stamp (frame_id stays the depth image's), so
+    # exact-time consumers (nav2's semantic segmentation layer) pair it with the labels.
+    image_stamp: bool = False
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,10 @@ CLOUD_PARAMETERS = {
     'stamp_tolerance_s': ParameterSpec('Largest difference between the depth and the image '
                                        'stamps that still pairs them into a cloud.',
                                        range=(0.0, 10.0)),
+    'image_stamp': ParameterSpec("~/points takes the camera image's stamp instead of the depth "
+                                 "image's (its frame_id stays the depth's), so consumers that "
+                                 'pair by exact stamp (nav2 semantic segmentation layer) match '
+                                 'it with ~/labels and ~/confidence.'),
 }
 
 
@@ -470,7 +474,10 @@ class RobotOutputs:
             return
         points = self._builder.build(depth, intrinsics, frame.labels, frame.rgb,
                                      frame.confidence)
-        self._points_pub.publish(cloud_message(depth_msg.header, points))
+        header = depth_msg.header
+        if self._cloud_config.image_stamp:
+            header = Header(stamp=frame.header.stamp, frame_id=depth_msg.header.frame_id)
+        self._points_pub.publish(cloud_message(header, points))
         self._stats.record_cloud(1e3 * (time.perf_counter() - start),
                                  int(np.count_nonzero(np.isfinite(points['z']))))
 

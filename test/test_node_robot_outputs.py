@@ -202,7 +202,8 @@ def nodes(tmp_path_factory):
                          '-p', 'cloud.keep_unknown:=true'),
         GROUPED: start_node(logs / 'grouped.log', '-r', f'__ns:={GROUPED}', *common,
                             '-p', f'class_groups_file:={GROUPS_FILE}',
-                            '-p', 'output_size:=depth'),
+                            '-p', 'output_size:=depth', '-p', 'cloud.organized:=true',
+                            '-p', 'cloud.image_stamp:=true'),
     }
     yield {name: (process, logs / f'{"main" if name == MAIN else "grouped"}.log')
            for name, process in processes.items()}
@@ -411,3 +412,33 @@ def test_a_bad_groups_file_stops_the_node_at_start_up_naming_the_problem(
     output = Path(log).read_text()
     assert code != 0 and 'cannot start' in output, output
     assert problem in output and str(path) in output and 'Traceback' not in output, output
+
+
+def test_nav2_wiring_mask_confidence_and_organized_cloud_share_stamp_and_pixels(client, frame):
+    """What nav2's semantic segmentation layer needs: mask, confidence and a cloud with one
+    point per mask pixel, all with the same stamp (it pairs them by exact time)."""
+    client.subscribe(GROUPED, 'confidence', Image)
+    client.subscribe(GROUPED, 'points', PointCloud2)
+    try:
+        stamp = stamp_of(600.0)
+        depth_stamp = stamp_of(600.01)     # within the default 0.02 s tolerance
+        depth = np.round(plane_depth() * 1000).astype(np.uint16)
+        depth[:8] = 0
+        depth_msg = depth_image(depth, '16UC1', depth_stamp)
+        cloud = client.request(lambda: client.send(frame, stamp, depth_msg),
+                               f'{GROUPED}/points', same_stamp(stamp))
+        confidence = client.request(lambda: None, f'{GROUPED}/confidence', same_stamp(stamp))
+        labels = client.request(lambda: None, f'{GROUPED}/labels', same_stamp(stamp))
+    finally:
+        client.unsubscribe(GROUPED, 'confidence')
+        client.unsubscribe(GROUPED, 'points')
+    assert cloud.header.frame_id == 'cam_depth_optical'
+    assert (cloud.height, cloud.width) == (labels.height, labels.width) == (
+        confidence.height, confidence.width) == DEPTH_SIZE
+    assert not cloud.is_dense
+    points = cloud_points(cloud)
+    grouped = np.frombuffer(labels.data, np.uint8).reshape(DEPTH_SIZE)
+    np.testing.assert_array_equal(points['label'], grouped)
+    valid = (depth > 0) & (grouped != 255)
+    assert np.isnan(points['z'][~valid]).all()
+    np.testing.assert_allclose(points['z'][valid], depth[valid] / 1000, atol=1e-6)
