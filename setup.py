@@ -98,6 +98,7 @@ setup(
             'make_bag = sgcp_ros.bag.make_bag:main',
             'evaluate_bag = sgcp_ros.bag.evaluate_bag:main',
             'replay_bag = sgcp_ros.bag.replay_bag:main',
+            'check_bag = sgcp_ros.bag.check_bag:main',
             'node_bench = sgcp_ros.node_bench:main',
         ],
     },

@@ -16,14 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sgcp_ros.bag.bag_io import BagReader, BagWriter
+from sgcp_ros.bag.bagfile import WRITE_TYPES, BagReader, BagWriter, make_header, stamp_to_ns
 from sgcp_ros.bag.evaluate_bag import EvaluationOptions, evaluate_bag
 from sgcp_ros.bag.evaluate_bag import main as evaluate_main
-from sgcp_ros.bag.make_bag import DEFAULT_IMAGE_TOPIC, DEFAULT_LABEL_TOPIC
 from sgcp_ros.bag.make_bag import main as make_bag_main
-from sgcp_ros.bag.messages import (IMAGE_TYPE, deserialize, image_to_labels, image_to_rgb,
-                                   labels_to_image, make_header, rgb_to_image, serialize,
-                                   stamp_to_ns)
+from sgcp_ros.images import array_to_image, image_to_labels, image_to_rgb
+from sgcp_ros.topics import BAG_IMAGE as DEFAULT_IMAGE_TOPIC
+from sgcp_ros.topics import BAG_LABELS as DEFAULT_LABEL_TOPIC
+from sgcp_ros.topics import IMAGE_TYPE
+
+Image = WRITE_TYPES.types[IMAGE_TYPE]
 
 FRAMES = 5
 START_S = 1_700_000_000.0
@@ -70,11 +72,10 @@ def test_make_bag_writes_camvid_frames_and_labels_with_equal_stamps(
         assert reader.topics == {DEFAULT_IMAGE_TOPIC: IMAGE_TYPE, DEFAULT_LABEL_TOPIC: IMAGE_TYPE}
         assert reader.message_counts == {DEFAULT_IMAGE_TOPIC: FRAMES, DEFAULT_LABEL_TOPIC: FRAMES}
         for message in reader.messages():
-            msg = deserialize(message.data, message.msgtype)
+            msg = reader.decode(message)
             assert stamp_to_ns(msg.header.stamp) == message.log_time_ns
             assert msg.header.frame_id == 'camvid_cam'
             (images if message.topic == DEFAULT_IMAGE_TOPIC else labels).append(msg)
-        assert not reader.health.problems
     assert [m.encoding for m in images] == ['rgb8'] * FRAMES
     assert [m.encoding for m in labels] == ['mono8'] * FRAMES
     stamps = [stamp_to_ns(m.header.stamp) for m in images]
@@ -104,7 +105,7 @@ def test_evaluate_bag_miou_equals_sgcp_eval_on_the_same_frames(camvid_bags, camv
                                                               data_config.std))
     reference = evaluate(model, dataset, 'cpu', indices=range(FRAMES))
     for storage in STORAGES:
-        result = evaluate_bag(camvid_bags[storage], lambda shape: segmenter).report
+        result = evaluate_bag(camvid_bags[storage], lambda: segmenter).report
         assert result['frames']['evaluated_with_ground_truth'] == FRAMES
         assert result['engine']['input_size'] == [360, 480]
         assert abs(result['metrics']['miou'] - reference.miou()) < 1e-3, storage
@@ -115,7 +116,7 @@ def test_evaluate_bag_cli_writes_report_plots_and_prediction_bag(camvid_bags, ti
                                                                  tmp_path, capsys):
     out, predicted = tmp_path / 'eval', tmp_path / 'predicted'
     code = evaluate_main([str(camvid_bags['sqlite3']), '--model', str(tiny_checkpoint),
-                          '--input-size', 'native', '--threads', '1', '--out', str(out),
+                          '--input-size', '360x480', '--threads', '1', '--out', str(out),
                           '--write-bag', str(predicted), '--contact-frames', '4'])
     printed = capsys.readouterr().out
     assert code == 0
@@ -136,32 +137,54 @@ def test_evaluate_bag_cli_writes_report_plots_and_prediction_bag(camvid_bags, ti
                                          '/sgcp/labels': FRAMES, '/sgcp/overlay': FRAMES}
         stamps: dict[str, list[int]] = {}
         for message in reader.messages():
-            msg = deserialize(message.data, message.msgtype)
+            msg = reader.decode(message)
             stamps.setdefault(message.topic, []).append(stamp_to_ns(msg.header.stamp))
             if message.topic == '/sgcp/labels':
                 assert msg.encoding == 'mono8' and (msg.height, msg.width) == (360, 480)
     assert stamps['/sgcp/labels'] == stamps[DEFAULT_IMAGE_TOPIC] == stamps['/sgcp/overlay']
 
 
-@pytest.mark.parametrize('storage', STORAGES)
-def test_truncated_bag_is_read_as_far_as_it_goes(camvid_bags, storage, segmenter, tmp_path):
-    """A recorder killed mid-write: storage file cut at 60 %, no MCAP summary / short sqlite
-    file. The frames before the cut are evaluated, the loss is counted, nothing raises."""
+@pytest.mark.parametrize('damage', ['flip a byte in a chunk', 'truncate'])
+def test_damaged_bag_is_refused_with_where_not_scored(camvid_bags, damage, tmp_path, capsys):
+    """make_bag writes chunk CRCs: one flipped byte inside a chunk or a bag cut short by a
+    killed recorder exits 2 with one line saying what is damaged, and nothing is scored."""
     import shutil
-    bag = tmp_path / 'truncated'
-    shutil.copytree(camvid_bags[storage], bag)
-    storage_file = next(p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3'))
-    os.truncate(storage_file, int(storage_file.stat().st_size * 0.6))
-    problems = []
-    report = evaluate_bag(bag, lambda shape: segmenter,
-                          EvaluationOptions(problem_printer=problems.append)).report
-    assert report['read']['salvaged']
-    assert 1 <= report['frames']['processed'] < FRAMES
-    assert report['frames']['evaluated_with_ground_truth'] >= 1
-    lost = report['read']['missing_vs_index']
-    assert report['read']['bad_records'] + sum(lost.values()) >= 1
-    assert any('truncated' in p or 'malformed' in p for p in problems)
-    assert report['metrics'] is not None
+    bag = tmp_path / 'damaged'
+    shutil.copytree(camvid_bags['mcap'], bag)
+    storage_file = bag / 'damaged.mcap' if (bag / 'damaged.mcap').exists() else next(
+        bag.glob('*.mcap'))
+    size = storage_file.stat().st_size
+    if damage == 'truncate':
+        os.truncate(storage_file, int(size * 0.6))
+    else:
+        data = bytearray(storage_file.read_bytes())
+        data[size // 2] ^= 0x01
+        storage_file.write_bytes(data)
+    assert evaluate_main([str(bag), '--out', str(tmp_path / 'eval')]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and 'Traceback' not in error
+    assert 'is damaged' in error
+    if damage != 'truncate':
+        assert '1 of ' in error and 'chunks fail their CRC: chunk ' in error
+    assert not (tmp_path / 'eval' / 'report.json').exists()
+
+
+def test_existing_outputs_and_unwritable_folders_exit_2_in_one_line(camvid_bags, tmp_path,
+                                                                    capsys):
+    existing = tmp_path / 'exists'
+    existing.write_text('keep me')
+    assert evaluate_main([str(camvid_bags['mcap']), '--out', str(existing)]) == 2
+    assert make_bag_main([str(existing), '--images', str(tmp_path)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all('exists already' in line for line in errors)
+    assert existing.read_text() == 'keep me'
+    # A folder that cannot be created (its parent is a file; fails for root too).
+    for command in (evaluate_main, make_bag_main):
+        extra = ['--images', str(tmp_path)] if command is make_bag_main else []
+        source = [] if command is make_bag_main else [str(camvid_bags['mcap']), '--out']
+        assert command([*source, str(existing / 'sub'), *extra]) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and str(existing) in error
 
 
 def test_corrupt_records_and_unknown_encodings_are_skipped_per_frame(camvid_val_frames,
@@ -176,9 +199,9 @@ def test_corrupt_records_and_unknown_encodings_are_skipped_per_frame(camvid_val_
         for index in range(5):
             stamp = 1_000_000_000 * (index + 1)
             header = make_header(stamp, 'cam')
-            image = rgb_to_image(rgb, header)
+            image = array_to_image(rgb, header, message_class=Image)
             if index == 1:
-                data = serialize(image)
+                data = bytes(WRITE_TYPES.serialize_cdr(image, IMAGE_TYPE))
                 writer.write_raw(DEFAULT_IMAGE_TOPIC, stamp, data[:40] + b'\xff' * 8)
             else:
                 if index == 2:
@@ -186,21 +209,22 @@ def test_corrupt_records_and_unknown_encodings_are_skipped_per_frame(camvid_val_
                 if index == 3:
                     image.data = image.data[:1000]
                 writer.write(DEFAULT_IMAGE_TOPIC, stamp, image)
-            writer.write(DEFAULT_LABEL_TOPIC, stamp, labels_to_image(labels, header))
+            writer.write(DEFAULT_LABEL_TOPIC, stamp,
+                         array_to_image(labels, header, message_class=Image))
     problems = []
-    report = evaluate_bag(bag, lambda shape: segmenter,
-                          EvaluationOptions(problem_printer=problems.append)).report
+    report = evaluate_bag(bag, lambda: segmenter, EvaluationOptions(say=problems.append)).report
     frames = report['frames']
     assert frames['images_read'] == 5 and frames['processed'] == 2
     assert frames['skipped_by_reason'] == {'undecodable record': 1, 'unsupported encoding': 1,
                                            'corrupt frame': 1}
     assert frames['evaluated_with_ground_truth'] == 2
     assert frames['labels_unmatched'] == 3
-    assert [e['status'] for e in report['frame_log']] == [
-        'evaluated', 'skipped', 'skipped', 'skipped', 'evaluated']
+    assert [(e['status'], e.get('ground_truth')) for e in report['frame_log']] == [
+        ('processed', True), ('skipped', None), ('skipped', None), ('skipped', None),
+        ('processed', True)]
     assert any(p.startswith('frame 2') and "'32FC1'" in p for p in problems)
-    assert any(p.startswith('frame 3') and 'step*height' in p for p in problems)
-    assert any(p.startswith('frame 1') and 'deserialise' in p for p in problems)
+    assert any(p.startswith('frame 3') and 'step * height' in p for p in problems)
+    assert any(p.startswith('frame 1') for p in problems)
 
 
 def test_missing_topic_lists_the_bags_topics_and_exits_non_zero(camvid_bags, capsys):
@@ -208,8 +232,8 @@ def test_missing_topic_lists_the_bags_topics_and_exits_non_zero(camvid_bags, cap
     error = capsys.readouterr().err
     assert code == 2
     assert "'/front/image_raw' is not in" in error
-    assert f'{DEFAULT_IMAGE_TOPIC}  (sensor_msgs/msg/Image, {FRAMES} messages)' in error
-    assert f'{DEFAULT_LABEL_TOPIC}  (sensor_msgs/msg/Image, {FRAMES} messages)' in error
+    assert f'{DEFAULT_IMAGE_TOPIC} (sensor_msgs/msg/Image, {FRAMES} messages)' in error
+    assert f'{DEFAULT_LABEL_TOPIC} (sensor_msgs/msg/Image, {FRAMES} messages)' in error
 
 
 def test_missing_bag_and_missing_folder_exit_non_zero(tmp_path, capsys):
@@ -231,8 +255,8 @@ def test_make_bag_from_a_real_video_as_compressed_images(tmp_path):
     with BagReader(bag) as reader:
         assert reader.topics == {DEFAULT_IMAGE_TOPIC: 'sensor_msgs/msg/CompressedImage'}
         messages = list(reader.messages())
+        frames = [image_to_rgb(reader.decode(m)) for m in messages]
     assert len(messages) == 6
-    frames = [image_to_rgb(deserialize(m.data, m.msgtype)) for m in messages]
     assert {f.shape for f in frames} == {(272, 640, 3)}
     # 25 fps video: stamps 40 ms apart (the rate is the video's, the stride keeps frames).
     steps = np.diff([m.log_time_ns for m in messages])
@@ -241,6 +265,6 @@ def test_make_bag_from_a_real_video_as_compressed_images(tmp_path):
 
 def test_offline_bag_modules_do_not_import_rclpy():
     code = ('import sys, sgcp_ros.bag.make_bag, sgcp_ros.bag.evaluate_bag, '
-            'sgcp_ros.bag.report, sgcp_ros.bag.matching; '
+            'sgcp_ros.bag.report, sgcp_ros.bag.matching, sgcp_ros.bag.check_bag; '
             'sys.exit(1 if "rclpy" in sys.modules else 0)')
     assert subprocess.run([sys.executable, '-c', code], timeout=60).returncode == 0

@@ -72,11 +72,9 @@ def _replay(bag: Path, node, tmp_path: Path, *extra: str) -> tuple[dict, Path]:
 
 
 def _stamps(bag: Path, topic: str) -> list[int]:
-    from sgcp_ros.bag.bag_io import BagReader
-    from sgcp_ros.bag.messages import deserialize, stamp_to_ns
+    from sgcp_ros.bag.bagfile import BagReader, stamp_to_ns
     with BagReader(bag) as reader:
-        return [stamp_to_ns(deserialize(m.data, m.msgtype).header.stamp)
-                for m in reader.messages([topic])]
+        return [stamp_to_ns(reader.decode(m).header.stamp) for m in reader.messages([topic])]
 
 
 def test_lockstep_replay_every_label_matches_a_bag_frame_and_scores_like_offline(
@@ -99,7 +97,7 @@ def test_lockstep_replay_every_label_matches_a_bag_frame_and_scores_like_offline
     from sgcp_core.config import EngineConfig
     from sgcp_core.engine import Segmenter
     from sgcp_ros.bag.evaluate_bag import evaluate_bag
-    offline = evaluate_bag(camvid_bag, lambda shape: Segmenter(EngineConfig(
+    offline = evaluate_bag(camvid_bag, lambda: Segmenter(EngineConfig(
         model_path=str(tiny_checkpoint), threads=1, warmup_runs=1))).report
     assert frames['scored_with_ground_truth'] == FRAMES
     assert abs(report['metrics']['miou'] - offline['metrics']['miou']) < 1e-3
@@ -129,3 +127,29 @@ def test_replay_without_a_node_names_the_problem(camvid_bag, tmp_path):
     assert result.returncode == 2
     assert 'no segmentation node found within 2 s' in result.stderr
     assert '/nobody_listens/image' in result.stderr
+
+
+def test_frames_the_node_cannot_decode_are_skipped_not_dropped(camvid_val_frames, node,
+                                                               tmp_path):
+    """A bag whose frames 1 and 3 are in encodings the node's decoder rejects (32FC1 depth,
+    nv21): replay_bag decodes with the node's own module, so it reports them as skipped
+    with the reason and never sends them; the node answers every frame it is sent."""
+    from sgcp_ros.bag.bagfile import WRITE_TYPES, BagWriter, make_header
+    from sgcp_ros.images import array_to_image
+    image_class = WRITE_TYPES.types['sensor_msgs/msg/Image']
+    bag = tmp_path / 'mixed'
+    with BagWriter(bag) as writer:
+        for index, encoding in enumerate(['rgb8', '32FC1', 'rgb8', 'nv21', 'rgb8']):
+            stamp = 1_700_000_000 * 10**9 + index * 10**8
+            image = array_to_image(camvid_val_frames[index][1], make_header(stamp, 'cam'),
+                                   message_class=image_class)
+            image.encoding = encoding
+            writer.write('/camera/image_raw', stamp, image)
+    report, _ = _replay(bag, node, tmp_path, '--lockstep')
+    frames = report['frames']
+    assert (frames['published'], frames['answered'], frames['dropped']) == (3, 3, 0)
+    assert frames['skipped_by_reason'] == {'unsupported encoding': 2}
+    skipped = [(f['index'], f['reason']) for f in report['frame_log']
+               if f['status'] == 'skipped']
+    assert [index for index, _ in skipped] == [1, 3]
+    assert "'32FC1'" in skipped[0][1] and "'nv21'" in skipped[1][1]

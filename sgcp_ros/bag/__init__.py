@@ -1,14 +1,16 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Rosbag2 tools: make a bag, evaluate the engine on it offline, replay it into the node.
+"""Rosbag2 tools: make a bag, evaluate the engine on it offline, replay it into the node,
+check a regression scenario. A thin layer over shared parts:
 
-Modules:
-    messages: sensor_msgs Image / CompressedImage <-> ndarray for rosbags' message classes.
-    bag_io: reading (with salvage of truncated or corrupt bags) and atomic writing.
+    sgcp_ros.images: the node's frame decoder and encoder (the tools decode with it too).
+    sgcp_ros.topics: topic names.
+    sgcp_core.cli.engine_args, sgcp_core.errors: engine options and command-line errors.
+    bagfile: reading (rosbags AnyReader, CRC check) and atomic writing (chunk CRCs).
     matching: pairing frames with ground truth by header stamp.
-    report: latency statistics, the printed tables, the JSON report and the plots.
-    cli: error reporting (exit status 2 with one line naming the problem), engine options.
-    make_bag, evaluate_bag, replay_bag: the three console commands.
+    common: one-line errors with exit status 2, per-frame and run scoring.
+    report: printed tables, the JSON report and the plots.
+    make_bag, evaluate_bag, replay_bag, check_bag: the console commands.
 
-Only ``replay_bag`` imports rclpy; everything else runs in a plain venv with ``rosbags``.
+Only ``replay_bag`` (and ``check_bag`` in live mode) imports rclpy.
 """

@@ -4,10 +4,10 @@
 
 Reads an image topic (sensor_msgs/Image or CompressedImage) and, where the bag has one, a
 ground-truth label topic (mono8 class ids), pairs them by header stamp within a tolerance,
-runs ``sgcp_core.engine.Segmenter`` on every decodable frame and reports mIoU, per-class IoU,
-pixel accuracy, per-stage latency (mean, p50, p95, p99, max) and how many frames were
-processed, skipped (with the reason per frame) or without ground truth. Writes a JSON
-report, plots and optionally a new bag with the predictions next to the camera stream.
+runs ``sgcp_core.engine.Segmenter`` on every frame ``sgcp_ros.images`` decodes (the node's
+decoder) and reports mIoU, per-class IoU, pixel accuracy, per-stage latency and how many
+frames were processed, skipped (with the reason per frame) or without ground truth.
+Writes a JSON report, plots and optionally a new bag with the predictions.
 
 No ROS installation is needed: the bag is read with rosbags.
 """
@@ -18,345 +18,286 @@ import argparse
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from sgcp_ros.bag.bag_io import STORAGE_CHOICES, BagReader, BagWriter, TopicNotFoundError
-from sgcp_ros.bag.bag_io import describe_topics
-from sgcp_ros.bag.cli import CommandError, add_engine_arguments, engine_config, run_command
-from sgcp_ros.bag.make_bag import DEFAULT_IMAGE_TOPIC, DEFAULT_LABEL_TOPIC
+from sgcp_core.cli import ArgumentParser
+from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
+from sgcp_core.errors import CommandError
+from sgcp_ros import topics
+from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter,
+                                  stamp_to_ns)
+from sgcp_ros.bag.common import Scorer, new_output, run_command
 from sgcp_ros.bag.matching import StampMatcher
-from sgcp_ros.bag.messages import (IMAGE_TYPES, FrameError, UnsupportedEncodingError,
-                                   deserialize, image_to_labels, image_to_rgb,
-                                   labels_to_image, rgb_to_image, stamp_to_ns)
 from sgcp_ros.bag.report import (LatencyLog, contact_sheet, format_counts,
                                  format_latency_table, plot_iou, plot_latency, write_json)
+from sgcp_ros.images import ImageConversionError, array_to_image, image_to_labels, image_to_rgb
 
-__all__ = ['EvaluationOptions', 'Evaluation', 'resolve_topics', 'evaluate_bag', 'main']
+__all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']
 
 MAX_PRINTED_PROBLEMS = 20
 
 
 @dataclass
 class EvaluationOptions:
-    """What to read and what to produce; topics None = the make_bag defaults if present."""
+    """What to read and produce; topics None = the make_bag defaults where present."""
 
     image_topic: str | None = None
-    label_topic: str | None = None     # None: DEFAULT_LABEL_TOPIC if present; '' = none
+    label_topic: str | None = None     # '' = none
     tolerance_ns: int = 1_000_000
-    window_ns: int = 10_000_000_000
     max_frames: int = 0
     contact_frames: int = 12
     write_bag: Path | None = None
     write_storage: str = 'mcap'
-    prediction_topic: str = '/sgcp/labels'
-    overlay_topic: str = '/sgcp/overlay'
-    problem_printer: Callable[[str], None] | None = None
+    say: Callable[[str], None] = field(default=lambda text: print(text, file=sys.stderr))
 
 
 @dataclass
 class Evaluation:
-    """Everything ``evaluate_bag`` measured; ``report`` is the JSON-ready summary."""
+    """Everything ``evaluate_bag`` measured; ``report`` is the JSON-ready summary and
+    ``report['frame_log']`` has one entry per frame read."""
 
     report: dict
     latency_samples: dict[str, list[float]]
     tiles: list[tuple[np.ndarray, str]] = field(default_factory=list)
-    summary: dict | None = None
     palette: tuple | None = None
-    engine_description: str = ''
 
 
-def resolve_topics(reader: BagReader, options: EvaluationOptions) -> tuple[str, str | None]:
-    """(image topic, label topic or None), checked against the bag.
-
-    Raises:
-        TopicNotFoundError: listing the bag's topics and types.
-    """
-    image_topic = options.image_topic
-    if image_topic is None:
-        image_topic = DEFAULT_IMAGE_TOPIC
-        if image_topic not in reader.topics:
-            # A bag from elsewhere: accept its only camera topic, never guess between two.
-            candidates = [t for t, kind in reader.topics.items()
-                          if kind in IMAGE_TYPES and t != options.label_topic
-                          and t != DEFAULT_LABEL_TOPIC]
-            if len(candidates) != 1:
-                raise TopicNotFoundError(
-                    f'{reader.path} has no {DEFAULT_IMAGE_TOPIC} and '
-                    f'{"no" if not candidates else len(candidates)} other image topics; pass '
-                    '--image-topic. Its topics are:\n'
-                    + describe_topics(reader.topics, reader.message_counts))
-            image_topic = candidates[0]
-    reader.require_topic(image_topic, IMAGE_TYPES)
-    label_topic = options.label_topic
-    if label_topic is None:
-        label_topic = DEFAULT_LABEL_TOPIC if DEFAULT_LABEL_TOPIC in reader.topics else ''
-    if label_topic:
-        reader.require_topic(label_topic, IMAGE_TYPES)
-    return image_topic, label_topic or None
-
-
-def _pixel_accuracy(target: np.ndarray, prediction: np.ndarray, num_classes: int) -> float:
-    valid = target < num_classes
-    return float((prediction[valid] == target[valid]).mean()) if valid.any() else float('nan')
+def skip_reason(error: Exception) -> str:
+    """The per-frame skip reason both bag commands report."""
+    if isinstance(error, ImageConversionError):
+        return 'unsupported encoding' if error.unsupported else 'corrupt frame'
+    return 'undecodable record'
 
 
 class _Run:
-    """State of one pass over a bag: counters, the confusion matrix, the frame log."""
+    """One pass over a bag: counters, the scorer, the frame log."""
 
-    def __init__(self, options: EvaluationOptions,
-                 make_segmenter: Callable[[tuple[int, ...]], object]) -> None:
-        self.options = options
+    def __init__(self, reader: BagReader, options: EvaluationOptions,
+                 make_segmenter: Callable[[], object], writer: BagWriter | None) -> None:
+        self.reader, self.options, self.writer = reader, options, writer
         self.make_segmenter = make_segmenter
-        self.say = options.problem_printer or (lambda text: print(text, file=sys.stderr))
-        self.problems_seen = 0
+        self.segmenter = self.scorer = None
+        self.problems = 0
         self.latency = LatencyLog()
         self.frame_log: list[dict] = []
         self.skipped: Counter[str] = Counter()
-        self.bad_labels: Counter[str] = Counter()
+        self.labels_read = self.bad_labels = self.unmatched_labels = 0
+        self.matcher = StampMatcher(options.tolerance_ns)
         self.tiles: dict[int, tuple[np.ndarray, str]] = {}
-        self.segmenter = self.matrix = None
-        self.matcher = StampMatcher(options.tolerance_ns, options.window_ns)
-        self.images_read = self.labels_read = self.matched = 0
-        self.unmatched_frames = self.unmatched_labels = self.size_mismatches = 0
         self.tile_stride = 1
-        self.writer: BagWriter | None = None
 
     def problem(self, text: str) -> None:
-        """Print the first MAX_PRINTED_PROBLEMS per-frame problems; the log keeps them all."""
-        self.problems_seen += 1
-        if self.problems_seen <= MAX_PRINTED_PROBLEMS:
-            self.say(text)
+        self.problems += 1
+        if self.problems <= MAX_PRINTED_PROBLEMS:
+            self.options.say(text)
 
-    def on_label(self, message, label_topic: str) -> None:
-        index = self.labels_read
+    def on_label(self, message) -> None:
         self.labels_read += 1
         try:
-            label_msg = deserialize(message.data, message.msgtype)
-            target = image_to_labels(label_msg)
-        except FrameError as error:
-            self.bad_labels[type(error).__name__] += 1
-            self.problem(f'label {index} on {label_topic}: skipped: {error}')
+            msg = self.reader.decode(message)
+            target = image_to_labels(msg)
+        except Exception as error:  # noqa: BLE001 - a bad label is reported, not fatal
+            self.bad_labels += 1
+            self.problem(f'label {self.labels_read - 1} on {message.topic}: skipped: {error}')
             return
-        except Exception as error:  # noqa: BLE001 - CDR of a corrupt record
-            self.bad_labels['undecodable record'] += 1
-            self.problem(f'label {index} on {label_topic}: skipped: record does not '
-                         f'deserialise as {message.msgtype} ({error})')
-            return
-        self.settle(self.matcher.add_label(stamp_to_ns(label_msg.header.stamp),
+        self.settle(self.matcher.add_label(stamp_to_ns(msg.header.stamp),
                                            message.log_time_ns, target))
 
     def on_image(self, message, with_ground_truth: bool) -> None:
-        index = self.images_read
-        self.images_read += 1
+        entry = {'index': len(self.frame_log), 'stamp_ns': None}
+        self.frame_log.append(entry)
         started = time.perf_counter()
         try:
-            msg = deserialize(message.data, message.msgtype)
-        except Exception as error:  # noqa: BLE001 - CDR of a corrupt record
-            self.skip(index, None, 'undecodable record',
-                      f'record does not deserialise as {message.msgtype} ({error})')
-            return
-        stamp_ns = stamp_to_ns(msg.header.stamp)
-        try:
+            msg = self.reader.decode(message)
+            entry['stamp_ns'] = stamp_to_ns(msg.header.stamp)
             rgb = image_to_rgb(msg)
-        except FrameError as error:
-            self.skip(index, stamp_ns, 'unsupported encoding'
-                      if isinstance(error, UnsupportedEncodingError) else 'corrupt frame',
-                      str(error))
+        except Exception as error:  # noqa: BLE001 - per-frame report, go on
+            self.skipped[skip_reason(error)] += 1
+            entry.update(status='skipped', reason=str(error))
+            self.problem(f'frame {entry["index"]}: skipped: {error}')
             return
         decode_ms = 1e3 * (time.perf_counter() - started)
         if self.segmenter is None:
-            from sgcp_core.metrics import ConfusionMatrix
-            self.segmenter = self.make_segmenter(rgb.shape)
-            self.matrix = ConfusionMatrix(self.segmenter.classes.num_classes,
-                                          self.segmenter.meta.ignore_index)
-        want_tile = (index % self.tile_stride == 0
+            self.segmenter = self.make_segmenter()
+            self.scorer = Scorer(self.segmenter.classes.names,
+                                 self.segmenter.meta.ignore_index)
+        want_tile = (entry['index'] % self.tile_stride == 0
                      and len(self.tiles) < self.options.contact_frames)
-        result = self.segmenter.segment(rgb, want_overlay=want_tile or self.writer is not None)
+        result = self.segmenter.segment(rgb, want_overlay=want_tile or bool(self.writer))
         total_ms = decode_ms + result.timings_ms['total']
         self.latency.add({'decode': decode_ms, **result.timings_ms, 'frame_total': total_ms})
-        entry = {'index': index, 'stamp_ns': stamp_ns, 'status': 'processed',
-                 'total_ms': round(total_ms, 3)}
-        self.frame_log.append(entry)
+        entry.update(status='processed', latency_ms=round(total_ms, 3))
         if want_tile:
-            self.tiles[index] = (result.overlay, f'#{index}  t={stamp_ns / 1e9:.3f}')
+            self.tiles[entry['index']] = (result.overlay,
+                                          f'#{entry["index"]}  t={entry["stamp_ns"] / 1e9:.3f}')
         if self.writer is not None:
-            self.writer.write(self.options.prediction_topic, message.log_time_ns,
-                              labels_to_image(result.labels, msg.header))
-            self.writer.write(self.options.overlay_topic, message.log_time_ns,
-                              rgb_to_image(result.overlay, msg.header))
+            image_class = WRITE_TYPES.types[topics.IMAGE_TYPE]
+            for topic, pixels in ((topics.BAG_PREDICTIONS, result.labels),
+                                  (topics.BAG_OVERLAY, result.overlay)):
+                self.writer.write(topic, message.log_time_ns, array_to_image(
+                    pixels, msg.header, message_class=image_class))
         if with_ground_truth:
-            entry['_prediction'] = result.labels
-            self.settle(self.matcher.add_frame(stamp_ns, message.log_time_ns, entry))
-
-    def skip(self, index: int, stamp_ns: int | None, reason: str, detail: str) -> None:
-        self.skipped[reason] += 1
-        self.frame_log.append({'index': index, 'stamp_ns': stamp_ns, 'status': 'skipped',
-                               'reason': detail})
-        stamp = '' if stamp_ns is None else f' (stamp {stamp_ns / 1e9:.3f})'
-        self.problem(f'frame {index}{stamp}: skipped: {detail}')
+            self.settle(self.matcher.add_frame(entry['stamp_ns'], message.log_time_ns,
+                                               (entry, result.labels)))
 
     def settle(self, events) -> None:
-        """Score matched pairs; count what the matcher gave up on."""
+        """Score matched pairs; mark what the matcher gave up on."""
         for event in events:
             if event.kind == 'label_unmatched':
                 self.unmatched_labels += 1
-                continue
-            entry = event.frame
-            prediction = entry.pop('_prediction')
-            if event.kind == 'frame_unmatched':
-                self.unmatched_frames += 1
-                entry['status'] = 'no_ground_truth'
-                continue
-            target = event.label
-            if target.shape != prediction.shape:
-                self.size_mismatches += 1
-                entry['status'] = 'label_size_mismatch'
-                self.problem(f'frame {entry["index"]}: ground truth is {target.shape[1]}x'
-                             f'{target.shape[0]}, the frame {prediction.shape[1]}x'
-                             f'{prediction.shape[0]}; not scored')
-                continue
-            self.matrix.update(target, prediction)
-            self.matched += 1
-            entry['status'] = 'evaluated'
-            entry['pixel_accuracy'] = _pixel_accuracy(target, prediction,
-                                                      self.matrix.num_classes)
+            elif event.kind == 'frame_unmatched':
+                event.frame[0]['ground_truth'] = False
+            else:
+                entry, prediction = event.frame
+                scores = self.scorer.add(event.label, prediction)
+                entry['ground_truth'] = scores is not None
+                if scores is None:
+                    self.problem(f'frame {entry["index"]}: ground truth is '
+                                 f'{event.label.shape}, the frame {prediction.shape}; '
+                                 'not scored')
+                else:
+                    entry.update(scores)
 
 
-def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[tuple[int, ...]], object],
+def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
                  options: EvaluationOptions | None = None) -> Evaluation:
     """Run the engine over a bag.
 
     Args:
-        bag_path: a rosbag2 folder or a bare .db3/.mcap file.
-        make_segmenter: called once with the first decodable frame's shape (H, W, 3);
-            returns a ``sgcp_core.engine.Segmenter``.
+        bag_path: a rosbag2 folder or a bare .mcap/.db3 file.
+        make_segmenter: returns a ``sgcp_core.engine.Segmenter``; called at the first
+            decodable frame.
         options: topics, matching tolerance, outputs.
 
     Raises:
-        TopicNotFoundError: a topic is missing (the message lists the bag's topics).
-        BagError: the bag cannot be read at all.
+        BagError: the bag is damaged or unreadable, or a topic is missing (the message
+            lists the bag's topics).
     """
     options = options or EvaluationOptions()
-    run = _Run(options, make_segmenter)
     with BagReader(bag_path) as reader, ExitStack() as outputs:
-        image_topic, label_topic = resolve_topics(reader, options)
-        expected_images = reader.message_counts.get(image_topic, 0)
-        if options.max_frames:
-            expected_images = min(expected_images or options.max_frames, options.max_frames)
-        run.tile_stride = max(1, expected_images // max(1, options.contact_frames))
+        image_topic, label_topic = reader.image_topics(
+            options.image_topic, options.label_topic, topics.BAG_IMAGE, topics.BAG_LABELS)
+        writer = None
         if options.write_bag is not None:
-            run.writer = outputs.enter_context(BagWriter(options.write_bag,
-                                                         options.write_storage))
+            writer = outputs.enter_context(BagWriter(options.write_bag,
+                                                     options.write_storage))
+            for topic, msgtype in reader.topics.items():
+                writer.add_topic(topic, msgtype, reader.typestore)
+        run = _Run(reader, options, make_segmenter, writer)
+        expected = reader.message_counts.get(image_topic, 0)
+        expected = min(expected, options.max_frames or expected)
+        run.tile_stride = max(1, expected // max(1, options.contact_frames))
         # With an output bag every topic is copied; otherwise only two are read.
-        wanted = None if run.writer is not None else {image_topic, label_topic} - {None}
+        wanted = None if writer is not None else {image_topic, label_topic} - {None}
         for message in reader.messages(wanted):
-            if run.writer is not None:
-                run.writer.add_topic(message.topic, message.msgtype)
-                run.writer.write_raw(message.topic, message.log_time_ns, message.data)
+            if writer is not None:
+                writer.write_raw(message.topic, message.log_time_ns, message.data)
             if message.topic == label_topic:
-                run.on_label(message, label_topic)
+                run.on_label(message)
             elif message.topic == image_topic:
-                if not options.max_frames or run.images_read < options.max_frames:
+                if not options.max_frames or len(run.frame_log) < options.max_frames:
                     run.on_image(message, label_topic is not None)
-                elif run.writer is None:
+                elif writer is None:
                     break
-        if label_topic is not None:
-            run.settle(run.matcher.flush())
-        health, storage = reader.health, reader.storage
-        counts, image_type = dict(reader.message_counts), reader.topics[image_topic]
-
-    if run.problems_seen > MAX_PRINTED_PROBLEMS:
-        run.say(f'... {run.problems_seen - MAX_PRINTED_PROBLEMS} more problems (all are in '
-                'the report)')
-    for text in health.problems:
-        run.say(f'bag: {text}')
+        run.settle(run.matcher.flush())
+        storage, image_type = reader.storage, reader.topics[image_topic]
+    if run.problems > MAX_PRINTED_PROBLEMS:
+        options.say(f'... {run.problems - MAX_PRINTED_PROBLEMS} more problems (all are in '
+                    'the report)')
     segmenter = run.segmenter
-    summary = (run.matrix.summary(segmenter.classes.names)
-               if run.matrix is not None and run.matched else None)
-    missing = {topic: max(0, expected - counts.get(topic, 0))
-               for topic, expected in health.expected_counts.items()
-               if topic in (image_topic, label_topic)}
-    tiles = []
-    for index in sorted(run.tiles):
-        overlay, caption = run.tiles[index]
-        accuracy = run.frame_log[index].get('pixel_accuracy')
-        if accuracy is not None and np.isfinite(accuracy):
-            caption = f'{caption}  acc {100 * accuracy:.1f}%'
-        tiles.append((overlay, caption))
-    processed = sum(1 for entry in run.frame_log if entry['status'] != 'skipped')
+    log = run.frame_log
+    processed = sum(entry['status'] == 'processed' for entry in log)
+    scored = sum(bool(entry.get('ground_truth')) for entry in log)
+    tiles = [(overlay, caption + (f'  mIoU {log[index]["miou"]:.1f}%'
+                                  if log[index].get('miou') is not None else ''))
+             for index, (overlay, caption) in sorted(run.tiles.items())]
     report = {
         'tool': 'evaluate_bag',
         'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        'bag': str(bag_path),
-        'storage': storage,
-        'image_topic': image_topic,
-        'image_type': image_type,
-        'label_topic': label_topic,
+        'bag': str(bag_path), 'storage': storage,
+        'image_topic': image_topic, 'image_type': image_type, 'label_topic': label_topic,
         'stamp_tolerance_ms': options.tolerance_ns / 1e6,
         'engine': None if segmenter is None else {
             'model': str(segmenter.model_path), 'backend': segmenter.backend_name,
             'device': segmenter.device, 'input_size': list(segmenter.input_size),
-            'label_mode': segmenter.label_mode, 'variant': segmenter.meta.variant},
+            'label_mode': segmenter.label_mode, 'description': segmenter.describe()},
         'frames': {
-            'images_read': run.images_read,
-            'processed': processed,
-            'skipped': sum(run.skipped.values()),
-            'skipped_by_reason': dict(run.skipped),
-            'evaluated_with_ground_truth': run.matched,
-            'without_ground_truth': run.unmatched_frames if label_topic else processed,
-            'label_size_mismatch': run.size_mismatches,
-            'labels_read': run.labels_read,
-            'labels_unmatched': run.unmatched_labels,
-            'labels_bad': dict(run.bad_labels),
-        },
-        'read': {**health.to_dict(), 'missing_vs_index': missing},
-        'metrics': summary,
+            'images_read': len(log), 'processed': processed,
+            'skipped': sum(run.skipped.values()), 'skipped_by_reason': dict(run.skipped),
+            'evaluated_with_ground_truth': scored,
+            'without_ground_truth': processed - scored,
+            'labels_read': run.labels_read, 'labels_unmatched': run.unmatched_labels,
+            'labels_bad': run.bad_labels},
+        'metrics': None if run.scorer is None else run.scorer.summary(),
         'latency_ms': run.latency.stats(),
-        'frame_log': run.frame_log,
+        'frame_log': log,
     }
-    return Evaluation(report, run.latency.samples, tiles, summary,
-                      None if segmenter is None else segmenter.classes.palette,
-                      '' if segmenter is None else segmenter.describe())
+    return Evaluation(report, run.latency.samples, tiles,
+                      None if segmenter is None else segmenter.classes.palette)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='evaluate_bag',
         description='Offline evaluation of the segmentation engine on a rosbag2 bag: mIoU, '
                     'per-class IoU and pixel accuracy against a ground-truth label topic '
                     '(paired by header stamp), per-stage latency and frame counts; writes '
                     'report.json, iou.png, latency.png and contact_sheet.png.',
         epilog='examples:\n'
-               '  evaluate_bag camvid_val --model best.pt --input-size native\n'
+               '  evaluate_bag camvid_val --model best.pt\n'
                '  evaluate_bag drive.mcap --image-topic /front/image_raw/compressed '
                '--label-topic "" --write-bag drive_segmented',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .db3/.mcap file')
-    parser.add_argument('--image-topic', help=f'camera topic (default: {DEFAULT_IMAGE_TOPIC}'
-                        ', or the bag\'s only Image/CompressedImage topic)')
-    parser.add_argument('--label-topic', help='ground-truth mono8 topic (default: '
-                        f'{DEFAULT_LABEL_TOPIC} if present; "" for none)')
+    parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .mcap/.db3 file')
+    add_bag_topic_arguments(parser)
     parser.add_argument('--stamp-tolerance-ms', type=float, default=1.0,
                         help='largest stamp difference that pairs a label with a frame '
                              '(default: %(default)s)')
     parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
     parser.add_argument('--out', type=Path,
-                        help='folder for report.json and the plots (default: <bag>_eval '
-                             'in the working directory)')
+                        help='new folder for report.json and the plots (default: '
+                             '<bag>_eval in the working directory)')
     parser.add_argument('--contact-frames', type=int, default=12,
                         help='overlays on the contact sheet (default: %(default)s)')
     parser.add_argument('--write-bag', type=Path,
                         help='also write a bag with every input topic plus predicted labels '
-                             '(mono8) and overlays (rgb8) with the input headers')
+                             f'({topics.BAG_PREDICTIONS}) and overlays ({topics.BAG_OVERLAY})')
     parser.add_argument('--write-storage', default='mcap', choices=STORAGE_CHOICES)
     add_engine_arguments(parser)
     return parser
+
+
+def add_bag_topic_arguments(parser: argparse.ArgumentParser) -> None:
+    """--image-topic and --label-topic, with the defaults every bag command uses."""
+    parser.add_argument('--image-topic', help=f'camera topic (default: {topics.BAG_IMAGE}, '
+                        'or the bag\'s only Image/CompressedImage topic)')
+    parser.add_argument('--label-topic', help='ground-truth mono8 topic (default: '
+                        f'{topics.BAG_LABELS} if present; "" for none)')
+
+
+def write_outputs(evaluation: Evaluation, out: Path, title: str) -> list[Path]:
+    """report.json, iou.png, latency.png and contact_sheet.png in ``out``."""
+    report = evaluation.report
+    written = [write_json(out / 'report.json', report)]
+    if report['metrics'] is not None:
+        written.append(plot_iou(report['metrics'], out / 'iou.png', f'{title}: '
+                                f'{report["frames"]["evaluated_with_ground_truth"]} frames',
+                                evaluation.palette))
+    samples = evaluation.latency_samples
+    if samples:
+        stages = [s for s in ('decode', 'preprocess', 'inference', 'postprocess',
+                              'frame_total') if s in samples]
+        written.append(plot_latency(samples, out / 'latency.png',
+                                    f'{title}: per-frame latency', stages))
+    if evaluation.tiles:
+        written.append(contact_sheet(evaluation.tiles, out / 'contact_sheet.png'))
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,49 +308,32 @@ def main(argv: list[str] | None = None) -> int:
         from sgcp_core.metrics import format_iou_table
         if args.stamp_tolerance_ms < 0:
             raise CommandError('--stamp-tolerance-ms must be >= 0')
+        out = new_output(args.out or Path(f'{args.bag.name.rsplit(".", 1)[0]}_eval'), '--out')
         options = EvaluationOptions(
             image_topic=args.image_topic, label_topic=args.label_topic,
             tolerance_ns=round(args.stamp_tolerance_ms * 1e6), max_frames=args.max_frames,
-            contact_frames=args.contact_frames, write_bag=args.write_bag,
+            contact_frames=args.contact_frames,
+            write_bag=new_output(args.write_bag, '--write-bag'),
             write_storage=args.write_storage)
-        if args.write_bag is not None and args.write_bag.exists():
-            raise CommandError(f'--write-bag {args.write_bag} exists already')
-        evaluation = evaluate_bag(args.bag, lambda shape: Segmenter(engine_config(args, shape)),
-                                  options)
+        config = engine_config_from_args(args)
+        evaluation = evaluate_bag(args.bag, lambda: Segmenter(config), options)
         report = evaluation.report
         frames = report['frames']
         print(f'{args.bag} ({report["storage"]}): {report["image_topic"]} '
-              f'({report["image_type"]}), ground truth '
-              f'{report["label_topic"] or "none"}')
-        if evaluation.engine_description:
-            print(f'engine: {evaluation.engine_description}')
-        if evaluation.summary is not None:
-            print(format_iou_table(evaluation.summary))
+              f'({report["image_type"]}), ground truth {report["label_topic"] or "none"}')
+        if report['engine']:
+            print(f'engine: {report["engine"]["description"]}')
+        if report['metrics'] is not None:
+            print(format_iou_table(report['metrics']))
         elif report['label_topic']:
             print('no frame was paired with ground truth: no IoU (see frames below)')
         print(format_latency_table(report['latency_ms']))
         print(format_counts(frames))
-        if report['read']['problems'] or report['read']['bad_records']:
-            print(f'bag read: {report["read"]["bad_records"]} bad records, salvaged: '
-                  f'{report["read"]["salvaged"]}, missing vs index: '
-                  f'{report["read"]["missing_vs_index"]}')
-        out = args.out or Path(f'{args.bag.name.rsplit(".", 1)[0]}_eval')
-        written = [write_json(out / 'report.json', report)]
-        if evaluation.summary is not None:
-            written.append(plot_iou(evaluation.summary, out / 'iou.png',
-                                    f'{args.bag.name}: {frames["evaluated_with_ground_truth"]}'
-                                    ' frames', evaluation.palette))
-        if evaluation.latency_samples:
-            stages = [s for s in ('decode', 'preprocess', 'inference', 'postprocess',
-                                  'frame_total') if s in evaluation.latency_samples]
-            written.append(plot_latency(evaluation.latency_samples, out / 'latency.png',
-                                        f'{args.bag.name}: per-frame latency', stages))
-        if evaluation.tiles:
-            written.append(contact_sheet(evaluation.tiles, out / 'contact_sheet.png'))
+        written = write_outputs(evaluation, out, args.bag.name)
         print('wrote ' + ', '.join(str(p) for p in written))
         if args.write_bag is not None:
-            print(f'wrote {args.write_bag}: input topics + {options.prediction_topic} (mono8) '
-                  f'+ {options.overlay_topic} (rgb8)')
+            print(f'wrote {args.write_bag}: input topics + {topics.BAG_PREDICTIONS} (mono8) '
+                  f'+ {topics.BAG_OVERLAY} (rgb8)')
         if not frames['processed']:
             raise CommandError(f'no frame of {report["image_topic"]} could be evaluated: '
                                f'{frames["images_read"]} read, skipped by reason '

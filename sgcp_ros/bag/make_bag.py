@@ -29,17 +29,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sgcp_ros.bag.bag_io import STORAGE_CHOICES, BagWriter
-from sgcp_ros.bag.cli import CommandError, run_command
-from sgcp_ros.bag.messages import (COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, labels_to_image,
-                                   make_header, rgb_to_compressed, rgb_to_image)
+from sgcp_core.cli import ArgumentParser
+from sgcp_core.errors import CommandError
+from sgcp_ros import topics
+from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagWriter, make_header
+from sgcp_ros.bag.common import new_output, run_command
+from sgcp_ros.images import COMPRESSED_FORMATS, array_to_image, rgb_to_compressed
 
 __all__ = ['Frame', 'MakeBagResult', 'write_frames_bag', 'folder_frames', 'dataset_frames',
-           'video_frames', 'main', 'DEFAULT_IMAGE_TOPIC', 'DEFAULT_LABEL_TOPIC']
+           'video_frames', 'main']
 
-DEFAULT_IMAGE_TOPIC = '/camera/image_raw'
-DEFAULT_LABEL_TOPIC = '/camera/ground_truth'
-IMAGE_FORMATS = ('rgb8', 'bgr8', 'jpeg', 'png')
+IMAGE_FORMATS = ('rgb8', 'bgr8') + COMPRESSED_FORMATS
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
 
@@ -148,10 +148,10 @@ def video_rate(path: Path) -> float:
 
 def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str = 'mcap',
                      rate_hz: float = 10.0, frame_id: str = 'camera',
-                     image_topic: str = DEFAULT_IMAGE_TOPIC,
-                     label_topic: str = DEFAULT_LABEL_TOPIC, image_format: str = 'rgb8',
+                     image_topic: str = topics.BAG_IMAGE,
+                     label_topic: str = topics.BAG_LABELS, image_format: str = 'rgb8',
                      start_ns: int | None = None, max_frames: int = 0, stride: int = 1,
-                     overwrite: bool = False, source: str = '') -> MakeBagResult:
+                     source: str = '') -> MakeBagResult:
     """Write ``frames`` into a new bag at ``path`` (atomically; see BagWriter).
 
     Frame i (after ``stride``) is stamped ``start_ns + i / rate_hz``; its label, if any,
@@ -169,9 +169,10 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
     period_ns = 1e9 / rate_hz
     written = labelled = 0
     first_size = None
-    with BagWriter(path, storage, overwrite=overwrite) as writer:
-        writer.add_topic(image_topic, IMAGE_TYPE if image_format in ('rgb8', 'bgr8')
-                         else COMPRESSED_IMAGE_TYPE)
+    image_class = WRITE_TYPES.types[topics.IMAGE_TYPE]
+    with BagWriter(path, storage) as writer:
+        writer.add_topic(image_topic, topics.COMPRESSED_IMAGE_TYPE
+                         if image_format in COMPRESSED_FORMATS else topics.IMAGE_TYPE)
         writer.set_custom_data('sgcp_ros.image_topic', image_topic)
         if source:
             writer.set_custom_data('sgcp_ros.source', source)
@@ -182,10 +183,13 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
                 break
             stamp_ns = start_ns + round(written * period_ns)
             header = make_header(stamp_ns, frame_id)
-            if image_format in ('rgb8', 'bgr8'):
-                image = rgb_to_image(frame.rgb, header, image_format)
+            if image_format in COMPRESSED_FORMATS:
+                image = rgb_to_compressed(
+                    frame.rgb, header, image_format,
+                    message_class=WRITE_TYPES.types[topics.COMPRESSED_IMAGE_TYPE])
             else:
-                image = rgb_to_compressed(frame.rgb, header, image_format)
+                pixels = frame.rgb if image_format == 'rgb8' else frame.rgb[:, :, ::-1]
+                image = array_to_image(pixels, header, image_format, message_class=image_class)
             writer.write(image_topic, stamp_ns, image)
             first_size = first_size or frame.rgb.shape[:2]
             if frame.labels is not None:
@@ -195,7 +199,8 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
                                        f'{frame.rgb.shape[1]}x{frame.rgb.shape[0]}')
                 if not labelled:
                     writer.set_custom_data('sgcp_ros.label_topic', label_topic)
-                writer.write(label_topic, stamp_ns, labels_to_image(frame.labels, header))
+                writer.write(label_topic, stamp_ns, array_to_image(
+                    frame.labels, header, message_class=image_class))
                 labelled += 1
             written += 1
         if not written:
@@ -205,7 +210,7 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='make_bag',
         description='Write a rosbag2 bag (mcap or sqlite3) of sensor_msgs/Image frames from '
                     'an image folder, a dataset split or a video, with mono8 ground-truth '
@@ -216,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                '  make_bag drive --images frames/ --labels labels/ --storage sqlite3\n'
                '  make_bag bikes --video bikes.mp4 --image-format jpeg',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('output', type=Path, help='bag folder to create')
+    parser.add_argument('output', type=Path, help='bag folder to create (must not exist)')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--images', type=Path, help='folder of image files')
     source.add_argument('--dataset', choices=('camvid', 'cityscapes'),
@@ -231,15 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help='frames per second of the stamps (default: the video\'s rate, '
                              'else 10)')
     parser.add_argument('--frame-id', default='camera', help='header.frame_id')
-    parser.add_argument('--image-topic', default=DEFAULT_IMAGE_TOPIC)
-    parser.add_argument('--label-topic', default=DEFAULT_LABEL_TOPIC)
+    parser.add_argument('--image-topic', default=topics.BAG_IMAGE)
+    parser.add_argument('--label-topic', default=topics.BAG_LABELS)
     parser.add_argument('--image-format', default='rgb8', choices=IMAGE_FORMATS,
                         help='rgb8/bgr8: sensor_msgs/Image; jpeg/png: CompressedImage')
     parser.add_argument('--start-time', type=float,
                         help='stamp of the first frame, seconds since the epoch (default: now)')
     parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
     parser.add_argument('--stride', type=int, default=1, help='keep every Nth source frame')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing bag')
     return parser
 
 
@@ -247,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def run() -> int:
+        new_output(args.output, 'output')
         if args.labels is not None and args.images is None:
             raise CommandError('--labels goes with --images')
         rate = args.rate
@@ -268,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             args.output, frames, storage=args.storage, rate_hz=rate or 10.0,
             frame_id=args.frame_id, image_topic=args.image_topic, label_topic=args.label_topic,
             image_format=args.image_format, start_ns=start_ns, max_frames=args.max_frames,
-            stride=args.stride, overwrite=args.overwrite, source=source)
+            stride=args.stride, source=source)
         size_mb = sum(f.stat().st_size for f in result.path.iterdir()) / 1e6
         height, width = result.frame_size
         duration = (result.last_stamp_ns - result.first_stamp_ns) / 1e9

@@ -4,15 +4,15 @@
 
 Frames are published exactly as recorded (the bag's CDR bytes, headers unchanged) at the
 recorded rate, a multiple of it (``--rate``), or one at a time as fast as the node answers
-(``--lockstep``). Every label map the node publishes is matched to the frame it came from by
-header stamp, the node copies the input header, which gives per-frame end-to-end latency
-(label received - frame published, both on this machine's clock), throughput, the frames the
-node dropped, and, where the bag has ground truth, the mIoU of what the node actually
-published. ``--record`` writes the published frames and the node's labels to a new bag.
+(``--lockstep``). Each label map the node publishes is matched to its frame by header stamp
+(the node copies the input header), which gives per-frame end-to-end latency (label
+received - frame published, both on this machine's clock), throughput, the frames the node
+dropped, and, where the bag has ground truth, the mIoU of what the node published.
 
-Before the measured replay a probe frame (the first frame with its stamp moved 1 s earlier)
-is sent until the node answers it, so DDS discovery and the node's first-frame costs are
-not counted as drops. Labels with the probe stamp are left out of every figure.
+A frame is sent only if ``sgcp_ros.images`` decodes it, the node's own decoder: a frame the
+node would reject is reported as skipped (with the reason), never counted as a node drop.
+Before the measured replay a probe frame (the first frame stamped 1 s earlier) is sent
+until the node answers, so DDS discovery and first-frame costs are not counted as drops.
 """
 
 from __future__ import annotations
@@ -31,16 +31,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sgcp_ros.bag.bag_io import STORAGE_CHOICES, BagReader, BagWriter
-from sgcp_ros.bag.cli import CommandError, run_command
-from sgcp_ros.bag.evaluate_bag import EvaluationOptions, resolve_topics
+from sgcp_core.cli import ArgumentParser
+from sgcp_core.errors import CommandError
+from sgcp_core.timing import latency_stats
+from sgcp_ros import topics
+from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter,
+                                  make_header, stamp_to_ns)
+from sgcp_ros.bag.common import Scorer, new_output, run_command
+from sgcp_ros.bag.evaluate_bag import add_bag_topic_arguments, skip_reason
 from sgcp_ros.bag.matching import StampMatcher
-from sgcp_ros.bag.messages import (COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, FrameError,
-                                   deserialize, image_to_labels, image_to_rgb, make_header,
-                                   serialize, stamp_to_ns)
-from sgcp_ros.bag.report import format_counts, format_latency_table, latency_stats, write_json
+from sgcp_ros.bag.report import format_counts, format_latency_table, write_json
+from sgcp_ros.images import image_to_labels, image_to_rgb
 
-__all__ = ['ReplayOptions', 'replay_bag', 'fastdds_profile', 'main']
+__all__ = ['ReplayOptions', 'replay_bag', 'use_large_message_profile', 'main']
 
 DDS_PROFILE_NAME = 'fastdds_large_images.xml'
 PROBE_OFFSET_NS = 1_000_000_000
@@ -52,8 +55,8 @@ class ReplayOptions:
 
     image_topic: str | None = None
     label_topic: str | None = None
-    publish_topic: str = '/image'
-    node_labels_topic: str = '/sgcp_segmentation/labels'
+    publish_topic: str = topics.NODE_IMAGE
+    node_labels_topic: str = topics.NODE_LABELS
     rate: float = 1.0
     lockstep: bool = False
     frame_timeout_s: float = 10.0
@@ -67,8 +70,15 @@ class ReplayOptions:
     probe: bool = True
 
 
-def fastdds_profile() -> Path | None:
-    """The shipped Fast DDS profile for large images: source checkout, then install share."""
+def use_large_message_profile() -> str | None:
+    """Point Fast DDS at the shipped large-image profile unless the user chose a profile or
+    another RMW: frames of 512 KB and more do not fit Fast DDS's default shared-memory
+    segment and stall over fragmented UDP. Must run before the participant exists."""
+    if os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') != 'rmw_fastrtps_cpp':
+        return None
+    if os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE') or os.environ.get(
+            'FASTRTPS_DEFAULT_PROFILES_FILE'):
+        return None
     candidates = [Path(__file__).resolve().parents[2] / 'config' / DDS_PROFILE_NAME]
     try:
         from ament_index_python.packages import get_package_share_directory
@@ -76,80 +86,44 @@ def fastdds_profile() -> Path | None:
                           / DDS_PROFILE_NAME)
     except Exception:  # noqa: BLE001 - not installed with colcon: no share directory
         pass
-    return next((p for p in candidates if p.is_file()), None)
-
-
-def _use_large_message_profile() -> str | None:
-    """Point Fast DDS at the shipped profile unless the user chose a profile or another RMW.
-
-    Camera frames of 512 KB and more do not fit Fast DDS's default shared-memory segment
-    and stall over fragmented UDP; the profile must be set before the participant exists.
-    """
-    if os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') != 'rmw_fastrtps_cpp':
-        return None
-    if os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE') or os.environ.get(
-            'FASTRTPS_DEFAULT_PROFILES_FILE'):
-        return None
-    profile = fastdds_profile()
+    profile = next((p for p in candidates if p.is_file()), None)
     if profile is not None:
         os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
         return str(profile)
     return None
 
 
-class _Inbox:
-    """What the executor thread received: raw CDR bytes with the middleware's receive time."""
-
-    def __init__(self, writer: BagWriter | None, topic: str) -> None:
-        self.lock = threading.Condition()
-        self.labels: list[tuple[int, bytes]] = []        # (receive time ns, CDR)
-        self.stamps: set[int] = set()                    # header stamps received
-        self.probe_stamp: int | None = None              # not recorded
-        self.class_info: str | None = None
-        self._writer = writer
-        self._topic = topic
-
-    def on_label(self, data: bytes, info) -> None:
-        received = info.get('received_timestamp', 0) or time.time_ns()
-        stamp = _cdr_header_stamp_ns(data)
-        with self.lock:
-            self.labels.append((received, data))
-            self.stamps.add(stamp)
-            self.lock.notify_all()
-        if self._writer is not None and stamp != self.probe_stamp:
-            self._writer.write_raw(self._topic, received, data)
-
-    def on_class_info(self, msg) -> None:
-        with self.lock:
-            self.class_info = msg.data
-            self.lock.notify_all()
-
-    def wait_for(self, predicate, timeout_s: float) -> bool:
-        with self.lock:
-            return self.lock.wait_for(predicate, timeout=max(0.0, timeout_s))
+def header_stamp_ns(data: bytes) -> int:
+    """Header stamp of a CDR message whose first field is a std_msgs/Header, read straight
+    from the bytes (4-byte encapsulation, int32 sec, uint32 nanosec) so the executor
+    thread does almost nothing per label."""
+    order = '<' if data[1] & 1 else '>'   # encapsulation 0x0001 = CDR little endian
+    seconds, nanoseconds = struct.unpack_from(f'{order}iI', data, 4)
+    return seconds * 1_000_000_000 + nanoseconds
 
 
 class _RosSide:
-    """One rclpy context, node and executor thread for the replay."""
+    """One rclpy context, node and executor thread: publishes frames, collects labels."""
 
-    def __init__(self, options: ReplayOptions, image_type: str, inbox: _Inbox,
-                 labels_topic: str, class_info_topic: str) -> None:
+    def __init__(self, options: ReplayOptions, image_type: str,
+                 writer: BagWriter | None) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
         from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import CompressedImage, Image
-        self.rclpy = rclpy
+        self.rclpy, self.options, self.writer = rclpy, options, writer
+        self.condition = threading.Condition()
+        self.labels: list[tuple[int, bytes]] = []     # (receive time ns, CDR)
+        self.stamps: set[int] = set()
+        self.probe_stamp: int | None = None
+        self.class_info: str | None = None
         self.context = rclpy.Context()
         # No rclpy signal handlers: Ctrl-C raises KeyboardInterrupt here and we clean up.
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node('sgcp_bag_replay', context=self.context)
-        self.inbox = inbox
-        self.labels_topic = labels_topic
-        self.class_info_topic = class_info_topic
-        self.publish_topic = options.publish_topic
-        message_class = CompressedImage if image_type == COMPRESSED_IMAGE_TYPE else Image
-        # A camera driver's QoS: what the node subscribes with (best effort, newest frames).
+        message_class = CompressedImage if image_type == topics.COMPRESSED_IMAGE_TYPE else Image
+        # A camera driver's QoS: what the node subscribes with.
         self.publisher = self.node.create_publisher(message_class, options.publish_topic,
                                                     qos_profile_sensor_data)
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -164,6 +138,24 @@ class _RosSide:
         except Exception:  # noqa: BLE001 - shutdown races end the spin; nothing to report
             pass
 
+    def _on_label(self, data: bytes, info) -> None:
+        received = info.get('received_timestamp', 0) or time.time_ns()
+        stamp = header_stamp_ns(data)
+        with self.condition:
+            self.labels.append((received, data))
+            self.stamps.add(stamp)
+            self.condition.notify_all()
+        if self.writer is not None and stamp != self.probe_stamp:
+            self.writer.write_raw(self.options.node_labels_topic, received, data)
+
+    def _on_class_info(self, msg) -> None:
+        with self.condition:
+            self.class_info = msg.data
+
+    def wait_for(self, predicate, timeout_s: float) -> bool:
+        with self.condition:
+            return self.condition.wait_for(predicate, timeout=max(0.0, timeout_s))
+
     def connect(self, timeout_s: float) -> None:
         """Wait for the node's label publisher and image subscription, then subscribe with
         the reliability the node offers (a reliable reader would not match a best-effort
@@ -171,36 +163,34 @@ class _RosSide:
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
+        labels_topic = self.options.node_labels_topic
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            writers = self.node.get_publishers_info_by_topic(self.labels_topic)
-            if writers and self.publisher.get_subscription_count() > 0:
-                break
-            time.sleep(0.1)
-        else:
-            has_reader = self.publisher.get_subscription_count() > 0
-            raise CommandError(
-                f'no segmentation node found within {timeout_s:g} s: '
-                f'{"a" if has_reader else "no"} subscriber on {self.publish_topic}, '
-                f'{"a" if self.node.get_publishers_info_by_topic(self.labels_topic) else "no"}'
-                f' publisher of {self.labels_topic}. Start it first (segmentation_node, or '
-                'ros2 launch sgcp_ros segment.launch.py), on the same ROS_DOMAIN_ID, or pass '
-                '--publish-topic/--node-labels-topic to match its remapping')
-        offered = writers[0].qos_profile.reliability
-        reliability = (ReliabilityPolicy.BEST_EFFORT if offered == ReliabilityPolicy.BEST_EFFORT
-                       else ReliabilityPolicy.RELIABLE)
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=reliability)
-        labels = self.node.create_subscription(Image, self.labels_topic, self.inbox.on_label,
-                                               qos, raw=True)
-        latched = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                             reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(String, self.class_info_topic, self.inbox.on_class_info,
-                                      latched)
-        # Our label reader must be matched too before the first frame goes out.
-        while labels.get_publisher_count() == 0:
+        while not (writers := self.node.get_publishers_info_by_topic(labels_topic)) or (
+                self.publisher.get_subscription_count() == 0):
             if time.monotonic() > deadline:
-                raise CommandError(f'{self.labels_topic} has a publisher but it never matched '
+                raise CommandError(
+                    f'no segmentation node found within {timeout_s:g} s: '
+                    f'{"a" if self.publisher.get_subscription_count() else "no"} subscriber '
+                    f'on {self.options.publish_topic}, {"a" if writers else "no"} publisher '
+                    f'of {labels_topic}. Start it first (segmentation_node, or ros2 launch '
+                    'sgcp_ros segment.launch.py), on the same ROS_DOMAIN_ID, or pass '
+                    '--publish-topic/--node-labels-topic to match its remapping')
+            time.sleep(0.1)
+        reliability = (ReliabilityPolicy.BEST_EFFORT
+                       if writers[0].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+                       else ReliabilityPolicy.RELIABLE)
+        labels = self.node.create_subscription(
+            Image, labels_topic, self._on_label,
+            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=reliability),
+            raw=True)
+        self.node.create_subscription(
+            String, topics.class_info_topic(labels_topic), self._on_class_info,
+            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                       reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        while labels.get_publisher_count() == 0:   # matched before the first frame goes out
+            if time.monotonic() > deadline:
+                raise CommandError(f'{labels_topic} has a publisher but it never matched '
                                    f'this reader ({reliability.name.lower()})')
             time.sleep(0.05)
 
@@ -210,6 +200,18 @@ class _RosSide:
         self.publisher.publish(data)
         return sent
 
+    def probe(self, data: bytes, stamp: int, timeout_s: float) -> None:
+        """Send the probe frame every second until the node answers it."""
+        self.probe_stamp = stamp
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.publish(data)
+            if self.wait_for(lambda: stamp in self.stamps, 1.0):
+                time.sleep(0.3)  # answers to earlier copies may still be on their way
+                return
+        raise CommandError(f'the node is connected but answered no probe frame within '
+                           f'{timeout_s:g} s (is it failing on every frame? see its log)')
+
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2.0)
         self.node.destroy_node()
@@ -217,21 +219,181 @@ class _RosSide:
         self._spinner.join(timeout=5.0)
 
 
-def _cdr_header_stamp_ns(data: bytes) -> int:
-    """Header stamp of a CDR message whose first field is a std_msgs/Header.
+class _Replay:
+    """One replay: what was sent, skipped and paired with ground truth."""
 
-    Read straight from the bytes (4-byte encapsulation, then int32 sec, uint32 nanosec) so
-    the executor thread does almost nothing between receiving a label and the next one.
-    """
-    order = '<' if data[1] & 1 else '>'   # encapsulation 0x0001 = CDR little endian
-    seconds, nanoseconds = struct.unpack_from(f'{order}iI', data, 4)
-    return seconds * 1_000_000_000 + nanoseconds
+    def __init__(self, reader: BagReader, options: ReplayOptions, say) -> None:
+        self.reader, self.options, self.say = reader, options, say
+        self.image_topic, self.label_topic = reader.image_topics(
+            options.image_topic, options.label_topic, topics.BAG_IMAGE, topics.BAG_LABELS)
+        self.matcher = StampMatcher(options.tolerance_ns)
+        self.published: dict[int, int] = {}          # frame stamp -> wall ns at publish
+        self.publish_lag_ms: list[float] = []
+        self.skipped: Counter[str] = Counter()
+        self.frame_log: list[dict] = []
+        self.ground_truth: dict[int, object] = {}     # frame stamp -> label message
+
+    def frames(self):
+        """(message, stamp) of each frame the node's decoder accepts, ground truth paired
+        on the way; every other frame is logged as skipped with its reason."""
+        for message in self.reader.messages({self.image_topic, self.label_topic} - {None}):
+            if message.topic == self.label_topic:
+                try:
+                    label = self.reader.decode(message)
+                except Exception:  # noqa: BLE001 - an undecodable label scores nothing
+                    continue
+                events = self.matcher.add_label(stamp_to_ns(label.header.stamp),
+                                                message.log_time_ns, label)
+            else:
+                entry = {'index': len(self.frame_log), 'stamp_ns': None}
+                self.frame_log.append(entry)
+                try:
+                    msg = self.reader.decode(message)
+                    entry['stamp_ns'] = stamp = stamp_to_ns(msg.header.stamp)
+                    image_to_rgb(msg)   # what the node cannot decode is not sent
+                except Exception as error:  # noqa: BLE001 - per-frame report, go on
+                    self.skipped[skip_reason(error)] += 1
+                    entry.update(status='skipped', reason=str(error))
+                    self.say(f'frame {entry["index"]}: skipped: {error}')
+                    continue
+                events = self.matcher.add_frame(stamp, message.log_time_ns, stamp)
+                yield message, entry
+            self._keep(events)
+
+    def _keep(self, events) -> None:
+        for event in events:
+            if event.kind == 'matched':
+                self.ground_truth[event.frame] = event.label
+
+    def run(self, ros: _RosSide) -> None:
+        options = self.options
+        stream = self.frames()
+        first = next(stream, None)
+        if first is None:
+            raise CommandError(f'{self.image_topic} in {self.reader.path} has no frame the '
+                               'node can decode (see the skipped frames above)')
+        if options.probe:
+            probe_stamp = max(0, first[1]['stamp_ns'] - PROBE_OFFSET_NS)
+            msg = self.reader.decode(first[0])
+            msg.header = make_header(probe_stamp, msg.header.frame_id)
+            ros.probe(bytes(WRITE_TYPES.serialize_cdr(msg, first[0].msgtype)), probe_stamp,
+                      options.wait_for_node_s)
+            self.say('node answered the probe frame; replaying')
+        start_wall, first_log = time.monotonic(), first[0].log_time_ns
+        for message, entry in _chain(first, stream):
+            if options.max_frames and len(self.published) >= options.max_frames:
+                self.frame_log.remove(entry)   # read, never sent
+                break
+            stamp = entry['stamp_ns']
+            if not options.lockstep:
+                delay = (start_wall + (message.log_time_ns - first_log) / 1e9 / options.rate
+                         - time.monotonic())
+                time.sleep(max(0.0, delay))
+                self.publish_lag_ms.append(max(0.0, -delay) * 1e3)
+            self.published[stamp] = ros.publish(message.data)
+            entry['status'] = 'published'
+            if ros.writer is not None:
+                ros.writer.write_raw(options.publish_topic, self.published[stamp],
+                                     message.data)
+            if options.lockstep:
+                ros.wait_for(lambda: stamp in ros.stamps, options.frame_timeout_s)
+        # Let the last frames come back; frames the node dropped never will.
+        ros.wait_for(lambda: self.published.keys() <= ros.stamps, options.drain_s)
+        self._keep(self.matcher.flush())
+
+    def report(self, ros: _RosSide, profile: str | None) -> dict:
+        """The JSON-ready report; fills each frame's latency, answer and scores."""
+        options = self.options
+        latency_ms: dict[int, float] = {}
+        answers: dict[int, bytes] = {}
+        unexpected, duplicates, probes = [], 0, 0
+        for received_ns, data in ros.labels:
+            stamp = header_stamp_ns(data)
+            if stamp == ros.probe_stamp:
+                probes += 1
+            elif stamp not in self.published:
+                unexpected.append(stamp)
+            elif stamp in latency_ms:
+                duplicates += 1
+            else:
+                latency_ms[stamp] = (received_ns - self.published[stamp]) / 1e6
+                answers[stamp] = data
+        scorer, note = self._scorer(ros.class_info), None
+        for entry in self.frame_log:
+            stamp = entry['stamp_ns']
+            if entry['status'] != 'published':
+                continue
+            entry['status'] = 'answered' if stamp in latency_ms else 'dropped'
+            entry['latency_ms'] = latency_ms.get(stamp)
+            if scorer is not None and stamp in answers and stamp in self.ground_truth:
+                from rclpy.serialization import deserialize_message
+                from sensor_msgs.msg import Image
+                try:
+                    prediction = image_to_labels(deserialize_message(answers[stamp], Image))
+                    scores = scorer.add(image_to_labels(self.ground_truth[stamp]), prediction)
+                except Exception:  # noqa: BLE001 - counted as not scored
+                    scores = None
+                entry['ground_truth'] = scores is not None
+                entry.update(scores or {})
+        if self.label_topic is None:
+            note = 'the bag has no ground-truth topic'
+        elif scorer is None:
+            note = 'no class list: nothing on the node\'s class_info topic; pass --classes'
+        elif not scorer.frames:
+            note = 'no published label had ground truth'
+        received = [ns for ns, data in ros.labels if header_stamp_ns(data) in latency_ms]
+        sent = sorted(self.published.values())
+        span_s = (max(received) - sent[0]) / 1e9 if received else 0.0
+        publish_span_s = (sent[-1] - sent[0]) / 1e9 if len(sent) > 1 else 0.0
+        info = json.loads(ros.class_info) if ros.class_info else {}
+        return {
+            'tool': 'replay_bag',
+            'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+            'bag': str(self.reader.path), 'image_topic': self.image_topic,
+            'label_topic': self.label_topic, 'publish_topic': options.publish_topic,
+            'node_labels_topic': options.node_labels_topic,
+            'pacing': 'lockstep' if options.lockstep else f'{options.rate:g}x recorded rate',
+            'dds_profile': profile or os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'),
+            'engine': {key: info.get(key) for key in ('model', 'backend', 'device',
+                                                      'input_size')} if info else None,
+            'frames': {
+                'in_bag': self.reader.message_counts.get(self.image_topic, 0),
+                'published': len(self.published),
+                'skipped': sum(self.skipped.values()),
+                'skipped_by_reason': dict(self.skipped),
+                'answered': len(latency_ms),
+                'dropped': len(self.published) - len(latency_ms),
+                'unexpected_stamps': len(unexpected),
+                'duplicate_labels': duplicates,
+                'probe_labels': probes,
+                'scored_with_ground_truth': 0 if scorer is None else scorer.frames},
+            'throughput_hz': len(latency_ms) / span_s if span_s > 0 else None,
+            'publish_rate_hz': (len(sent) - 1) / publish_span_s if publish_span_s > 0 else None,
+            # publish_lag: how late each frame left against its schedule (rate pacing only).
+            'latency_ms': {'end_to_end': latency_stats(list(latency_ms.values())),
+                           **({} if options.lockstep
+                              else {'publish_lag': latency_stats(self.publish_lag_ms)})},
+            'metrics': None if scorer is None else scorer.summary(),
+            'metrics_note': note,
+            'unexpected_stamps': unexpected[:100],
+            'frame_log': self.frame_log,
+        }
+
+    def _scorer(self, class_info: str | None) -> Scorer | None:
+        if self.label_topic is None:
+            return None
+        if class_info is not None:
+            from sgcp_core.classes import ClassInfo
+            return Scorer(ClassInfo.from_dict(json.loads(class_info)).names)
+        if self.options.classes:
+            from sgcp_core.classes import load_class_info
+            return Scorer(load_class_info(self.options.classes).names)
+        return None
 
 
-def _restamped(data: bytes, msgtype: str, stamp_ns: int) -> bytes:
-    msg = deserialize(data, msgtype)
-    msg.header = make_header(stamp_ns, msg.header.frame_id)
-    return serialize(msg)
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None,
@@ -240,233 +402,37 @@ def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None,
 
     Raises:
         CommandError: no node found, or it answered nothing.
-        TopicNotFoundError: a topic is missing (the message lists the bag's topics).
+        BagError: the bag is damaged or a topic is missing (the message lists the topics).
     """
     options = options or ReplayOptions()
     if not options.lockstep and options.rate <= 0:
         raise CommandError(f'--rate must be > 0 (or use --lockstep), got {options.rate}')
-    labels_topic = options.node_labels_topic
-    class_info_topic = labels_topic.rsplit('/', 1)[0] + '/class_info'
-    profile = _use_large_message_profile()
-    published: dict[int, int] = {}         # stamp -> wall ns just before publishing
-    publish_lag_ms: list[float] = []
-    skipped: Counter[str] = Counter()
-    skipped_log: list[dict] = []
-    ground_truth: dict[int, tuple[str, bytes]] = {}   # frame stamp -> (msgtype, label CDR)
-    probe_stamp = None
+    profile = use_large_message_profile()
     with BagReader(bag_path) as reader, ExitStack() as outputs:
-        image_topic, label_topic = resolve_topics(reader, EvaluationOptions(
-            image_topic=options.image_topic, label_topic=options.label_topic))
-        image_type = reader.topics[image_topic]
-        if (image_type == COMPRESSED_IMAGE_TYPE
+        replay = _Replay(reader, options, say)
+        image_type = reader.topics[replay.image_topic]
+        if (image_type == topics.COMPRESSED_IMAGE_TYPE
                 and not options.publish_topic.endswith('/compressed')):
-            # The node takes CompressedImage on image/compressed (subscribe_compressed).
-            options = dataclasses.replace(options,
-                                          publish_topic=options.publish_topic + '/compressed')
-            say(f'{image_topic} holds CompressedImage: publishing on {options.publish_topic} '
-                '(start the node with -p subscribe_compressed:=true)')
+            options = replay.options = dataclasses.replace(
+                options, publish_topic=options.publish_topic + '/compressed')
+            say(f'{replay.image_topic} holds CompressedImage: publishing on '
+                f'{options.publish_topic} (the node\'s compressed transport)')
         writer = None
         if options.record is not None:
             writer = outputs.enter_context(BagWriter(options.record, options.record_storage))
-            writer.add_topic(options.publish_topic, image_type)
-            writer.add_topic(labels_topic, IMAGE_TYPE)
-        inbox = _Inbox(writer, labels_topic)
-        ros = _RosSide(options, image_type, inbox, labels_topic, class_info_topic)
+            writer.add_topic(options.publish_topic, image_type, reader.typestore)
+            writer.add_topic(options.node_labels_topic, topics.IMAGE_TYPE)
+        ros = _RosSide(options, image_type, writer)
         outputs.callback(ros.close)  # runs before the writer closes (ExitStack is LIFO)
         say(f'waiting up to {options.wait_for_node_s:g} s for the node '
-            f'({options.publish_topic} -> {labels_topic})')
+            f'({options.publish_topic} -> {options.node_labels_topic})')
         ros.connect(options.wait_for_node_s)
-        matcher = StampMatcher(options.tolerance_ns)
-
-        def frames():
-            """(message, stamp) of each decodable frame; ground truth recorded on the way."""
-            index = 0
-            for message in reader.messages({image_topic, label_topic} - {None}):
-                if message.topic == label_topic:
-                    try:
-                        stamp = stamp_to_ns(deserialize(message.data, message.msgtype)
-                                            .header.stamp)
-                    except Exception:  # noqa: BLE001 - counted below as an unmatched label
-                        continue
-                    events = matcher.add_label(stamp, message.log_time_ns,
-                                               (message.msgtype, message.data))
-                else:
-                    index += 1
-                    try:
-                        msg = deserialize(message.data, message.msgtype)
-                        stamp = stamp_to_ns(msg.header.stamp)
-                        image_to_rgb(msg)   # what the node could not decode is not sent
-                    except Exception as error:  # noqa: BLE001 - per-frame report, go on
-                        reason = (type(error).__name__ if isinstance(error, FrameError)
-                                  else 'undecodable record')
-                        skipped[reason] += 1
-                        skipped_log.append({'index': index - 1, 'reason': str(error)})
-                        say(f'frame {index - 1}: skipped: {error}')
-                        continue
-                    events = matcher.add_frame(stamp, message.log_time_ns, stamp)
-                    yield message, stamp
-                for event in events:
-                    if event.kind == 'matched':
-                        ground_truth[event.frame] = event.label
-
-        stream = frames()
-        first = next(stream, None)
-        if first is None:
-            raise CommandError(f'{image_topic} in {bag_path} has no frame this tool can send')
-        if options.probe:
-            probe_stamp = inbox.probe_stamp = max(0, first[1] - PROBE_OFFSET_NS)
-            _probe(ros, inbox, _restamped(first[0].data, first[0].msgtype, probe_stamp),
-                   probe_stamp, options.wait_for_node_s)
-            say('node answered the probe frame; replaying')
-        start_wall = time.monotonic()
-        first_log = first[0].log_time_ns
-        count = 0
-        for message, stamp in _chain(first, stream):
-            if options.max_frames and count >= options.max_frames:
-                break
-            if not options.lockstep:
-                due = start_wall + (message.log_time_ns - first_log) / 1e9 / options.rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                publish_lag_ms.append(max(0.0, -delay) * 1e3)
-            published[stamp] = ros.publish(message.data)
-            count += 1
-            if writer is not None:
-                writer.write_raw(options.publish_topic, published[stamp], message.data)
-            if options.lockstep:
-                inbox.wait_for(lambda: stamp in inbox.stamps, options.frame_timeout_s)
-        # Let the last frames come back; frames the node dropped never will.
-        inbox.wait_for(lambda: published.keys() <= inbox.stamps, options.drain_s)
-        for event in matcher.flush():
-            if event.kind == 'matched':
-                ground_truth[event.frame] = event.label
-        received = list(inbox.labels)
-        class_info = inbox.class_info
-        health = reader.health
-        frames_in_bag = reader.message_counts.get(image_topic, 0)
-    return _replay_report(bag_path, options, image_topic, label_topic, profile, published,
-                          publish_lag_ms, received, probe_stamp, ground_truth, class_info,
-                          skipped, skipped_log, health, frames_in_bag)
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
-
-
-def _probe(ros: _RosSide, inbox: _Inbox, data: bytes, stamp: int, timeout_s: float) -> None:
-    """Send the probe frame every second until the node answers it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ros.publish(data)
-        if inbox.wait_for(lambda: stamp in inbox.stamps, 1.0):
-            # Answers to earlier copies may still be on their way: let them arrive now.
-            time.sleep(0.3)
-            return
-    raise CommandError(f'the node is connected but answered no probe frame within '
-                       f'{timeout_s:g} s (is it failing on every frame? see its log)')
-
-
-def _replay_report(bag_path, options, image_topic, label_topic, profile, published,
-                   publish_lag_ms, received, probe_stamp, ground_truth, class_info, skipped,
-                   skipped_log, health, frames_in_bag) -> dict:
-    from sgcp_core.metrics import ConfusionMatrix
-    latency_ms: dict[int, float] = {}
-    unexpected: list[int] = []
-    duplicates = probes = 0
-    first_label: dict[int, bytes] = {}
-    receive_times = []
-    for received_ns, data in received:
-        stamp = _cdr_header_stamp_ns(data)
-        if stamp == probe_stamp:
-            probes += 1
-            continue
-        if stamp not in published:
-            unexpected.append(stamp)
-            continue
-        if stamp in latency_ms:
-            duplicates += 1
-            continue
-        latency_ms[stamp] = (received_ns - published[stamp]) / 1e6
-        first_label[stamp] = data
-        receive_times.append(received_ns)
-
-    summary, scored, note = None, 0, None
-    classes = None
-    if class_info is not None:
-        from sgcp_core.classes import ClassInfo
-        classes = ClassInfo.from_dict(json.loads(class_info))
-    elif options.classes:
-        from sgcp_core.classes import load_class_info
-        classes = load_class_info(options.classes)
-    if label_topic is None:
-        note = 'the bag has no ground-truth topic'
-    elif classes is None:
-        note = 'no class list: nothing on the node\'s class_info topic; pass --classes'
-    else:
-        matrix = ConfusionMatrix(classes.num_classes)
-        for stamp, data in first_label.items():
-            if stamp not in ground_truth:
-                continue
-            msgtype, target_data = ground_truth[stamp]
-            try:
-                prediction = image_to_labels(deserialize(data, IMAGE_TYPE))
-                target = image_to_labels(deserialize(target_data, msgtype))
-            except Exception:  # noqa: BLE001 - counted as not scored
-                continue
-            if prediction.shape == target.shape:
-                matrix.update(target, prediction)
-                scored += 1
-        if scored:
-            summary = matrix.summary(classes.names)
-        else:
-            note = 'no published label had ground truth'
-
-    sent = sorted(published.values())
-    span_s = ((max(receive_times) - sent[0]) / 1e9) if receive_times and sent else 0.0
-    publish_span_s = (sent[-1] - sent[0]) / 1e9 if len(sent) > 1 else 0.0
-    frame_log = [{'stamp_ns': stamp, 'latency_ms': latency_ms.get(stamp)}
-                 for stamp in sorted(published, key=published.get)]
-    return {
-        'tool': 'replay_bag',
-        'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        'bag': str(bag_path),
-        'image_topic': image_topic,
-        'label_topic': label_topic,
-        'publish_topic': options.publish_topic,
-        'node_labels_topic': options.node_labels_topic,
-        'pacing': 'lockstep' if options.lockstep else f'{options.rate:g}x recorded rate',
-        'dds_profile': profile or os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'),
-        'frames': {
-            'in_bag': frames_in_bag,
-            'published': len(published),
-            'skipped': sum(skipped.values()),
-            'skipped_by_reason': dict(skipped),
-            'answered': len(latency_ms),
-            'dropped': len(published) - len(latency_ms),
-            'unexpected_stamps': len(unexpected),
-            'duplicate_labels': duplicates,
-            'probe_labels': probes,
-            'scored_with_ground_truth': scored,
-        },
-        'throughput_hz': len(latency_ms) / span_s if span_s > 0 else None,
-        'publish_rate_hz': (len(sent) - 1) / publish_span_s if publish_span_s > 0 else None,
-        # publish_lag: how late each frame left against its schedule (rate pacing only).
-        'latency_ms': {'end_to_end': latency_stats(list(latency_ms.values())),
-                       **({} if options.lockstep
-                          else {'publish_lag': latency_stats(publish_lag_ms)})},
-        'metrics': summary,
-        'metrics_note': note,
-        'unexpected_stamps': unexpected[:100],
-        'skipped_frames': skipped_log,
-        'read': health.to_dict(),
-        'frame_log': frame_log,
-    }
+        replay.run(ros)
+        return replay.report(ros, profile)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='replay_bag',
         description='Publish a bag\'s camera frames into the running segmentation node over '
                     'DDS and measure what comes back: end-to-end latency per frame (matched '
@@ -478,15 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
                '  replay_bag camvid_val --rate 2        # twice as fast\n'
                '  replay_bag camvid_val --lockstep --record camvid_val_live',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .db3/.mcap file')
-    parser.add_argument('--image-topic', help='camera topic in the bag (default: '
-                        '/camera/image_raw, or the bag\'s only image topic)')
-    parser.add_argument('--label-topic', help='ground-truth topic in the bag (default: '
-                        '/camera/ground_truth if present; "" for none)')
-    parser.add_argument('--publish-topic', default='/image',
+    parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .mcap/.db3 file')
+    add_bag_topic_arguments(parser)
+    parser.add_argument('--publish-topic', default=topics.NODE_IMAGE,
                         help='topic the node subscribes to (default: %(default)s); '
                              'CompressedImage frames go to <topic>/compressed')
-    parser.add_argument('--node-labels-topic', default='/sgcp_segmentation/labels',
+    parser.add_argument('--node-labels-topic', default=topics.NODE_LABELS,
                         help='the node\'s label output (default: %(default)s)')
     pacing = parser.add_mutually_exclusive_group()
     pacing.add_argument('--rate', type=float, default=1.0,
@@ -508,12 +471,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help='class list for the mIoU if the node publishes no class_info '
                              '(camvid, cityscapes or a file)')
     parser.add_argument('--record', type=Path,
-                        help='write the published frames and the node\'s labels to this bag')
+                        help='write the published frames and the node\'s labels to this '
+                             'new bag')
     parser.add_argument('--record-storage', default='mcap', choices=STORAGE_CHOICES)
-    parser.add_argument('--json', type=Path, help='write the report to this JSON file')
+    parser.add_argument('--json', type=Path, help='write the report to this new JSON file')
     parser.add_argument('--no-probe', action='store_true',
                         help='start without first waiting for an answer to a probe frame')
     return parser
+
+
+def options_from_args(args: argparse.Namespace) -> ReplayOptions:
+    return ReplayOptions(
+        image_topic=args.image_topic, label_topic=args.label_topic,
+        publish_topic=args.publish_topic, node_labels_topic=args.node_labels_topic,
+        rate=args.rate, lockstep=args.lockstep, frame_timeout_s=args.frame_timeout,
+        wait_for_node_s=args.wait_for_node, drain_s=args.drain, max_frames=args.max_frames,
+        tolerance_ns=round(args.stamp_tolerance_ms * 1e6),
+        record=new_output(args.record, '--record'), record_storage=args.record_storage,
+        classes=args.classes, probe=not args.no_probe)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -521,17 +496,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         from sgcp_core.metrics import format_iou_table
-        if args.record is not None and args.record.exists():
-            raise CommandError(f'--record {args.record} exists already')
-        options = ReplayOptions(
-            image_topic=args.image_topic, label_topic=args.label_topic,
-            publish_topic=args.publish_topic, node_labels_topic=args.node_labels_topic,
-            rate=args.rate, lockstep=args.lockstep, frame_timeout_s=args.frame_timeout,
-            wait_for_node_s=args.wait_for_node, drain_s=args.drain, max_frames=args.max_frames,
-            tolerance_ns=round(args.stamp_tolerance_ms * 1e6), record=args.record,
-            record_storage=args.record_storage, classes=args.classes,
-            probe=not args.no_probe)
-        report = replay_bag(args.bag, options,
+        new_output(args.json, '--json')
+        report = replay_bag(args.bag, options_from_args(args),
                             say=lambda text: print(text, file=sys.stderr))
         frames = report['frames']
         print(f'{args.bag}: {report["image_topic"]} -> {report["publish_topic"]} '
@@ -541,10 +507,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f'no mIoU: {report["metrics_note"]}')
         print(format_latency_table(report['latency_ms']))
-        print(format_counts({
-            **frames,
-            'throughput_hz': _fmt(report['throughput_hz']),
-            'publish_rate_hz': _fmt(report['publish_rate_hz'])}))
+        rates = {key: 'n/a' if report[key] is None else f'{report[key]:.2f}'
+                 for key in ('throughput_hz', 'publish_rate_hz')}
+        print(format_counts({**frames, **rates}))
         if args.json is not None:
             write_json(args.json, report)
             print(f'wrote {args.json}')
@@ -557,10 +522,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_command('replay_bag', run)
-
-
-def _fmt(value) -> str:
-    return 'n/a' if value is None else f'{value:.2f}'
 
 
 if __name__ == '__main__':

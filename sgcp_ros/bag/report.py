@@ -16,11 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sgcp_core.checkpoint import atomic_write
+from sgcp_core.files import atomic_write, write_png
 from sgcp_core.timing import latency_stats
 
-__all__ = ['latency_stats', 'LatencyLog', 'format_latency_table', 'format_counts',
-           'write_json', 'write_png', 'plot_iou', 'plot_latency', 'contact_sheet']
+__all__ = ['LatencyLog', 'format_latency_table', 'format_counts', 'write_json', 'plot_iou',
+           'plot_latency', 'contact_sheet']
 
 
 class LatencyLog:
@@ -76,14 +76,6 @@ def _json_ready(value):
 def write_json(path: str | Path, report: Mapping) -> Path:
     text = json.dumps(_json_ready(report), indent=2, allow_nan=False)
     return atomic_write(path, lambda temp: Path(temp).write_text(text + '\n'))
-
-
-def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """(H, W, 3) uint8 RGB -> PNG file."""
-    ok, encoded = cv2.imencode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError(f'OpenCV could not encode a {rgb.shape} image as PNG')
-    return atomic_write(path, lambda temp: Path(temp).write_bytes(encoded.tobytes()))
 
 
 def _figure():

@@ -1,0 +1,369 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``check_bag SCENARIO.yaml``: a segmentation regression test on a bag, pass or fail.
+
+A scenario names a bag, its topics, how to run the model (``offline``: the engine reads the
+bag; ``live``: the bag is replayed over DDS into a segmentation node process this command
+starts with the scenario's engine options) and the criteria the run must meet::
+
+    bag: camvid_val            # path, relative to the scenario file
+    image_topic: /camera/image_raw
+    label_topic: /camera/ground_truth
+    mode: offline              # offline | live
+    model: ''                  # '' = the shipped model
+    engine: {backend: onnx}    # any EngineConfig field
+    criteria:
+      min_miou: 60.0
+      min_class_iou: {Road: 90.0, Car: 70.0}
+      max_latency_p95_ms: 100.0
+      max_drop_rate: 0.01      # live mode only
+      min_frame_miou: 30.0     # every scored frame
+
+Writes ``results.jsonl`` (one line per frame), ``summary.json`` (each criterion with its
+measured value and verdict, the bag's hash, model, engine and scenario) and ``junit.xml``
+(one test case per criterion). Exit status: 0 every criterion passes, 1 one fails, 2 the
+scenario could not run (bad file, unknown key, missing topic, damaged bag).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from sgcp_core.cli import ArgumentParser
+from sgcp_core.config import EngineConfig, replace_from_dict
+from sgcp_core.errors import CommandError
+from sgcp_core.files import atomic_write
+from sgcp_core.timing import latency_stats
+from sgcp_ros import topics
+from sgcp_ros.bag.common import new_output, run_command
+from sgcp_ros.bag.report import write_json
+
+__all__ = ['Scenario', 'load_scenario', 'run_scenario', 'main']
+
+MODES = ('offline', 'live')
+CRITERIA = {  # name -> (comparison, unit, live only)
+    'min_miou': ('>=', '%', False),
+    'min_class_iou': ('>=', '%', False),
+    'max_latency_p95_ms': ('<=', 'ms', False),
+    'max_drop_rate': ('<=', '', True),
+    'min_frame_miou': ('>=', '%', False),
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario file, checked: every key known, every value of the right type."""
+
+    path: Path
+    bag: Path
+    image_topic: str | None = None
+    label_topic: str | None = None
+    mode: str = 'offline'
+    engine: EngineConfig = EngineConfig()
+    criteria: dict = field(default_factory=dict)
+    stamp_tolerance_ms: float = 1.0
+    max_frames: int = 0
+    rate: float = 1.0                   # live: multiple of the recorded rate
+    node_start_timeout_s: float = 180.0
+
+
+def _fail(path: Path, text: str):
+    raise CommandError(f'{path}: {text}')
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file; CommandError naming the file and the key at fault."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        _fail(path, f'not valid YAML: {" ".join(str(error).split())}')
+    if not isinstance(values, dict):
+        _fail(path, 'expected a mapping of scenario keys (bag, mode, criteria, ...)')
+    known = {f.name for f in dataclasses.fields(Scenario)} - {'path'} | {'model'}
+    for key in values:
+        if key not in known:
+            _fail(path, f'unknown key {key!r}; known keys: {", ".join(sorted(known))}')
+    if not values.get('bag'):
+        _fail(path, "missing key 'bag' (the bag's path, relative to the scenario file)")
+    mode = values.get('mode', 'offline')
+    if mode not in MODES:
+        _fail(path, f"key 'mode': expected one of {MODES}, got {mode!r}")
+    engine_values = values.get('engine') or {}
+    if not isinstance(engine_values, dict):
+        _fail(path, "key 'engine': expected a mapping of EngineConfig fields")
+    if 'model' in values:
+        engine_values = {**engine_values, 'model_path': values['model'] or ''}
+    model = engine_values.get('model_path', '')
+    if model and not Path(model).is_absolute():
+        engine_values['model_path'] = str(path.parent / model)
+    try:
+        engine = replace_from_dict(EngineConfig(), engine_values, f'{path}: engine')
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    criteria = values.get('criteria') or {}
+    if not isinstance(criteria, dict) or not criteria:
+        _fail(path, f"key 'criteria': expected a mapping with at least one of "
+                    f'{", ".join(CRITERIA)}')
+    for name, limit in criteria.items():
+        if name not in CRITERIA:
+            _fail(path, f'unknown key criteria.{name}; known: {", ".join(CRITERIA)}')
+        limits = limit.values() if name == 'min_class_iou' and isinstance(limit, dict) else (
+            [limit] if name != 'min_class_iou' else [None])
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in limits):
+            _fail(path, f'key criteria.{name}: expected a number'
+                  + (' per class name, like {Road: 90.0}' if name == 'min_class_iou' else
+                     f', got {limit!r}'))
+    numbers = {}
+    for key, kind in (('stamp_tolerance_ms', float), ('max_frames', int), ('rate', float),
+                      ('node_start_timeout_s', float)):
+        if key in values:
+            if not isinstance(values[key], (int, float)) or isinstance(values[key], bool) or (
+                    kind is int and not isinstance(values[key], int)) or values[key] < 0:
+                _fail(path, f'key {key!r}: expected a {kind.__name__} >= 0, got '
+                            f'{values[key]!r}')
+            numbers[key] = kind(values[key])
+    for key in ('image_topic', 'label_topic'):
+        if key in values and not isinstance(values[key], str):
+            _fail(path, f'key {key!r}: expected a topic name, got {values[key]!r}')
+    return Scenario(path=path, bag=path.parent / str(values['bag']),
+                    image_topic=values.get('image_topic'),
+                    label_topic=values.get('label_topic'), mode=mode, engine=engine,
+                    criteria=criteria, **numbers)
+
+
+def _bag_hash(bag: Path) -> str:
+    """sha256 over the bag's files (names and bytes, in name order)."""
+    digest = hashlib.sha256()
+    files = [bag] if bag.is_file() else sorted(p for p in bag.iterdir() if p.is_file())
+    for file in files:
+        digest.update(file.name.encode() + b'\0')
+        with file.open('rb') as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _run_offline(scenario: Scenario, out: Path) -> dict:
+    from sgcp_core.engine import Segmenter
+    from sgcp_ros.bag.evaluate_bag import EvaluationOptions, evaluate_bag, write_outputs
+    options = EvaluationOptions(
+        image_topic=scenario.image_topic, label_topic=scenario.label_topic,
+        tolerance_ns=round(scenario.stamp_tolerance_ms * 1e6), max_frames=scenario.max_frames)
+    evaluation = evaluate_bag(scenario.bag, lambda: Segmenter(scenario.engine), options)
+    write_outputs(evaluation, out / 'evaluation', scenario.bag.name)
+    return evaluation.report
+
+
+def _node_command(scenario: Scenario, namespace: str) -> list[str]:
+    """The segmentation node as a process, with the scenario's engine options."""
+    parameters = []
+    for spec in dataclasses.fields(EngineConfig):
+        value = getattr(scenario.engine, spec.name)
+        if value != spec.default:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            parameters += ['-p', f'{spec.name}:={text}']
+    return [sys.executable, '-m', 'sgcp_ros.segmentation_node', '--ros-args',
+            '-r', f'__ns:={namespace}', *parameters]
+
+
+def _run_live(scenario: Scenario, out: Path) -> dict:
+    import subprocess
+    from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag, use_large_message_profile
+    use_large_message_profile()   # the node process inherits it
+    namespace = f'/check_bag_{os.getpid()}'
+    log_path = out / 'node.log'
+    with log_path.open('w') as log:
+        node = subprocess.Popen(_node_command(scenario, namespace), stdout=log,
+                                stderr=subprocess.STDOUT, env=dict(os.environ,
+                                                                   PYTHONUNBUFFERED='1'))
+    try:
+        options = ReplayOptions(
+            image_topic=scenario.image_topic, label_topic=scenario.label_topic,
+            publish_topic=f'{namespace}{topics.NODE_IMAGE}',
+            node_labels_topic=f'{namespace}{topics.NODE_LABELS}', rate=scenario.rate,
+            wait_for_node_s=scenario.node_start_timeout_s, max_frames=scenario.max_frames,
+            tolerance_ns=round(scenario.stamp_tolerance_ms * 1e6))
+        try:
+            report = replay_bag(scenario.bag, options,
+                                say=lambda text: print(text, file=sys.stderr))
+        except CommandError as error:
+            if node.poll() is not None:
+                tail = log_path.read_text(errors='replace').strip().splitlines()[-1:]
+                raise CommandError(f'the node exited ({node.returncode}): '
+                                   f'{" ".join(tail)} (log: {log_path})') from None
+            raise error
+    finally:
+        if node.poll() is None:
+            node.send_signal(2)   # SIGINT: the node's clean shutdown
+            try:
+                node.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+    return report
+
+
+def _measure(scenario: Scenario, report: dict) -> list[dict]:
+    """One entry per criterion (per class for min_class_iou): limit, measured, verdict."""
+    metrics = report['metrics']
+    frames = report['frame_log']
+    latencies = [f['latency_ms'] for f in frames if f.get('latency_ms') is not None]
+    measured = {
+        'min_miou': None if metrics is None else 100 * metrics['miou'],
+        'max_latency_p95_ms': latency_stats(latencies)['p95'],
+        'min_frame_miou': min((f['miou'] for f in frames if f.get('miou') is not None),
+                              default=None),
+    }
+    if scenario.mode == 'live':
+        published = report['frames']['published']
+        measured['max_drop_rate'] = (report['frames']['dropped'] / published
+                                     if published else None)
+    results = []
+    for name, limit in scenario.criteria.items():
+        comparison, unit, live_only = CRITERIA[name]
+        if name == 'min_class_iou':
+            per_class = {} if metrics is None else metrics['per_class_iou']
+            for class_name, class_limit in limit.items():
+                if metrics is not None and class_name not in per_class:
+                    raise CommandError(
+                        f'{scenario.path}: criteria.min_class_iou names class {class_name!r}, '
+                        f'which the model does not have; its classes: {", ".join(per_class)}')
+                value = per_class.get(class_name)
+                results.append(_verdict(f'min_class_iou.{class_name}', comparison, unit,
+                                        class_limit, None if value is None else 100 * value))
+            continue
+        if live_only and scenario.mode != 'live':
+            results.append({'name': name, 'limit': limit, 'measured': None,
+                            'verdict': 'skipped', 'reason': 'measured in live mode only'})
+            continue
+        results.append(_verdict(name, comparison, unit, limit, measured[name]))
+    return results
+
+
+def _verdict(name: str, comparison: str, unit: str, limit: float,
+             value: float | None) -> dict:
+    if value is None:
+        return {'name': name, 'limit': limit, 'measured': None, 'verdict': 'fail',
+                'reason': 'nothing measured (no frame scored or answered)'}
+    passed = value >= limit if comparison == '>=' else value <= limit
+    return {'name': name, 'limit': limit, 'measured': round(value, 4),
+            'verdict': 'pass' if passed else 'fail',
+            'reason': f'measured {value:.4g}{unit}, required {comparison} {limit:g}{unit}'}
+
+
+def _frame_results(scenario: Scenario, report: dict) -> list[dict]:
+    """results.jsonl lines: each frame with its per-frame checks."""
+    criteria = scenario.criteria
+    lines = []
+    for frame in report['frame_log']:
+        checks = {'decoded': frame['status'] != 'skipped'}
+        if scenario.mode == 'live':
+            checks['answered'] = frame['status'] == 'answered'
+        latency = frame.get('latency_ms')
+        if 'max_latency_p95_ms' in criteria and latency is not None:
+            checks['latency_within_limit'] = latency <= criteria['max_latency_p95_ms']
+        if 'min_frame_miou' in criteria and frame.get('miou') is not None:
+            checks['min_frame_miou'] = frame['miou'] >= criteria['min_frame_miou']
+        lines.append({'frame': frame['index'], 'stamp_ns': frame['stamp_ns'],
+                      'status': frame['status'], 'reason': frame.get('reason'),
+                      'miou': frame.get('miou'), 'pixel_accuracy': frame.get('pixel_accuracy'),
+                      'latency_ms': latency, 'checks': checks, 'pass': all(checks.values())})
+    return lines
+
+
+def _junit(name: str, results: list[dict], seconds: float) -> str:
+    suite = ElementTree.Element(
+        'testsuite', name=f'check_bag.{name}', tests=str(len(results)),
+        failures=str(sum(r['verdict'] == 'fail' for r in results)),
+        skipped=str(sum(r['verdict'] == 'skipped' for r in results)), time=f'{seconds:.3f}')
+    for result in results:
+        case = ElementTree.SubElement(suite, 'testcase', classname=f'check_bag.{name}',
+                                      name=result['name'])
+        if result['verdict'] == 'fail':
+            ElementTree.SubElement(case, 'failure', message=result['reason'])
+        elif result['verdict'] == 'skipped':
+            ElementTree.SubElement(case, 'skipped', message=result['reason'])
+    root = ElementTree.Element('testsuites')
+    root.append(suite)
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding='unicode', xml_declaration=True) + '\n'
+
+
+def run_scenario(scenario: Scenario, out: Path) -> dict:
+    """Run ``scenario``, write results.jsonl, summary.json and junit.xml into ``out``.
+
+    Returns:
+        The summary; ``summary['passed']`` is the verdict.
+    """
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    bag_hash = _bag_hash(scenario.bag) if scenario.bag.exists() else None
+    run = _run_live if scenario.mode == 'live' else _run_offline
+    report = run(scenario, out)
+    criteria = _measure(scenario, report)
+    frames = _frame_results(scenario, report)
+    lines = ''.join(json.dumps(line) + '\n' for line in frames)
+    atomic_write(out / 'results.jsonl', lambda temp: Path(temp).write_text(lines))
+    passed = all(c['verdict'] != 'fail' for c in criteria)
+    summary = {
+        'scenario': str(scenario.path), 'mode': scenario.mode, 'passed': passed,
+        'criteria': criteria,
+        'bag': {'path': str(scenario.bag), 'sha256': bag_hash,
+                'image_topic': report['image_topic'], 'label_topic': report['label_topic']},
+        'model': (report.get('engine') or {}).get('model') or scenario.engine.model_path,
+        'engine': report.get('engine'),
+        'config': {'engine': dataclasses.asdict(scenario.engine),
+                   'stamp_tolerance_ms': scenario.stamp_tolerance_ms,
+                   'max_frames': scenario.max_frames, 'rate': scenario.rate},
+        'frames': {**report['frames'], 'frames_failing_checks':
+                   sum(not line['pass'] for line in frames)},
+        'metrics': report['metrics'],
+        'latency_ms': latency_stats([line['latency_ms'] for line in frames
+                                     if line['latency_ms'] is not None]),
+        'seconds': round(time.monotonic() - started, 3),
+    }
+    write_json(out / 'summary.json', summary)
+    junit = _junit(scenario.path.stem, criteria, summary['seconds'])
+    atomic_write(out / 'junit.xml', lambda temp: Path(temp).write_text(junit))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(
+        prog='check_bag',
+        description='Run a segmentation regression scenario (bag + criteria) and exit 0 '
+                    'if every criterion passes, 1 if one fails, 2 if it could not run.')
+    parser.add_argument('scenario', type=Path, help='scenario YAML file')
+    parser.add_argument('--out', type=Path, help='new folder for results.jsonl, summary.json '
+                        'and junit.xml (default: <scenario>_results beside the scenario)')
+    args = parser.parse_args(argv)
+
+    def run() -> int:
+        scenario = load_scenario(args.scenario)
+        out = new_output(args.out or args.scenario.with_name(args.scenario.stem + '_results'),
+                         '--out')
+        summary = run_scenario(scenario, out)
+        for criterion in summary['criteria']:
+            print(f'{criterion["verdict"].upper():7} {criterion["name"]}: '
+                  f'{criterion.get("reason", "")}')
+        print(f'{"PASSED" if summary["passed"] else "FAILED"}: {scenario.path} ({scenario.mode}'
+              f', {summary["frames"].get("images_read", summary["frames"].get("in_bag"))} '
+              f'frames); wrote {out}/summary.json, results.jsonl, junit.xml')
+        return 0 if summary['passed'] else 1
+
+    return run_command('check_bag', run)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

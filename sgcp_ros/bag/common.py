@@ -1,0 +1,77 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""What the bag commands share: the error handling of a command, and per-frame scoring."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sgcp_core.errors import USER_ERRORS, CommandError, describe_error
+
+__all__ = ['run_command', 'new_output', 'Scorer']
+
+
+def run_command(prog: str, run: Callable[[], int]) -> int:
+    """Call ``run``; bad input (USER_ERRORS, BagError, ImageConversionError) becomes one
+    ``<prog>: error: ...`` line on stderr and exit status 2."""
+    try:
+        return int(run() or 0)
+    except KeyboardInterrupt:
+        print(f'{prog}: interrupted', file=sys.stderr)
+        return 130
+    except USER_ERRORS as error:
+        # The message names the file, topic or value at fault; a traceback would bury it.
+        print(f'{prog}: error: {describe_error(error)}', file=sys.stderr)
+        return 2
+
+
+def new_output(path: Path | None, option: str) -> Path | None:
+    """``path`` if it does not exist yet; CommandError naming ``option`` otherwise."""
+    if path is not None and path.exists():
+        raise CommandError(f'{option} {path} exists already; choose another path or remove it')
+    return path
+
+
+class Scorer:
+    """IoU over a run (one confusion matrix) and a small per-frame summary.
+
+    Args:
+        class_names: the model's classes, in label-id order.
+        ignore_index: ground-truth value that is not scored.
+    """
+
+    def __init__(self, class_names: Sequence[str], ignore_index: int = 255) -> None:
+        from sgcp_core.metrics import ConfusionMatrix
+        self._matrix_type = ConfusionMatrix
+        self.class_names = list(class_names)
+        self.ignore_index = ignore_index
+        self.matrix = ConfusionMatrix(len(self.class_names), ignore_index)
+        self.frames = 0
+
+    def add(self, target: np.ndarray, prediction: np.ndarray) -> dict | None:
+        """Score one frame: target and prediction (H, W) uint8 class ids.
+
+        Returns:
+            {'miou': percent over the classes in this frame, 'pixel_accuracy': percent},
+            or None when the shapes differ (not scored).
+        """
+        if target.shape != prediction.shape:
+            return None
+        frame = self._matrix_type(len(self.class_names), self.ignore_index)
+        frame.update(target, prediction)
+        self.matrix.update(target, prediction)
+        self.frames += 1
+        return {'miou': _percent(frame.miou()), 'pixel_accuracy':
+                _percent(frame.pixel_accuracy())}
+
+    def summary(self) -> dict | None:
+        """The run's mIoU, per-class IoU and pixel accuracy; None before the first frame."""
+        return self.matrix.summary(self.class_names) if self.frames else None
+
+
+def _percent(value: float) -> float | None:
+    return round(100 * float(value), 3) if np.isfinite(value) else None
