@@ -26,6 +26,7 @@ cloud and is counted in /diagnostics.
 from __future__ import annotations
 
 import array
+import dataclasses
 import statistics
 import sys
 import threading
@@ -60,7 +61,7 @@ except ImportError:
     LabelInfo = VisionClass = None
 
 __all__ = ['OutputsConfig', 'OUTPUT_SIZES', 'OUTPUTS_PARAMETERS', 'CLOUD_PARAMETERS',
-           'CLOUD_PREFIX', 'declare_outputs_config', 'read_outputs_config',
+           'CLOUD_PREFIX', 'PARAMETER_NAMES', 'declare_outputs_config', 'read_outputs_config',
            'camera_info_topic', 'scaled_camera_info', 'cloud_message', 'pack_cloud',
            'DepthPairing', 'RobotOutputs']
 
@@ -114,6 +115,10 @@ CLOUD_PARAMETERS = {
                                  'pair by exact stamp (nav2 semantic segmentation layer) match '
                                  'it with ~/labels and ~/confidence.'),
 }
+
+# Every ROS parameter name this module declares (all start-up parameters).
+PARAMETER_NAMES = frozenset(OUTPUTS_PARAMETERS) | frozenset(
+    CLOUD_PREFIX + field.name for field in dataclasses.fields(CloudConfig))
 
 
 def declare_outputs_config(node: Node) -> tuple[OutputsConfig, CloudConfig]:

@@ -185,3 +185,70 @@ def test_cloud_cost_per_frame_at_640x480_depth_decimation_2():
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture
+def ros_node():
+    import rclpy
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('sgcp_robot_outputs_unit', context=context)
+    yield node
+    node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+def _robot_outputs(node, **cloud):
+    from types import SimpleNamespace
+
+    from rclpy.qos import qos_profile_sensor_data
+
+    from sgcp_core.classes import CAMVID
+    from sgcp_ros.robot_outputs import OutputsConfig, RobotOutputs
+    segmenter = SimpleNamespace(classes=CAMVID, config=SimpleNamespace(min_confidence=0.25))
+    problems = []
+    outputs = RobotOutputs(node, segmenter, OutputsConfig(output_size='depth'),
+                           CloudConfig(**cloud), '/cam/image_raw', qos_profile_sensor_data,
+                           lambda key, text: problems.append(text))
+    return outputs, problems
+
+
+def test_without_vision_msgs_there_is_no_label_info_and_one_log_line(ros_node, monkeypatch):
+    monkeypatch.setattr(robot_outputs, 'LabelInfo', None)
+    outputs, _ = _robot_outputs(ros_node)
+
+    def published():
+        return {name.rsplit('/', 1)[-1] for name, _ in
+                ros_node.get_publisher_names_and_types_by_node(ros_node.get_name(),
+                                                               ros_node.get_namespace())}
+    assert {'points', 'confidence', 'camera_info'} <= published()
+    assert 'label_info' not in published()
+    assert outputs.camera_info_topic == '/cam/camera_info'
+    # No subscribers, no depth seen yet: nothing extra to compute, labels at the input size.
+    assert outputs.segment_options() == {'want_confidence': False}
+    outputs.close()
+    assert not {'points', 'confidence', 'camera_info'} & published()
+
+
+def test_label_info_carries_threshold_and_unknown(ros_node):
+    vision_msgs = pytest.importorskip('vision_msgs.msg')
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    outputs, _ = _robot_outputs(ros_node)
+    received = []
+    ros_node.create_subscription(
+        vision_msgs.LabelInfo, '/sgcp_robot_outputs_unit/label_info', received.append,
+        QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                   durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    executor = SingleThreadedExecutor(context=ros_node.context)
+    executor.add_node(ros_node)
+    for _ in range(100):
+        if received:
+            break
+        executor.spin_once(timeout_sec=0.05)
+    executor.remove_node(ros_node)
+    label_info = received[0]
+    assert label_info.threshold == pytest.approx(0.25)
+    assert [(c.class_id, c.class_name) for c in label_info.class_map][-1] == (255, 'unknown')
+    assert len(label_info.class_map) == 12
+    outputs.close()
