@@ -121,19 +121,22 @@ PARAMETER_NAMES = frozenset(OUTPUTS_PARAMETERS) | frozenset(
     CLOUD_PREFIX + field.name for field in dataclasses.fields(CloudConfig))
 
 
+def _checked(outputs: OutputsConfig, cloud: CloudConfig) -> tuple[OutputsConfig, CloudConfig]:
+    if outputs.output_size not in OUTPUT_SIZES:
+        raise ConfigError(f'parameter output_size must be one of {OUTPUT_SIZES}, got '
+                          f'{outputs.output_size!r}')
+    SemanticCloudBuilder(cloud)   # raises ValueError naming a contradictory range
+    return outputs, cloud
+
+
 def declare_outputs_config(node: Node) -> tuple[OutputsConfig, CloudConfig]:
     """Declare ``output_size`` and the ``cloud.*`` parameters; return their values.
 
     Raises:
-        ConfigError: a value outside its choices or a contradictory range.
+        ConfigError, ValueError: a value outside its choices, a contradictory range.
     """
-    outputs = declare_config(node, OutputsConfig, OUTPUTS_PARAMETERS)
-    if outputs.output_size not in OUTPUT_SIZES:
-        raise ConfigError(f'parameter output_size must be one of {OUTPUT_SIZES}, got '
-                          f'{outputs.output_size!r}')
-    cloud = declare_config(node, CloudConfig, CLOUD_PARAMETERS, prefix=CLOUD_PREFIX)
-    SemanticCloudBuilder(cloud)   # raises ValueError naming a contradictory range
-    return outputs, cloud
+    return _checked(declare_config(node, OutputsConfig, OUTPUTS_PARAMETERS),
+                    declare_config(node, CloudConfig, CLOUD_PARAMETERS, prefix=CLOUD_PREFIX))
 
 
 def read_outputs_config(node: Node) -> tuple[OutputsConfig, CloudConfig]:
@@ -142,13 +145,8 @@ def read_outputs_config(node: Node) -> tuple[OutputsConfig, CloudConfig]:
     Raises:
         ConfigError, ValueError: as ``declare_outputs_config``.
     """
-    outputs = read_config(node, OutputsConfig)
-    if outputs.output_size not in OUTPUT_SIZES:
-        raise ConfigError(f'parameter output_size must be one of {OUTPUT_SIZES}, got '
-                          f'{outputs.output_size!r}')
-    cloud = read_config(node, CloudConfig, prefix=CLOUD_PREFIX)
-    SemanticCloudBuilder(cloud)
-    return outputs, cloud
+    return _checked(read_config(node, OutputsConfig),
+                    read_config(node, CloudConfig, prefix=CLOUD_PREFIX))
 
 
 def camera_info_topic(image_topic: str) -> str:

@@ -414,6 +414,20 @@ def test_a_bad_groups_file_stops_the_node_at_start_up_naming_the_problem(
     assert problem in output and str(path) in output and 'Traceback' not in output, output
 
 
+def test_a_contradictory_cloud_range_stops_the_node_at_start_up(tmp_path):
+    log = tmp_path / 'node.log'
+    process = start_node(log, '-r', '__ns:=/sgcp_e_range', '-p', 'cloud.min_range_m:=3.0',
+                         '-p', 'cloud.max_range_m:=2.0')
+    try:
+        code = process.wait(timeout=STARTUP_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            stop(process)
+    output = log.read_text()
+    assert code != 0 and 'cannot start: cloud range must satisfy' in output, output
+    assert 'min 3.0 max 2.0' in output and 'Traceback' not in output, output
+
+
 def test_nav2_wiring_mask_confidence_and_organized_cloud_share_stamp_and_pixels(client, frame):
     """What nav2's semantic segmentation layer needs: mask, confidence and a cloud with one
     point per mask pixel, all with the same stamp (it pairs them by exact time)."""
