@@ -155,14 +155,17 @@ def camera_info_topic(image_topic: str) -> str:
     return f'{namespace}/camera_info'
 
 
-def scaled_camera_info(info: CameraInfo, header: Header, size: tuple[int, int]) -> CameraInfo:
+def scaled_camera_info(info: CameraInfo, header: Header, size: tuple[int, int],
+                       image_size: tuple[int, int] | None = None) -> CameraInfo:
     """``info`` with ``header``, describing the image resized to ``size`` (H, W).
 
-    An info without width/height (0) is taken to describe the camera image as it is.
+    An info without width/height (0) describes the camera image, of ``image_size`` (H, W;
+    default ``size``).
     """
     height, width = size
     roi = info.roi
-    source = (info.height or height, info.width or width)
+    image_height, image_width = image_size or size
+    source = (info.height or image_height, info.width or image_width)
     if source == (height, width):
         k, p = info.k, info.p
         roi_values = (roi.x_offset, roi.y_offset, roi.height, roi.width)
@@ -438,7 +441,7 @@ class RobotOutputs:
             self._publish_label_info(header.frame_id)
         info = self._fresh_camera_info()
         if info is not None:
-            self._info_pub.publish(scaled_camera_info(info, header, size))
+            self._info_pub.publish(scaled_camera_info(info, header, size, rgb.shape[:2]))
         if result.confidence is not None and self._confidence_pub.get_subscription_count():
             self._confidence_pub.publish(array_to_image(result.confidence, header))
         if self._points_pub.get_subscription_count() > 0:

@@ -75,6 +75,8 @@ def test_camera_info_takes_the_label_header_and_scales_to_the_label_size():
     assert (half.roi.x_offset, half.roi.y_offset, half.roi.width, half.roi.height) == (
         20, 10, 160, 120)
     assert list(half.d) == list(camera_info().d) and half.distortion_model == 'plumb_bob'
+    unsized = camera_info(width=0, height=0)      # describes the camera image, 480x640
+    assert list(scaled_camera_info(unsized, header, (240, 320), (480, 640)).k) == list(half.k)
 
 
 @pytest.mark.parametrize('organized', [False, True])
