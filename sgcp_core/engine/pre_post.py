@@ -163,7 +163,7 @@ def confidence(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
         mode: one of ``LABEL_MODES``.
 
     Returns:
-        (H, W) uint8, round(255 * max_c softmax(logits)_c); never below 255 / C.
+        (H, W) uint8, round(255 * max_c softmax(logits)_c); at least round(255 / C).
     """
     if mode not in LABEL_MODES:
         raise ValueError(f'label mode must be one of {LABEL_MODES}, got {mode!r}')
