@@ -240,7 +240,7 @@ def test_missing_bag_and_missing_folder_exit_non_zero(tmp_path, capsys):
     assert evaluate_main([str(tmp_path / 'no_such_bag')]) == 2
     assert 'bag not found' in capsys.readouterr().err
     assert make_bag_main([str(tmp_path / 'out'), '--images', str(tmp_path / 'nothing')]) == 2
-    assert 'image folder not found' in capsys.readouterr().err
+    assert 'folder not found' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
 
 

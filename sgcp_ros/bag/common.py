@@ -1,6 +1,6 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""What the bag commands share: the error handling of a command, and per-frame scoring."""
+"""What the bag commands share: error handling, topic options, skip reasons, scoring."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from sgcp_core.errors import USER_ERRORS, CommandError, describe_error
+from sgcp_ros import topics
+from sgcp_ros.images import ImageConversionError
 
-__all__ = ['run_command', 'new_output', 'Scorer']
+__all__ = ['run_command', 'new_output', 'add_bag_topic_arguments', 'skip_reason', 'Scorer']
 
 
 def run_command(prog: str, run: Callable[[], int]) -> int:
@@ -34,6 +36,21 @@ def new_output(path: Path | None, option: str) -> Path | None:
     if path is not None and path.exists():
         raise CommandError(f'{option} {path} exists already; choose another path or remove it')
     return path
+
+
+def add_bag_topic_arguments(parser) -> None:
+    """--image-topic and --label-topic, with the defaults every bag command uses."""
+    parser.add_argument('--image-topic', help=f'camera topic (default: {topics.BAG_IMAGE}, '
+                        'or the bag\'s only Image/CompressedImage topic)')
+    parser.add_argument('--label-topic', help='ground-truth mono8 topic (default: '
+                        f'{topics.BAG_LABELS} if present; "" for none)')
+
+
+def skip_reason(error: Exception) -> str:
+    """Why a frame was skipped, as every bag command counts it."""
+    if isinstance(error, ImageConversionError):
+        return 'unsupported encoding' if error.unsupported else 'corrupt frame'
+    return 'undecodable record'
 
 
 class Scorer:

@@ -32,11 +32,12 @@ from sgcp_core.errors import CommandError
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter,
                                   stamp_to_ns)
-from sgcp_ros.bag.common import Scorer, new_output, run_command
+from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, run_command,
+                                 skip_reason)
 from sgcp_ros.bag.matching import StampMatcher
 from sgcp_ros.bag.report import (LatencyLog, contact_sheet, format_counts,
                                  format_latency_table, plot_iou, plot_latency, write_json)
-from sgcp_ros.images import ImageConversionError, array_to_image, image_to_labels, image_to_rgb
+from sgcp_ros.images import array_to_image, image_to_labels, image_to_rgb
 
 __all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']
 
@@ -66,13 +67,6 @@ class Evaluation:
     latency_samples: dict[str, list[float]]
     tiles: list[tuple[np.ndarray, str]] = field(default_factory=list)
     palette: tuple | None = None
-
-
-def skip_reason(error: Exception) -> str:
-    """The per-frame skip reason both bag commands report."""
-    if isinstance(error, ImageConversionError):
-        return 'unsupported encoding' if error.unsupported else 'corrupt frame'
-    return 'undecodable record'
 
 
 class _Run:
@@ -271,14 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--write-storage', default='mcap', choices=STORAGE_CHOICES)
     add_engine_arguments(parser)
     return parser
-
-
-def add_bag_topic_arguments(parser: argparse.ArgumentParser) -> None:
-    """--image-topic and --label-topic, with the defaults every bag command uses."""
-    parser.add_argument('--image-topic', help=f'camera topic (default: {topics.BAG_IMAGE}, '
-                        'or the bag\'s only Image/CompressedImage topic)')
-    parser.add_argument('--label-topic', help='ground-truth mono8 topic (default: '
-                        f'{topics.BAG_LABELS} if present; "" for none)')
 
 
 def write_outputs(evaluation: Evaluation, out: Path, title: str) -> list[Path]:

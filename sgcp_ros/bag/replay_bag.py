@@ -37,15 +37,14 @@ from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter,
                                   make_header, stamp_to_ns)
-from sgcp_ros.bag.common import Scorer, new_output, run_command
-from sgcp_ros.bag.evaluate_bag import add_bag_topic_arguments, skip_reason
+from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, run_command,
+                                 skip_reason)
 from sgcp_ros.bag.matching import StampMatcher
 from sgcp_ros.bag.report import format_counts, format_latency_table, write_json
 from sgcp_ros.images import image_to_labels, image_to_rgb
 
 __all__ = ['ReplayOptions', 'replay_bag', 'use_large_message_profile', 'main']
 
-DDS_PROFILE_NAME = 'fastdds_large_images.xml'
 PROBE_OFFSET_NS = 1_000_000_000
 
 
@@ -74,23 +73,17 @@ def use_large_message_profile() -> str | None:
     """Point Fast DDS at the shipped large-image profile unless the user chose a profile or
     another RMW: frames of 512 KB and more do not fit Fast DDS's default shared-memory
     segment and stall over fragmented UDP. Must run before the participant exists."""
-    if os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') != 'rmw_fastrtps_cpp':
+    from sgcp_core.resources import share_file
+    if os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') != 'rmw_fastrtps_cpp' or (
+            os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
+            or os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')):
         return None
-    if os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE') or os.environ.get(
-            'FASTRTPS_DEFAULT_PROFILES_FILE'):
-        return None
-    candidates = [Path(__file__).resolve().parents[2] / 'config' / DDS_PROFILE_NAME]
     try:
-        from ament_index_python.packages import get_package_share_directory
-        candidates.append(Path(get_package_share_directory('sgcp_ros')) / 'config'
-                          / DDS_PROFILE_NAME)
-    except Exception:  # noqa: BLE001 - not installed with colcon: no share directory
-        pass
-    profile = next((p for p in candidates if p.is_file()), None)
-    if profile is not None:
-        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
-        return str(profile)
-    return None
+        profile = str(share_file('config/fastdds_large_images.xml'))
+    except FileNotFoundError:
+        return None
+    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
+    return profile
 
 
 def header_stamp_ns(data: bytes) -> int:
