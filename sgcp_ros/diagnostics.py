@@ -6,6 +6,12 @@
 once per report. ``summarize`` turns one window into a level, a message and key/value pairs;
 ``DiagnosticsReporter`` publishes them through diagnostic_updater where it is installed and
 as a plain DiagnosticArray otherwise, with the same status name and keys either way.
+
+The status is named after the node's fully qualified name (``/front/sgcp_segmentation:
+segmentation``): aggregators key statuses by name, so two cameras' nodes in two namespaces
+must not share one. Reports are timed on the steady clock, not the node's: with
+use_sim_time a ROS-time timer stops whenever /clock does (a paused bag, no bag at all),
+which is exactly when someone looks at /diagnostics.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
 from sgcp_core.timing import latency_stats
@@ -25,10 +32,10 @@ __all__ = ['STAGES', 'LATENCY_KEYS', 'WindowReport', 'FrameStatistics', 'summari
            'DiagnosticsReporter', 'STATUS_TASK']
 
 # Per-frame stages, in pipeline order. 'colorize' and 'overlay' only run for subscribers.
-STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'colorize', 'overlay',
-          'publish')
+STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'confidence', 'colorize',
+          'overlay', 'publish')
 LATENCY_KEYS = ('latency mean ms', 'latency p50 ms', 'latency p95 ms', 'latency max ms')
-STATUS_TASK = 'segmentation'   # the status is named '<node name>: segmentation'
+STATUS_TASK = 'segmentation'   # the status is named '<fully qualified node name>: segmentation'
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
 
@@ -42,6 +49,7 @@ class WindowReport:
     rejected: int = 0
     failed: int = 0
     processed: int = 0
+    unmeasured: int = 0        # stamped frames whose stamp the node's clock has not reached
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
     latency_ms: list[float] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
@@ -76,14 +84,23 @@ class FrameStatistics:
             self._count(kind)
             self._window.last_problem = reason
 
-    def record_processed(self, stage_ms: dict[str, float], latency_ms: float | None) -> None:
-        """A frame went through all stages; latency None when its header had no stamp."""
+    def record_processed(self, stage_ms: dict[str, float], latency_ms: float | None,
+                         measurable: bool = True) -> None:
+        """A frame went through all stages.
+
+        Args:
+            latency_ms: header stamp to published, None when not known.
+            measurable: False when the frame had a stamp but the node's clock could not
+                measure it (no /clock yet under use_sim_time, a stamp ahead of the clock).
+        """
         with self._lock:
             self._count('processed')
             for stage, value in stage_ms.items():
                 self._window.stage_ms.setdefault(stage, []).append(value)
             if latency_ms is not None:
                 self._window.latency_ms.append(latency_ms)
+            elif not measurable:
+                self._window.unmeasured += 1
 
     def take_window(self) -> WindowReport:
         """The window so far, with totals; starts the next one."""
@@ -124,8 +141,13 @@ def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
     if latency['count']:
         stats = (latency['mean'], latency['p50'], latency['p95'], latency['max'])
         values += [(key, f'{value:.2f}') for key, value in zip(LATENCY_KEYS, stats)]
+    elif report.unmeasured:
+        # Never a negative or epoch-sized number: say why there is none.
+        values += [(key, 'stamps ahead of the node clock (use_sim_time without /clock?)')
+                   for key in LATENCY_KEYS]
     else:
         values += [(key, 'no stamped frames') for key in LATENCY_KEYS]
+    values.append(('frames with unmeasurable latency', str(report.unmeasured)))
 
     errors, warnings = [], []
     if report.received == 0:
@@ -161,28 +183,40 @@ class DiagnosticsReporter:
     Args:
         node: owner of the timer and publisher (and of diagnostic_updater's).
         period_s: seconds between reports.
-        hardware_id: what tells this status from others of the same name (the node's
-            fully qualified name: every camera's node is called sgcp_segmentation).
+        hardware_id: the device the status is about (the node's fully qualified name).
         make_status: returns (level, message, values) for the window just ended.
     """
 
     def __init__(self, node: Node, period_s: float, hardware_id: str, make_status) -> None:
         self._node = node
         self._make_status = make_status
+        self.name = f'{node.get_fully_qualified_name()}: {STATUS_TASK}'
         try:
             import diagnostic_updater
         except ImportError:
             diagnostic_updater = None
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
         if diagnostic_updater is not None:
             self._updater = diagnostic_updater.Updater(node, period=period_s)
+            # Updater prefixes task names with node_name (the bare node name) and times
+            # itself on the node's clock: replace both (see the module docstring).
+            self._updater.node_name = node.get_fully_qualified_name()
+            node.destroy_timer(self._updater.timer)
+            self._updater.timer = node.create_timer(self._updater.period, self._updater.update,
+                                                    clock=steady)
             self._updater.setHardwareID(hardware_id)
             self._updater.add(STATUS_TASK, self._fill_wrapper)
-            self._publisher = self._timer = None
+            self._publisher = None
             return
         self._updater = None
         self._hardware_id = hardware_id
         self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._timer = node.create_timer(period_s, self._publish)
+        self._timer = node.create_timer(period_s, self._publish, clock=steady)
+
+    @property
+    def uses_diagnostic_updater(self) -> bool:
+        """True when diagnostic_updater publishes the status (it is installed)."""
+        return self._updater is not None
 
     def _fill_wrapper(self, stat):
         level, message, values = self._make_status()
@@ -194,7 +228,7 @@ class DiagnosticsReporter:
     def _publish(self) -> None:
         level, message, values = self._make_status()
         status = DiagnosticStatus(level=level, message=message,
-                                  name=f'{self._node.get_name()}: {STATUS_TASK}',
+                                  name=self.name,
                                   hardware_id=self._hardware_id,
                                   values=[KeyValue(key=k, value=v) for k, v in values])
         array = DiagnosticArray(status=[status])

@@ -23,9 +23,16 @@ from sgcp_core.engine.base import DEVICES
 from sgcp_core.engine.onnx_backend import ONNX_PROVIDERS
 
 __all__ = ['NodeConfig', 'ParameterSpec', 'ENGINE_PARAMETERS', 'NODE_PARAMETERS',
-           'QOS_RELIABILITIES', 'LIVE_PARAMETERS', 'declare_config', 'check_node_config']
+           'QOS_RELIABILITIES', 'IMAGE_TRANSPORTS', 'LIVE_PARAMETERS', 'EFFECTIVE_PARAMETERS',
+           'declare_config', 'read_config', 'check_choice', 'check_node_config']
 
 QOS_RELIABILITIES = ('best_effort', 'reliable')
+# image_transport's names for the two transports this node decodes itself: 'raw' subscribes
+# <image> (sensor_msgs/Image), 'compressed' subscribes <image>/compressed (JPEG or PNG).
+IMAGE_TRANSPORTS = ('raw', 'compressed')
+# Start-up parameters the node overwrites with what it runs once the model is loaded
+# (the resolved file, the backend and device 'auto' picked, the model's input size).
+EFFECTIVE_PARAMETERS = ('model_path', 'backend', 'device', 'input_height', 'input_width')
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,8 @@ class NodeConfig:
     publish_labels: bool = True
     publish_color_mask: bool = True       # computed only while someone subscribes
     publish_overlay: bool = True          # computed only while someone subscribes
-    subscribe_compressed: bool = False    # also take image/compressed (JPEG/PNG)
+    image_transport: str = 'raw'          # raw: <image>; compressed: <image>/compressed
+    overlay_jpeg_quality: int = 80        # ~/overlay/compressed, encoded only for subscribers
     input_qos_depth: int = 1
     input_qos_reliability: str = 'best_effort'
     diagnostics_period_s: float = 1.0
@@ -50,7 +58,7 @@ class ParameterSpec:
     """How one config field appears as a ROS parameter."""
 
     description: str
-    live: bool = False                    # False: read-only, a change needs a restart
+    live: bool = False                    # False: set only while no model is loaded
     range: tuple[float, float] | None = None
     choices: tuple[str, ...] = ()
 
@@ -79,6 +87,12 @@ ENGINE_PARAMETERS = {
                              range=(0, 256)),
     'classes_file': ParameterSpec("Class names and colours: '' = from the model, 'camvid', "
                                   "'cityscapes' or a JSON / text file."),
+    'class_groups_file': ParameterSpec("'' = the model's classes; or a YAML file grouping "
+                                       'them into output classes and dropping some to 255 '
+                                       '(config/camvid_navigation_groups.yaml).'),
+    'min_confidence': ParameterSpec('Pixels whose top class probability is below this are '
+                                    'labelled 255 (unknown); 0 = off. Published as '
+                                    "~/label_info's threshold.", range=(0.0, 1.0)),
     'warmup_runs': ParameterSpec('Frames run at start-up so the first camera frame is not slow.',
                                  range=(0, 100)),
     'hold_freed_memory': ParameterSpec('Keep freed memory mapped (glibc) so frames do not pay '
@@ -100,8 +114,13 @@ NODE_PARAMETERS = {
                                         'has subscribers.', live=True),
     'publish_overlay': ParameterSpec('Publish ~/overlay (rgb8); computed only while it has '
                                      'subscribers.', live=True),
-    'subscribe_compressed': ParameterSpec('Also subscribe image/compressed (JPEG or PNG '
-                                          'sensor_msgs/CompressedImage).'),
+    'image_transport': ParameterSpec("'raw' subscribes image (sensor_msgs/Image); "
+                                     "'compressed' subscribes <image>/compressed (JPEG or PNG "
+                                     'CompressedImage) instead, never both.',
+                                     choices=IMAGE_TRANSPORTS),
+    'overlay_jpeg_quality': ParameterSpec('JPEG quality of ~/overlay/compressed (encoded only '
+                                          'while it has subscribers).', live=True,
+                                          range=(1, 100)),
     'input_qos_depth': ParameterSpec('History depth of the image subscriptions; the node only '
                                      'ever processes the newest frame.', range=(1, 100)),
     'input_qos_reliability': ParameterSpec("Reliability of the image subscriptions; "
@@ -127,8 +146,13 @@ LIVE_PARAMETERS = frozenset(name for specs in (ENGINE_PARAMETERS, NODE_PARAMETER
 
 
 def _descriptor(name: str, default: Any, spec: ParameterSpec) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(name=name, description=spec.description,
-                                     read_only=not spec.live, dynamic_typing=False)
+    # Start-up parameters are not ROS read-only: the node writes the values in effect into
+    # them after loading (EFFECTIVE_PARAMETERS) and the managed node takes new ones while
+    # unconfigured; the node's set-parameters callback refuses them while a model is loaded.
+    description = spec.description if spec.live else (
+        spec.description + ' Start-up: refused while the model is loaded.')
+    descriptor = ParameterDescriptor(name=name, description=description, read_only=False,
+                                     dynamic_typing=False)
     if spec.choices:
         descriptor.additional_constraints = 'one of: ' + ', '.join(spec.choices)
     if spec.range is not None:
@@ -142,11 +166,13 @@ def _descriptor(name: str, default: Any, spec: ParameterSpec) -> ParameterDescri
     return descriptor
 
 
-def declare_config(node: Node, config_type: type, specs: dict[str, ParameterSpec]) -> Any:
+def declare_config(node: Node, config_type: type, specs: dict[str, ParameterSpec],
+                   prefix: str = '') -> Any:
     """Declare one parameter per scalar field of ``config_type``; return the resulting config.
 
     A field without a spec (added to the dataclass later) is still declared, read-only,
-    described as ``<Config>.<field>``, so the node never silently ignores it.
+    described as ``<Config>.<field>``, so the node never silently ignores it. ``prefix``
+    (e.g. 'cloud.') is put before every parameter name.
 
     Raises:
         ConfigError: a value outside its choices (ROS checks types and ranges itself).
@@ -158,13 +184,30 @@ def declare_config(node: Node, config_type: type, specs: dict[str, ParameterSpec
         if not isinstance(default, (bool, int, float, str)):
             continue  # tuples and nested configs have no ROS parameter equivalent here
         spec = specs.get(field.name, ParameterSpec(f'{config_type.__name__}.{field.name}'))
-        value = node.declare_parameter(field.name, default,
-                                       _descriptor(field.name, default, spec)).value
-        if spec.choices and value not in spec.choices:
-            raise ConfigError(f'parameter {field.name} must be one of {spec.choices}, got '
-                              f'{value!r}')
+        name = prefix + field.name
+        value = node.declare_parameter(name, default, _descriptor(name, default, spec)).value
+        problem = check_choice(name, value)
+        if problem:
+            raise ConfigError(problem)
         values[field.name] = value
     return replace_from_dict(defaults, values, f'{node.get_name()} parameters')
+
+
+def read_config(node: Node, config_type: type, prefix: str = '') -> Any:
+    """``config_type`` built from the node's current values of the declared parameters."""
+    defaults = config_type()
+    values = {field.name: node.get_parameter(prefix + field.name).value
+              for field in dataclasses.fields(config_type)
+              if isinstance(getattr(defaults, field.name), (bool, int, float, str))}
+    return replace_from_dict(defaults, values, f'{node.get_name()} parameters')
+
+
+def check_choice(name: str, value: Any) -> str | None:
+    """The reason ``value`` is not one of parameter ``name``'s choices, or None."""
+    spec = ENGINE_PARAMETERS.get(name) or NODE_PARAMETERS.get(name)
+    if spec is not None and spec.choices and value not in spec.choices:
+        return f'parameter {name} must be one of {spec.choices}, got {value!r}'
+    return None
 
 
 def check_node_config(config: NodeConfig) -> str | None:

@@ -7,53 +7,63 @@ worker thread takes the newest one, converts, segments and publishes it. A frame
 arrives while the previous one waits is replaced (counted as dropped), so a slow model
 never builds a queue and the outputs are always about the latest image.
 
+Two nodes share this work (``SegmentationWork``): ``SegmentationNode`` loads the model and
+runs from start-up (``~/enable`` pauses and resumes it without unloading), and
+``SegmentationLifecycleNode`` is a managed node: configure loads the model, activate
+subscribes and publishes, deactivate stops, cleanup frees the model.
+
 Topics (relative, so namespaces and remapping place them):
-    in:  image (sensor_msgs/Image), image/compressed (CompressedImage, when
-         subscribe_compressed is true)
-    out: ~/labels (mono8, 255 = unknown), ~/color_mask (rgb8), ~/overlay (rgb8), all with
-         the input header unchanged; ~/class_info (std_msgs/String JSON, latched);
-         ~/label_info (vision_msgs/LabelInfo, latched, where vision_msgs is installed);
-         /diagnostics (diagnostic_msgs/DiagnosticArray).
+    in:  image (sensor_msgs/Image) with image_transport 'raw', or
+         <resolved image>/compressed (CompressedImage) with 'compressed': exactly one
+    out: ~/labels (mono8, 255 = unknown), ~/color_mask (rgb8), ~/overlay (rgb8),
+         ~/overlay/compressed (JPEG), all with the input header unchanged;
+         ~/class_info (std_msgs/String JSON, latched); /diagnostics (DiagnosticArray);
+         and from ``sgcp_ros.robot_outputs``: ~/camera_info, ~/confidence, ~/points
+         (semantic cloud from the depth input), ~/label_info (vision_msgs/LabelInfo).
+    Labels are never sent as JPEG: its lossy compression changes pixel values, and a changed
+    class id is a wrong class, not a slightly different shade.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import sys
 import threading
 import time
 import warnings
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.exceptions import ParameterException
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
+from std_srvs.srv import SetBool
 
 from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import EngineError, Segmenter
-from sgcp_core.resources import default_model_path
-from sgcp_ros.images import (ImageConversionError, array_to_image,
-                             compressed_image_to_rgb, image_to_rgb)
+from sgcp_core.resources import resolve_model_path
 from sgcp_ros.diagnostics import DiagnosticsReporter, FrameStatistics, summarize
+from sgcp_ros.images import (ImageConversionError, array_to_image,
+                             compressed_image_to_rgb, image_to_rgb, rgb_to_compressed)
 from sgcp_ros.latest_frame import LatestFrame
 from sgcp_ros.log_throttle import KeyedThrottle
-from sgcp_ros.parameters import (ENGINE_PARAMETERS, NODE_PARAMETERS, NodeConfig,
-                                 check_node_config, declare_config)
+from sgcp_ros.parameters import (EFFECTIVE_PARAMETERS, ENGINE_PARAMETERS, LIVE_PARAMETERS,
+                                 NODE_PARAMETERS, NodeConfig, check_choice, check_node_config,
+                                 declare_config, read_config)
+from sgcp_ros.robot_outputs import (PARAMETER_NAMES as ROBOT_OUTPUT_PARAMETERS, RobotOutputs,
+                                    declare_outputs_config, read_outputs_config)
 
-try:  # vision_msgs is optional: a real ROS install usually has it, the PyPI wheels do not.
-    from vision_msgs.msg import LabelInfo, VisionClass
-except ImportError:
-    LabelInfo = VisionClass = None
-
-__all__ = ['NODE_NAME', 'SegmentationNode', 'main']
+__all__ = ['NODE_NAME', 'SegmentationWork', 'SegmentationNode', 'SegmentationLifecycleNode',
+           'main']
 
 NODE_NAME = 'sgcp_segmentation'
 # Outputs: reliable writers match reliable and best-effort readers (RViz, rosbag, tools);
@@ -64,37 +74,62 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(NodeConfig))
+_CONFIG_PARAMETERS = (frozenset(ENGINE_PARAMETERS) | frozenset(NODE_PARAMETERS)
+                      | ROBOT_OUTPUT_PARAMETERS)
 # Errors that mean "this configuration or model cannot work": reported in one line.
 STARTUP_ERRORS = (FileNotFoundError, ValueError, EngineError, ParameterException)
 
 
-class SegmentationNode(Node):
-    """Segments every newest camera frame with ``sgcp_core.Segmenter``.
+class SegmentationWork:
+    """What both nodes do, in the steps a managed node takes them.
 
-    Raises (from the constructor, before anything is published):
-        FileNotFoundError: no model file at model_path (or no shipped model for '').
-        ValueError: a corrupt model (CheckpointMismatchError), a bad parameter value.
-        EngineError: backend or device unavailable.
+    Mixed into an rclpy ``Node`` or ``LifecycleNode``: ``_declare`` (constructor),
+    ``_load`` / ``_unload`` (the model: configure / cleanup), ``_start`` / ``_stop``
+    (outputs, input and worker: activate / deactivate), ``_subscribe`` / ``_unsubscribe``
+    (the input only: ``~/enable``).
     """
 
-    def __init__(self, **node_options) -> None:
-        super().__init__(NODE_NAME, **node_options)
+    def _declare(self) -> None:
         # rclpy destroys every node of the context at shutdown, even one whose __init__ was
         # interrupted (SIGINT while the model loads): destroy_node must work from here on.
-        self._stopping = threading.Event()
-        self._latest = None
-        self._worker = None
         self._segmenter = None
-        engine_config = declare_config(self, EngineConfig, ENGINE_PARAMETERS)
+        self._worker = None
+        self._latest = None
+        self._stopping = threading.Event()
+        self._input_sub = None
+        self._outputs = {}
+        self._robot_outputs = None
+        self._latched = []
+        self._state = 'unconfigured'
+        self._startup_open = True     # start-up parameters may change (no model loaded)
+        self._writing_effective = False
+        self._facts = {}
+        declare_config(self, EngineConfig, ENGINE_PARAMETERS)
         self._config: NodeConfig = declare_config(self, NodeConfig, NODE_PARAMETERS)
         problem = check_node_config(self._config)
         if problem:
             raise ConfigError(problem)
-        if not engine_config.model_path:
-            # Resolved here so the log names the file and a missing one fails right away.
-            engine_config = dataclasses.replace(engine_config,
-                                                model_path=str(default_model_path()))
-        self._overlay_alpha = engine_config.overlay_alpha
+        declare_outputs_config(self)
+        self._overlay_alpha = self.get_parameter('overlay_alpha').value
+        self._stats = FrameStatistics()
+        self._throttle = KeyedThrottle(period_s=5.0)
+        self._diagnostics = DiagnosticsReporter(self, self._config.diagnostics_period_s,
+                                                self.get_fully_qualified_name(),
+                                                self._diagnostic_status)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # -- the model (configure / cleanup) --------------------------------------------------
+    def _load(self) -> None:
+        """Load the model from the current parameters; then they hold the values in effect.
+
+        Raises:
+            FileNotFoundError, ValueError, EngineError: as ``Segmenter``.
+        """
+        engine_config = read_config(self, EngineConfig)
+        # Resolved here ('' = the shipped model) so the log names the file and a missing
+        # one fails right away.
+        engine_config = dataclasses.replace(
+            engine_config, model_path=str(resolve_model_path(engine_config.model_path)))
         self.get_logger().info(f'loading model {engine_config.model_path} (backend '
                                f'{engine_config.backend}, device {engine_config.device})')
         with warnings.catch_warnings(record=True) as caught:
@@ -102,96 +137,193 @@ class SegmentationNode(Node):
             self._segmenter = Segmenter(engine_config)
         for warning in caught:
             self.get_logger().warning(str(warning.message))
+        self._startup_open = False
         segmenter = self._segmenter
-
-        self._labels_pub = self.create_publisher(Image, '~/labels', OUTPUT_QOS)
-        self._color_pub = self.create_publisher(Image, '~/color_mask', OUTPUT_QOS)
-        self._overlay_pub = self.create_publisher(Image, '~/overlay', OUTPUT_QOS)
-        self._publish_class_info(engine_config.model_path)
-
-        self._stats = FrameStatistics()
-        self._throttle = KeyedThrottle(period_s=5.0)
-        self._latest = LatestFrame()
-        input_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=self._config.input_qos_depth,
-            reliability=(ReliabilityPolicy.BEST_EFFORT
-                         if self._config.input_qos_reliability == 'best_effort'
-                         else ReliabilityPolicy.RELIABLE))
-        image_sub = self.create_subscription(Image, 'image', self._on_frame, input_qos)
-        topics = [image_sub.topic_name]
-        if self._config.subscribe_compressed:
-            topics.append(self.create_subscription(CompressedImage, 'image/compressed',
-                                                   self._on_frame, input_qos).topic_name)
         height, width = segmenter.input_size
+        self._write_effective_values(model_path=str(segmenter.model_path),
+                                     backend=segmenter.backend_name, device=segmenter.device,
+                                     input_height=height, input_width=width)
+        self._publish_class_info(str(segmenter.model_path))
         self._facts = {'backend': segmenter.backend_name, 'device': segmenter.device,
-                       'model': engine_config.model_path, 'input size': f'{height}x{width}',
-                       'image topics': ', '.join(topics)}
-        self._diagnostics = DiagnosticsReporter(self, self._config.diagnostics_period_s,
-                                                self.get_fully_qualified_name(),
-                                                self._diagnostic_status)
+                       'model': str(segmenter.model_path), 'input size': f'{height}x{width}'}
+        self._state = 'inactive'
 
-        self.add_on_set_parameters_callback(self._check_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
-        self._worker = threading.Thread(target=self._run_worker, name='sgcp_inference',
-                                        daemon=True)
-        self._worker.start()
-        self.get_logger().info(
-            f'ready: {segmenter.backend_name} on {segmenter.device}, input {height}x{width}, '
-            f'{segmenter.classes.num_classes} classes, model {engine_config.model_path}; '
-            f'listening on {", ".join(topics)} ({self._config.input_qos_reliability}, depth '
-            f'{self._config.input_qos_depth})')
+    def _write_effective_values(self, **values) -> None:
+        # 'auto', '' and 0 mean "let the node choose": after loading, `ros2 param get` shows
+        # what it chose. Only this write gets past the start-up guard in _on_set_parameters.
+        assert set(values) == set(EFFECTIVE_PARAMETERS)
+        self._writing_effective = True
+        try:
+            results = self.set_parameters([Parameter(name, value=value)
+                                           for name, value in values.items()])
+        finally:
+            self._writing_effective = False
+        for name, result in zip(values, results):
+            if not result.successful:
+                self.get_logger().warning(f'could not show {name}={values[name]!r} as a '
+                                          f'parameter: {result.reason}')
 
-    # -- start-up ------------------------------------------------------------------------
     def _publish_class_info(self, model_path: str) -> None:
-        classes = self._segmenter.classes
-        info = dict(classes.to_dict(), unknown_label=UNKNOWN_LABEL, model=model_path,
-                    backend=self._segmenter.backend_name, device=self._segmenter.device,
-                    input_size=list(self._segmenter.input_size))
-        self._class_info_pub = self.create_publisher(String, '~/class_info', LATCHED_QOS)
-        self._class_info_pub.publish(String(data=json.dumps(info)))
-        if LabelInfo is None:
-            return
-        label_info = LabelInfo(threshold=0.0, class_map=[
-            VisionClass(class_id=index, class_name=name)
-            for index, name in enumerate(classes.names)])
-        label_info.header.stamp = self.get_clock().now().to_msg()
-        self._label_info_pub = self.create_publisher(LabelInfo, '~/label_info', LATCHED_QOS)
-        self._label_info_pub.publish(label_info)
+        segmenter = self._segmenter
+        info = dict(segmenter.classes.to_dict(), unknown_label=UNKNOWN_LABEL, model=model_path,
+                    backend=segmenter.backend_name, device=segmenter.device,
+                    input_size=list(segmenter.input_size),
+                    min_confidence=segmenter.config.min_confidence)
+        if segmenter.class_groups is not None:
+            # names/palette above are the output classes; this says what each one gathers.
+            info['class_groups'] = segmenter.class_groups.to_dict()
+            info['model_classes'] = segmenter.model_classes.to_dict()
+        class_info_pub = self.create_publisher(String, '~/class_info', LATCHED_QOS)
+        class_info_pub.publish(String(data=json.dumps(info)))
+        self._latched = [class_info_pub]
+
+    def _unload(self) -> None:
+        """Free the model; start-up parameters may change again."""
+        for publisher in self._latched:
+            self.destroy_publisher(publisher)
+        self._latched = []
+        if self._segmenter is not None:
+            self._segmenter.close()
+        self._segmenter = None
+        self._facts = {}
+        self._startup_open = True
+        self._state = 'unconfigured'
+
+    # -- outputs, input and worker (activate / deactivate) -------------------------------
+    def _start(self) -> None:
+        """Create the outputs, start the worker, subscribe the input."""
+        self._outputs = {
+            'labels': self.create_publisher(Image, '~/labels', OUTPUT_QOS),
+            'color_mask': self.create_publisher(Image, '~/color_mask', OUTPUT_QOS),
+            'overlay': self.create_publisher(Image, '~/overlay', OUTPUT_QOS),
+            'overlay_jpeg': self.create_publisher(CompressedImage, '~/overlay/compressed',
+                                                  OUTPUT_QOS),
+        }
+        self._stopping = threading.Event()
+        self._latest = LatestFrame()
+        self._worker = threading.Thread(target=self._run_worker, name='sgcp_inference',
+                                        args=(self._stopping, self._latest), daemon=True)
+        self._worker.start()
+        self._subscribe()
+        outputs, cloud = read_outputs_config(self)
+        self._robot_outputs = RobotOutputs(self, self._segmenter, outputs, cloud,
+                                           self.resolve_topic_name('image'),
+                                           self._input_sub.qos_profile, self._log_problem)
+
+    def _subscribe(self) -> None:
+        config = self._config
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=config.input_qos_depth,
+                         reliability=(ReliabilityPolicy.BEST_EFFORT
+                                      if config.input_qos_reliability == 'best_effort'
+                                      else ReliabilityPolicy.RELIABLE))
+        if config.image_transport == 'compressed':
+            # image_transport's convention: the compressed stream of topic T is T/compressed,
+            # after remapping (-r image:=/camera/image_raw -> /camera/image_raw/compressed).
+            topic = self.resolve_topic_name('image') + '/compressed'
+            self._input_sub = self.create_subscription(CompressedImage, topic,
+                                                       self._on_frame, qos)
+        else:
+            self._input_sub = self.create_subscription(Image, 'image', self._on_frame, qos)
+        self._facts['image topic'] = self._input_sub.topic_name
+        self._state = 'active'
+        self.get_logger().info(
+            f'ready: {self._facts["backend"]} on {self._facts["device"]}, input '
+            f'{self._facts["input size"]}, {self._segmenter.classes.num_classes} classes, '
+            f'model {self._facts["model"]}; listening on {self._input_sub.topic_name} '
+            f'({config.image_transport}, {config.input_qos_reliability}, depth '
+            f'{config.input_qos_depth})')
+
+    def _unsubscribe(self, state: str) -> None:
+        if self._input_sub is not None:
+            self.destroy_subscription(self._input_sub)
+        self._input_sub = None
+        self._state = state
+
+    def _stop(self) -> None:
+        """Unsubscribe, let the worker finish the frame in hand, remove the outputs."""
+        self._unsubscribe('inactive')
+        self._stopping.set()
+        if self._latest is not None:
+            self._latest.close()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+        self._worker = self._latest = None
+        for publisher in self._outputs.values():
+            self.destroy_publisher(publisher)
+        self._outputs = {}
+        if self._robot_outputs is not None:
+            self._robot_outputs.close()
+        self._robot_outputs = None
+
+    def _release(self) -> None:
+        """Everything, from any state: used when the node is destroyed."""
+        if self._worker is not None or self._input_sub is not None:
+            self._stop()
+        if self._segmenter is not None:
+            self._unload()
 
     # -- executor side -------------------------------------------------------------------
     def _on_frame(self, msg: Image | CompressedImage) -> None:
-        self._stats.record_received(replaced_unprocessed=self._latest.put(msg))
+        latest = self._latest
+        if latest is not None:
+            self._stats.record_received(replaced_unprocessed=latest.put(msg))
+
+    _STATE_MESSAGES = {'unconfigured': 'unconfigured: no model loaded',
+                       'inactive': 'inactive: model loaded, not subscribed',
+                       'paused': 'paused (~/enable false): model loaded, not subscribed'}
 
     def _diagnostic_status(self):
-        return summarize(self._stats.take_window(), self._config, self._facts)
+        window = self._stats.take_window()
+        if self._state != 'active':
+            return DiagnosticStatus.OK, self._STATE_MESSAGES[self._state], list(
+                self._facts.items())
+        level, message, values = summarize(window, self._config, self._facts)
+        robot_outputs = self._robot_outputs
+        if robot_outputs is not None:
+            values += robot_outputs.diagnostic_values()
+        return level, message, values
 
-    def _check_parameters(self, parameters) -> SetParametersResult:
-        # rclpy has already enforced types, ranges and read-only before this runs.
-        changes = {p.name: p.value for p in parameters if p.name in _NODE_FIELDS}
-        reason = check_node_config(dataclasses.replace(self._config, **changes))
-        return SetParametersResult(successful=reason is None, reason=reason or '')
-
-    def _apply_parameters(self, parameters) -> None:
-        changes = {p.name: p.value for p in parameters if p.name in _NODE_FIELDS}
-        if changes:
-            # One reference swap: the worker reads either the old or the new config whole.
-            self._config = dataclasses.replace(self._config, **changes)
-        for parameter in parameters:
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        # rclpy has already enforced types and ranges before this runs. This is the node's
+        # only set-parameters callback (Humble has no post-set callback), so what it accepts
+        # is applied here.
+        ours = [p for p in parameters if p.name in _CONFIG_PARAMETERS]
+        if not self._writing_effective:
+            for parameter in ours:
+                if parameter.name not in LIVE_PARAMETERS and not self._startup_open:
+                    return SetParametersResult(successful=False, reason=(
+                        f'{parameter.name} is a start-up parameter: it cannot change while the '
+                        'model is loaded (restart the node; the managed node takes it after '
+                        'cleanup)'))
+        for parameter in ours:
+            reason = check_choice(parameter.name, parameter.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        changes = {p.name: p.value for p in ours if p.name in _NODE_FIELDS}
+        config = dataclasses.replace(self._config, **changes)
+        reason = check_node_config(config)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        # One reference swap: the worker reads either the old or the new config whole.
+        self._config = config
+        for parameter in ours:
             if parameter.name == 'overlay_alpha':
                 self._overlay_alpha = parameter.value
-        self.get_logger().info('parameters changed: ' + ', '.join(
-            f'{p.name}={p.value}' for p in parameters))
+        if ours and not self._writing_effective:
+            self.get_logger().info('parameters changed: ' + ', '.join(
+                f'{p.name}={p.value}' for p in ours))
+        return SetParametersResult(successful=True)
 
     # -- worker thread -------------------------------------------------------------------
-    def _run_worker(self) -> None:
-        while not self._stopping.is_set():
-            msg = self._latest.take(timeout_s=0.5)
+    def _run_worker(self, stopping: threading.Event, latest: LatestFrame) -> None:
+        while not stopping.is_set():
+            msg = latest.take(timeout_s=0.5)
             if msg is None:
                 continue
             try:
                 self._process(msg)
             except Exception as error:  # noqa: BLE001 - the camera must keep being served
-                if self._stopping.is_set() or not self.context.ok():
+                if stopping.is_set() or not self.context.ok():
                     return  # shutting down: publishers are gone
                 self._stats.record_problem('failed', repr(error))
                 self._log_problem(f'unexpected:{type(error).__name__}',
@@ -214,13 +346,18 @@ class SegmentationNode(Node):
             return
         converted = time.perf_counter()
         config = self._config
-        want_overlay = config.publish_overlay and self._overlay_pub.get_subscription_count() > 0
+        outputs = self._outputs
+        overlay_jpeg_wanted = outputs['overlay_jpeg'].get_subscription_count() > 0
+        want_overlay = config.publish_overlay and (
+            outputs['overlay'].get_subscription_count() > 0 or overlay_jpeg_wanted)
         want_color = (config.publish_color_mask
-                      and self._color_pub.get_subscription_count() > 0)
+                      and outputs['color_mask'].get_subscription_count() > 0)
+        robot_outputs = self._robot_outputs
         try:
             result = self._segmenter.segment(rgb, want_color=want_color,
                                              want_overlay=want_overlay,
-                                             overlay_alpha=self._overlay_alpha)
+                                             overlay_alpha=self._overlay_alpha,
+                                             **robot_outputs.segment_options())
         except (ValueError, EngineError) as error:
             self._stats.record_problem('failed', str(error))
             self._log_problem(f'engine:{type(error).__name__}', f'segmentation failed: {error}')
@@ -228,41 +365,135 @@ class SegmentationNode(Node):
         segmented = time.perf_counter()
         header = msg.header
         if config.publish_labels:
-            self._labels_pub.publish(array_to_image(result.labels, header))
+            outputs['labels'].publish(array_to_image(result.labels, header))
         if result.color_mask is not None:
-            self._color_pub.publish(array_to_image(result.color_mask, header))
+            outputs['color_mask'].publish(array_to_image(result.color_mask, header))
         if result.overlay is not None:
-            self._overlay_pub.publish(array_to_image(result.overlay, header))
+            outputs['overlay'].publish(array_to_image(result.overlay, header))
+            if overlay_jpeg_wanted:
+                outputs['overlay_jpeg'].publish(rgb_to_compressed(
+                    result.overlay, header, 'jpeg', jpeg_quality=config.overlay_jpeg_quality))
         published = time.perf_counter()
+        # Timed on their own in /diagnostics ('cloud ms'): the cloud waits for its depth.
+        robot_outputs.publish(header, rgb, result)
 
         stage_ms = {name: value for name, value in result.timings_ms.items() if name != 'total'}
         stage_ms['convert'] = 1e3 * (converted - start)
         stage_ms['publish'] = 1e3 * (published - segmented)
-        stamp = Time.from_msg(header.stamp)
-        latency_ms = None
-        if stamp.nanoseconds > 0:  # an unstamped header says nothing about latency
-            latency_ms = (self.get_clock().now() - stamp).nanoseconds / 1e6
-        self._stats.record_processed(stage_ms, latency_ms)
+        self._stats.record_processed(stage_ms, *self._latency_ms(header))
+
+    def _latency_ms(self, header) -> tuple[float | None, bool]:
+        """(latency from the header stamp to now on the node's clock, measurable).
+
+        An unstamped header says nothing (None, True). With use_sim_time the node's clock
+        is /clock's time (zero before the first /clock message) and the stamps must be too;
+        a stamp the clock has not reached (no /clock yet, wall-time stamps against sim time,
+        another machine's clock ahead) cannot give a latency: (None, False).
+        """
+        now = self.get_clock().now()
+        stamp = Time.from_msg(header.stamp, clock_type=now.clock_type)
+        if stamp.nanoseconds == 0:
+            return None, True
+        if now.nanoseconds == 0 or stamp > now:
+            return None, False
+        return (now - stamp).nanoseconds / 1e6, True
 
     # -- shutdown ------------------------------------------------------------------------
     def destroy_node(self) -> None:
         """Stop the worker (it finishes the frame in hand), release the model, then the node."""
-        self._stopping.set()
-        if self._latest is not None:
-            self._latest.close()
-        if self._worker is not None:
-            self._worker.join(timeout=10.0)
-        if self._segmenter is not None:
-            self._segmenter.close()
+        self._release()
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Run the node until SIGINT/SIGTERM (exit 0); exit 1 with one clear line on bad setup."""
+class SegmentationNode(SegmentationWork, Node):
+    """Segments every newest camera frame with ``sgcp_core.Segmenter``, from start-up.
+
+    ``~/enable`` (std_srvs/SetBool) false unsubscribes the input and keeps the model
+    loaded; true subscribes again.
+
+    Raises (from the constructor, before anything is published):
+        FileNotFoundError: no model file at model_path (or no shipped model for '').
+        ValueError: a corrupt model (CheckpointMismatchError), a bad parameter value.
+        EngineError: backend or device unavailable.
+    """
+
+    def __init__(self, **node_options) -> None:
+        super().__init__(NODE_NAME, **node_options)
+        self._declare()
+        self._startup_open = False  # the plain node's start-up values are the launch's
+        self._load()
+        self._start()
+        self._enable_service = self.create_service(SetBool, '~/enable', self._on_enable)
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response):
+        if request.data and self._state == 'paused':
+            self._subscribe()
+            response.message = f'resumed: listening on {self._input_sub.topic_name}'
+        elif not request.data and self._state == 'active':
+            self._unsubscribe('paused')
+            response.message = 'paused: not subscribed, model kept loaded'
+        else:
+            response.message = f'already {self._state}'
+        self.get_logger().info(f'~/enable {request.data}: {response.message}')
+        response.success = True
+        return response
+
+
+class SegmentationLifecycleNode(SegmentationWork, LifecycleNode):
+    """The managed variant: configure loads, activate runs, deactivate stops, cleanup frees.
+
+    Like ros2/demos lifecycle_py's talker. A failed configure (missing model, bad value)
+    logs why and returns FAILURE, staying unconfigured so the parameters can be fixed.
+    """
+
+    def __init__(self, **node_options) -> None:
+        super().__init__(NODE_NAME, **node_options)
+        self._declare()
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self._load()
+        except STARTUP_ERRORS as error:
+            self.get_logger().error(f'configure failed: {error}')
+            self._unload()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        self._start()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop()
+        self.get_logger().info('deactivated: not subscribed, model kept loaded')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._unload()
+        self.get_logger().info('cleaned up: model freed')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        self.get_logger().error(f'error while {state.label}: releasing everything')
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args: list[str] | None = None, lifecycle: bool = False) -> int:
+    """Run the node until SIGINT/SIGTERM (exit 0); exit 1 with one clear line on bad setup.
+
+    Console scripts come through ``sgcp_ros.entry_points``, which handles the signals from
+    before the imports; see there.
+    """
+    from sgcp_ros.entry_points import ignore_stop_signals
     rclpy.init(args=args)
     node = None
     try:
-        node = SegmentationNode()
+        node = SegmentationLifecycleNode() if lifecycle else SegmentationNode()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -274,14 +505,19 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
         return 1
     finally:
+        # Stopping already: a second SIGINT/SIGTERM (launch and `timeout` both send one)
+        # must not interrupt the shutdown or turn the exit status into death by signal.
+        ignore_stop_signals()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        # Stopping already: a second Ctrl-C, or one still pending from a call in C code,
-        # must not turn the clean exit into death by SIGINT (status -2).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from sgcp_ros.entry_points import stop_on_first_signal
+    stop_on_first_signal()
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

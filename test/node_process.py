@@ -27,8 +27,8 @@ def node_environment() -> dict[str, str]:
 
 
 def start_node(log_path: Path, *ros_args: str) -> subprocess.Popen:
-    """``python -m sgcp_ros.segmentation_node --ros-args ...`` with its output in a file."""
-    command = [sys.executable, '-m', 'sgcp_ros.segmentation_node', '--ros-args', *ros_args]
+    """The node as the console script runs it (``sgcp_ros.entry_points``), output in a file."""
+    command = [sys.executable, '-m', 'sgcp_ros.entry_points', '--ros-args', *ros_args]
     log = open(log_path, 'wb')
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                             env=node_environment())

@@ -133,7 +133,7 @@ class RosClient:
             for array in self.inbox['diagnostics']:
                 for status in array.status:
                     if (status.name, status.hardware_id) == (
-                            'sgcp_segmentation: segmentation', self.output):
+                            f'{self.output}: segmentation', self.output):
                         values = {kv.key: kv.value for kv in status.values}
                         values['level'], values['message'] = status.level, status.message
                         if predicate(values):
@@ -189,7 +189,7 @@ def node_log(tmp_path_factory) -> Path:
 def node_process(tiny_checkpoint, node_log):
     process = start_node(node_log, '--params-file', str(REPO / 'config' / 'segmentation.yaml'),
                          '-r', f'__ns:={NAMESPACE}', '-p', f'model_path:={tiny_checkpoint}',
-                         '-p', 'subscribe_compressed:=true', '-p', 'diagnostics_period_s:=0.5')
+                         '-p', 'diagnostics_period_s:=0.5')
     yield process
     if process.poll() is None:
         stop(process)
@@ -292,18 +292,6 @@ def test_bad_frames_are_logged_and_the_next_good_frame_is_processed(
     good = padded_image(frame, 'rgb8', f'after {name}', client.now())
     assert client.segment(good).header.frame_id == f'after {name}'
     assert node_process.poll() is None
-
-
-def test_corrupt_jpeg_is_survived_and_compressed_input_works(
-        client, node_process, node_log, frame):
-    jpeg = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes()
-    corrupt = CompressedImage(format='jpeg', data=jpeg[:len(jpeg) // 3])
-    client.jpeg_pub.publish(corrupt)
-    wait_for_text(node_log, "format 'jpeg'", REPLY_TIMEOUT_S, node_process)
-    good = CompressedImage(format='jpeg', data=jpeg)
-    good.header.frame_id, good.header.stamp = 'jpeg_after_corrupt', client.now()
-    labels = client.segment(good, client.jpeg_pub)
-    assert (labels.height, labels.width) == (360, 480)
 
 
 def test_parameters_change_live_and_bad_values_are_refused(client, frame):

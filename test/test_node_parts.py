@@ -37,7 +37,7 @@ def test_only_runtime_safe_parameters_are_live():
             if spec.live}
     assert live == {'overlay_alpha', 'publish_labels', 'publish_color_mask', 'publish_overlay',
                     'latency_warn_ms', 'latency_error_ms', 'min_rate_warn_hz',
-                    'min_rate_error_hz'}
+                    'min_rate_error_hz', 'overlay_jpeg_quality'}
 
 
 def test_shipped_params_file_sets_declared_parameters_with_their_types():

@@ -1,0 +1,70 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Entry points of the node executables, light enough to own SIGINT/SIGTERM from line one.
+
+``timeout -s INT``, ``ros2 launch`` shutting down or a Ctrl-C can stop the node at any
+moment, including while Python still imports torch and rclpy (about a second), and
+``timeout`` plus launch often deliver two signals. Python's own SIGINT handler raises
+KeyboardInterrupt wherever the main thread is (a traceback, exit status -2 when it escapes)
+and SIGTERM's default kills the process (-15). So the handler is installed here, before
+the heavy imports: the first SIGINT or SIGTERM raises KeyboardInterrupt, which ``main``
+turns into a clean shutdown and exit status 0; it also switches both signals to "ignore"
+at the OS level, so a second one cannot interrupt the shutdown, not even during
+interpreter finalization (which resets Python-level handlers to the default). rclpy's
+handlers, installed later by ``rclpy.init``, shut the context down first and then call
+this one.
+
+    segmentation_node            plain node, works from start-up (~/enable pauses it)
+    segmentation_lifecycle_node  managed node: ros2 lifecycle set ... configure / activate
+    python -m sgcp_ros.entry_points [--lifecycle] --ros-args ...
+"""
+
+import signal
+import sys
+
+__all__ = ['segmentation_node', 'segmentation_lifecycle_node', 'stop_on_first_signal',
+           'ignore_stop_signals']
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def ignore_stop_signals() -> None:
+    """From now on SIGINT and SIGTERM do nothing: the process is already stopping."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _first_stop_signal(signum, frame) -> None:
+    ignore_stop_signals()
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_first_signal() -> None:
+    """The first SIGINT or SIGTERM raises KeyboardInterrupt; the ones after it are ignored."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _first_stop_signal)
+
+
+def _run(lifecycle: bool, args: list[str] | None = None) -> int:
+    stop_on_first_signal()
+    try:
+        from sgcp_ros.segmentation_node import main
+        return main(args=args, lifecycle=lifecycle)
+    except KeyboardInterrupt:
+        return 0  # stopped before the node existed (imports): nothing to clean up
+
+
+def segmentation_node() -> int:
+    """The plain node: loads the model and segments from start-up."""
+    return _run(lifecycle=False)
+
+
+def segmentation_lifecycle_node() -> int:
+    """The managed node: configure loads the model, activate subscribes and publishes."""
+    return _run(lifecycle=True)
+
+
+if __name__ == '__main__':
+    arguments = sys.argv[1:]
+    managed = '--lifecycle' in arguments[:1]
+    sys.exit(_run(managed, [sys.argv[0]] + arguments[1 if managed else 0:]))
