@@ -22,14 +22,16 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ['IMAGE_SUFFIXES', 'VIDEO_SUFFIXES', 'atomic_write', 'remove_orphan_temps',
-           'file_digest', 'write_png', 'VideoInfo', 'video_info', 'video_frames']
+           'file_digest', 'write_png', 'VideoInfo', 'video_info', 'video_frames',
+           'AtomicVideoWriter']
 
 # What OpenCV reads here; lower case, compared with ``Path.suffix.lower()``.
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
 
-# Temporary files are ".<name>.<pid>.<random>.tmp" beside the target.
-_TEMP_NAME = re.compile(r'^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[^.]+\.tmp$')
+# Temporary files are ".<name>.<pid>.<random>.tmp" beside the target (videos keep their
+# container suffix after it: ".<name>.<pid>.<random>.tmp.mp4").
+_TEMP_NAME = re.compile(r'^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[^.]+\.tmp(?:\.\w+)?$')
 _ORPHAN_AGE_S = 3600.0   # temporaries without a pid (older writers): removed after an hour
 
 
@@ -52,7 +54,7 @@ def remove_orphan_temps(path: str | Path) -> list[Path]:
     path = Path(path)
     removed: list[Path] = []
     try:
-        siblings = list(path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'))
+        siblings = list(path.parent.glob(f'.{glob.escape(path.name)}.*.tmp*'))
     except OSError:
         return removed
     for temp in siblings:
@@ -93,9 +95,7 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     try:
         write(temp)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -182,3 +182,66 @@ def video_frames(path: str | Path, max_frames: int = 0) -> Iterator[np.ndarray]:
         capture.release()
     if decoded == 0:
         raise ValueError(f'video {path} has no readable frames')
+
+
+class AtomicVideoWriter:
+    """An mp4v video written beside ``path`` and renamed onto it by ``close()``.
+
+    Frames are (H, W, 3) uint8 RGB, all of the first frame's size. Leaving the ``with``
+    block through an exception deletes the partial file; a killed writer's temporary is
+    removed by the next writer of ``path``.
+    """
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps if fps and fps > 0 else 25.0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphan_temps(self.path)
+        # The writer picks the container by suffix, so the temporary keeps it.
+        fd, temp = tempfile.mkstemp(prefix=f'.{self.path.name}.{os.getpid()}.',
+                                    suffix='.tmp' + self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        self.temp = Path(temp)
+        self._writer = None
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        import cv2
+        if self._writer is None:
+            height, width = rgb.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.temp), cv2.VideoWriter_fourcc(*'mp4v'),
+                                           self.fps, (width, height))
+            if not self._writer.isOpened():
+                raise OSError(f'cannot write video {self.path} (no mp4v encoder)')
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and move it into place; ValueError if no frame was written."""
+        if self._writer is None:
+            self.discard()
+            raise ValueError(f'no frames to write to {self.path}')
+        self._writer.release()
+        self._writer = None
+        os.chmod(self.temp, 0o666 & ~_umask())
+        os.replace(self.temp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self.temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> 'AtomicVideoWriter':
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None or self._writer is not None:
+            self.discard()
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

@@ -10,8 +10,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from sgcp_core.cli.arg_types import non_negative_int, parse_resolution, positive_int
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
-from sgcp_core.cli.info import parse_resolution
 
 __all__ = ['add_parser', 'run']
 
@@ -43,14 +43,15 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--frames', nargs='+', metavar='PATH',
                         help='images or folders to time on (default: the val split of the '
                              'data config\'s CamVid root)')
-    parser.add_argument('--num-frames', type=int, default=8, metavar='N',
+    parser.add_argument('--num-frames', type=positive_int, default=8, metavar='N',
                         help='distinct frames to cycle through (default 8)')
     parser.add_argument('--resolution', nargs='+', type=parse_resolution, metavar='HxW',
                         default=[parse_resolution(r) for r in DEFAULT_RESOLUTIONS],
                         help='network and frame sizes (default 360x480 720x960)')
     parser.add_argument('--backends', nargs='+', choices=('torch', 'onnx'),
                         help='backends to time (default: every one installed)')
-    parser.add_argument('--runs', type=int, default=30, help='timed frames per row (30)')
+    parser.add_argument('--runs', type=positive_int, default=30,
+                        help='timed frames per row (30)')
     parser.add_argument('--no-bare', action='store_true',
                         help='skip timing the bare network forward')
     parser.add_argument('--no-timing', action='store_true',
@@ -61,7 +62,7 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--data', metavar='ROOT',
                         help='CamVid root with val/ and valannot/ for --label-modes '
                              '(default: the data config\'s root)')
-    parser.add_argument('--limit', type=int, default=0, metavar='N',
+    parser.add_argument('--limit', type=non_negative_int, default=0, metavar='N',
                         help='use only the first N labelled frames (default: all)')
     parser.add_argument('--confidence', action='store_true',
                         help='also time the confidence map (the node computes it for '
@@ -69,7 +70,7 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--cloud', nargs='+', type=parse_resolution, metavar='HxW',
                         help='also time the semantic point cloud from registered depth images '
                              'of these sizes, labels at the first --resolution')
-    parser.add_argument('--cloud-decimation', type=int, default=2, metavar='N',
+    parser.add_argument('--cloud-decimation', type=positive_int, default=2, metavar='N',
                         help='cloud decimation for --cloud (default 2)')
     parser.add_argument('--json', metavar='PATH', help='also write every figure as JSON')
     add_engine_arguments(parser, backend_choice=False)
@@ -145,12 +146,9 @@ def _timing_table(timings) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from sgcp_core import benchmark
-    from sgcp_core.cli import CommandError
     from sgcp_core.engine import Segmenter
     from sgcp_core.files import atomic_write
     from sgcp_core.resources import resolve_model_path
-    if args.runs < 1:
-        raise CommandError('--runs must be >= 1')
     config = engine_config_from_args(args)
     model_path = resolve_model_path(config.model_path)
     config = dataclasses.replace(config, model_path=str(model_path))

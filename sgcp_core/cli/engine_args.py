@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from sgcp_core.cli.info import parse_resolution
+from sgcp_core.cli.arg_types import non_negative_int, parse_resolution
 from sgcp_core.config import EngineConfig, load_config
 
-__all__ = ['add_engine_arguments', 'engine_config_from_args', 'parse_resolution']
+__all__ = ['add_engine_arguments', 'engine_config_from_args']
 
 _DEFAULTS = EngineConfig()
 
@@ -45,9 +45,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser, model_required: bool =
                             '(default: the model\'s own)')
     group.add_argument('--alpha', type=float, metavar='A',
                        help=f'overlay mask weight 0..1 (default {_DEFAULTS.overlay_alpha})')
-    group.add_argument('--threads', type=int, metavar='N',
+    group.add_argument('--threads', type=non_negative_int, metavar='N',
                        help='CPU threads for the network (default: the runtime\'s choice)')
-
     gpu = parser.add_argument_group('GPU (device cuda)')
     gpu.add_argument('--fp16', action='store_true', default=None,
                      help='half precision: TensorRT fp16 kernels, PyTorch autocast')

@@ -8,6 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sgcp_core.cli.arg_types import positive_float
+
 
 def add_parser(commands, name: str) -> None:
     parser = commands.add_parser(
@@ -27,7 +29,7 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--split', default='val', help='split folder (default: %(default)s)')
     parser.add_argument('--classes-file', default='', help='class list (folder dataset)')
     parser.add_argument('--flip', action='store_true', help='add horizontally flipped logits')
-    parser.add_argument('--scales', type=float, nargs='+', default=[1.0],
+    parser.add_argument('--scales', type=positive_float, nargs='+', default=[1.0],
                         help='multi-scale test, e.g. 0.75 1 1.25 (default: 1)')
     parser.add_argument('--upsample', choices=('bilinear', 'bicubic'),
                         help="interpolation of the logits to the label size (default: the "
@@ -48,9 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from sgcp_core.metrics import format_iou_table
     from sgcp_core.resources import resolve_model_path
 
-    bad_scales = [s for s in args.scales if not s > 0]
-    if bad_scales:
-        raise CommandError(f'--scales must be positive, got {" ".join(map(str, bad_scales))}')
     model_path = resolve_model_path(args.model)
     if model_path.suffix.lower() == '.onnx':
         raise CommandError(f'{model_path} is ONNX; sgcp eval takes a .pt checkpoint')

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sgcp_core.cli.info import parse_resolution
+from sgcp_core.cli.arg_types import parse_resolution, positive_float, positive_int
 
 __all__ = ['add_parser', 'run']
 
@@ -42,14 +42,15 @@ def add_parser(commands, name: str) -> None:
                         help="input size to export at (default: the model's own)")
     parser.add_argument('--dynamic', action='store_true',
                         help='accept any height and width at run time')
-    parser.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 17; default 17)')
+    parser.add_argument('--opset', type=positive_int, default=17,
+                        help='ONNX opset (>= 17; default 17)')
     parser.add_argument('--full-logits', action='store_true',
                         help='output logits at the input size instead of stride 8')
     parser.add_argument('--check-images', nargs='+', metavar='PATH', default=[],
                         help=f'images or folders whose first {PARITY_FRAMES} images are used '
                              'for the parity check (default: one seeded random frame)')
     parser.add_argument('--no-check', action='store_true', help='skip the parity check')
-    parser.add_argument('--atol', type=float, default=1e-4,
+    parser.add_argument('--atol', type=positive_float, default=1e-4,
                         help='largest allowed |ONNX Runtime - PyTorch| logit (default 1e-4)')
     parser.set_defaults(run=run)
 

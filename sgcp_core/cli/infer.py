@@ -5,19 +5,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
+from sgcp_core.cli.arg_types import non_negative_int
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
+from sgcp_core.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-__all__ = ['add_parser', 'run', 'collect_inputs', 'IMAGE_SUFFIXES', 'VIDEO_SUFFIXES']
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
-VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
+__all__ = ['add_parser', 'run', 'collect_inputs']
 PROGRESS_MIN_FRAMES = 10   # below this a progress bar is only noise
 
 EPILOG = '''examples:
@@ -50,7 +46,7 @@ def add_parser(commands, name: str) -> None:
                         help='also write the colour mask (NAME_color.png)')
     parser.add_argument('--no-overlay', action='store_true',
                         help='write label PNGs only (images); videos always get an overlay')
-    parser.add_argument('--max-frames', type=int, default=0, metavar='N',
+    parser.add_argument('--max-frames', type=non_negative_int, default=0, metavar='N',
                         help='stop each video after N frames (default: all)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_engine_arguments(parser)
@@ -90,19 +86,6 @@ def collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Path
     return images, videos
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
-    """Atomic PNG write; ``image`` is (H, W) or (H, W, 3) RGB."""
-    import cv2
-
-    from sgcp_core.checkpoint import atomic_write
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode('.png', image)
-    if not ok:
-        raise OSError(f'cannot encode {path}')
-    atomic_write(path, lambda temp: Path(temp).write_bytes(encoded.tobytes()))
-
-
 class _Timings:
     """Sums of per-stage milliseconds over frames, for the summary line."""
 
@@ -133,52 +116,41 @@ class _Timings:
 
 def _segment_video(segmenter, video: Path, out_dir: Path, args, timings: _Timings,
                    progress: bool) -> Path:
-    import cv2
     from tqdm import tqdm
-    capture = cv2.VideoCapture(str(video))
-    if not capture.isOpened():
-        raise ValueError(f'cannot open video {video} (unsupported codec or not a video)')
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+
+    from sgcp_core.files import AtomicVideoWriter, video_frames, video_info
+    info = video_info(video)
+    count = info.frame_count or None
     if args.max_frames > 0:
         count = min(count or args.max_frames, args.max_frames)
-    out = out_dir / f'{video.stem}_overlay.mp4'
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder and suffix as the result (the writer picks the container by suffix),
-    # renamed into place only once complete.
-    temp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp.mp4')
-    writer = None
-    written = 0
+    with AtomicVideoWriter(out_dir / f'{video.stem}_overlay.mp4', info.fps) as writer, \
+            tqdm(total=count, desc=video.name, unit='frame', disable=not progress,
+                 leave=False) as bar:
+        for rgb in video_frames(video, args.max_frames):
+            result = segmenter.segment(rgb, want_overlay=True)
+            timings.add(result.timings_ms)
+            writer.write(result.overlay)
+            bar.update()
+        return writer.close()
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """Create --out, or CommandError saying why it cannot hold the results."""
+    import os
+
+    from sgcp_core.cli import CommandError
+    for folder in [out_dir, *out_dir.parents]:
+        if folder.exists() and not folder.is_dir():
+            raise CommandError(f'--out {out_dir} is a file; name a folder for the results'
+                               if folder == out_dir else
+                               f'--out {out_dir} is inside {folder}, which is a file')
     try:
-        with tqdm(total=count, desc=video.name, unit='frame', disable=not progress,
-                  leave=False) as bar:
-            while args.max_frames <= 0 or written < args.max_frames:
-                ok, bgr = capture.read()
-                if not ok:
-                    break
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                result = segmenter.segment(rgb, want_overlay=True)
-                timings.add(result.timings_ms)
-                if writer is None:
-                    height, width = rgb.shape[:2]
-                    writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                                             (width, height))
-                    if not writer.isOpened():
-                        raise OSError(f'cannot write video {out} (no mp4v encoder)')
-                writer.write(cv2.cvtColor(result.overlay, cv2.COLOR_RGB2BGR))
-                written += 1
-                bar.update()
-        if writer is None:
-            raise ValueError(f'video {video} has no readable frames')
-        writer.release()
-        writer = None
-        os.replace(temp, out)
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-        temp.unlink(missing_ok=True)
-    return out
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f'--out {out_dir} cannot be created: '
+                           f'{error.strerror or error}') from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise CommandError(f'--out {out_dir} is not writable')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,12 +159,13 @@ def run(args: argparse.Namespace) -> int:
     from sgcp_core.cli import CommandError
     from sgcp_core.data import read_rgb
     from sgcp_core.engine import Segmenter
-    if args.max_frames < 0:
-        raise CommandError('--max-frames must be >= 0')
-    # Check every input before the (slower) model load, so a typo fails at once.
+    from sgcp_core.files import write_png
+    # Check every input and the output folder before the (slower) model load, so a typo
+    # fails at once.
     images, videos = collect_inputs(args.inputs)
-    segmenter = Segmenter(engine_config_from_args(args))
     out_dir = Path(args.out)
+    _prepare_out_dir(out_dir)
+    segmenter = Segmenter(engine_config_from_args(args))
     timings = _Timings()
     progress = not args.no_progress
     failures: list[str] = []
@@ -209,11 +182,11 @@ def run(args: argparse.Namespace) -> int:
                                    want_overlay=not args.no_overlay)
         timings.add(result.timings_ms)
         base = out_dir / stem
-        _write_png(base.with_name(f'{base.name}_labels.png'), result.labels)
+        write_png(base.with_name(f'{base.name}_labels.png'), result.labels)
         if result.overlay is not None:
-            _write_png(base.with_name(f'{base.name}_overlay.png'), result.overlay)
+            write_png(base.with_name(f'{base.name}_overlay.png'), result.overlay)
         if result.color_mask is not None:
-            _write_png(base.with_name(f'{base.name}_color.png'), result.color_mask)
+            write_png(base.with_name(f'{base.name}_color.png'), result.color_mask)
     for video in videos:
         written = _segment_video(segmenter, video, out_dir, args, timings, progress)
         print(f'wrote {written}')

@@ -8,18 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sgcp_core.cli.arg_types import parse_resolution, positive_int
+
 DEFAULT_RESOLUTIONS = ('1024x2048', '768x1536', '512x1024', '720x960', '360x480')
-
-
-def parse_resolution(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W)."""
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-        if height <= 0 or width <= 0:
-            raise ValueError
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not HEIGHTxWIDTH, e.g. 360x480') from None
-    return height, width
 
 
 def add_parser(commands, name: str) -> None:
@@ -29,7 +20,7 @@ def add_parser(commands, name: str) -> None:
                     "(torch FlopCounterMode / 2) of SGCPNet or of a checkpoint's model.",
         epilog='example: sgcp info --num-classes 19 --resolution 1024x2048 360x480')
     parser.add_argument('--model', help='checkpoint (.pt) to describe instead of a fresh model')
-    parser.add_argument('--num-classes', type=int, default=19,
+    parser.add_argument('--num-classes', type=positive_int, default=19,
                         help='classes of a fresh model (default 19, as in the paper)')
     parser.add_argument('--backbone', default='mobilenetv3',
                         choices=('mobilenetv3', 'mobilenetv2'))
@@ -85,4 +76,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ['add_parser', 'run', 'parse_resolution']
+__all__ = ['add_parser', 'run']

@@ -20,6 +20,7 @@ from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import pre_post
 from sgcp_core.engine.base import DEVICES, Backend, EngineError
 from sgcp_core.engine.torch_backend import hold_freed_memory
+from sgcp_core.errors import ModelFileError
 from sgcp_core.files import file_digest
 from sgcp_core.metadata import ModelMeta
 from sgcp_core.resources import resolve_model_path, sibling_onnx
@@ -139,7 +140,10 @@ def _checkpoint_export(path: Path, device: str, threads: int,
     if onnx is None:
         return None, (f'there is no {path.with_suffix(".onnx").name} beside it; export one '
                       f'with "sgcp export -m {path}"')
-    backend = ONNXBackend(onnx, device, threads, **(gpu or {}))
+    try:
+        backend = ONNXBackend(onnx, device, threads, **(gpu or {}))
+    except ModelFileError as error:
+        return None, f'{onnx.name} is unusable ({error})'
     if backend.meta.source_sha256 != file_digest(path):
         backend.close()
         return None, (f'{onnx.name} was not exported from this checkpoint (or predates '
@@ -213,6 +217,9 @@ class Segmenter:
                               f'{config.label_mode!r}')
         if not 0.0 <= config.overlay_alpha <= 1.0:
             raise ConfigError(f'overlay_alpha must be within [0, 1], got {config.overlay_alpha}')
+        if config.threads < 0 or config.warmup_runs < 0:
+            raise ConfigError(f'threads and warmup_runs must be 0 or more, got '
+                              f'{config.threads} and {config.warmup_runs}')
         if not 0.0 <= config.min_confidence <= 1.0:
             raise ConfigError(f'min_confidence must be within [0, 1], got '
                               f'{config.min_confidence}')

@@ -1,0 +1,45 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""argparse types shared by the sub-commands: a bad value fails at parse time, naming it."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ['parse_resolution', 'positive_int', 'non_negative_int', 'positive_float']
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'HxW' -> (H, W), both at least 1."""
+    try:
+        height, width = (int(v) for v in text.lower().split('x'))
+        if height <= 0 or width <= 0:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not HEIGHTxWIDTH, e.g. 360x480') from None
+    return height, width
+
+
+def _number(text: str, kind: type, allowed, wanted: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not allowed(value):
+        raise argparse.ArgumentTypeError(f'{text} is not {wanted}')
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    return _number(text, int, lambda v: v >= 1, 'a whole number of 1 or more')
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    return _number(text, int, lambda v: v >= 0, 'a whole number of 0 or more')
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    return _number(text, float, lambda v: 0 < v < float('inf'), 'a number above 0')

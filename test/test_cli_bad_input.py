@@ -1,0 +1,110 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``sgcp`` with bad input, run as a user runs it: exit status 2 and one line naming the
+problem on stderr; never a traceback, an ANSI escape or an empty reason."""
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_CONFIG = REPO / 'training' / 'camvid_cpu.yaml'
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory, camvid_root):
+    """Bad model files, a frame and a plain file, made once."""
+    import torch
+    folder = tmp_path_factory.mktemp('bad_input')
+    made = {'frame': sorted((camvid_root / 'val').glob('*.png'))[0], 'folder': folder,
+            'plain_file': folder / 'notes.txt', 'random_pt': folder / 'random.pt',
+            'text_pt': folder / 'text.pt', 'empty_pt': folder / 'empty.pt',
+            'module_pt': folder / 'module.pt', 'random_onnx': folder / 'random.onnx',
+            'foreign_pt': folder / 'foreign.pt'}
+    made['plain_file'].write_text('not a folder\n')
+    made['random_pt'].write_bytes(os.urandom(4096))
+    made['text_pt'].write_text('epoch 3, mIoU 0.61\n')
+    made['empty_pt'].write_bytes(b'')
+    torch.save(torch.nn.Conv2d(3, 3, 1), made['module_pt'])   # a pickled module
+    made['random_onnx'].write_bytes(os.urandom(4096))
+    with open(made['foreign_pt'], 'wb') as stream:   # a plain pickle, not torch's zip
+        pickle.dump({'weights': [1, 2, 3]}, stream)
+    return made
+
+
+def _cases():
+    """(id, argv with {name} placeholders for ``files``, words the error line must hold)."""
+    infer = ['infer', '{frame}', '--threads', '1']
+    cases = [
+        ('infer-out-is-a-file', infer + ['--out', '{plain_file}'], 'is a file'),
+        ('infer-out-under-a-file', infer + ['--out', '{plain_file}/sub'], 'which is a file'),
+        ('infer-out-not-permitted', infer + ['--out', '/sys/sgcp_out'], 'cannot be created'),
+        ('infer-threads-negative', infer + ['--threads', '-3'], '--threads'),
+        ('infer-input-size-zero', infer + ['--input-size', '0x480'], '--input-size'),
+        ('infer-missing-input', ['infer', 'no/such/frame.png'], 'no/such/frame.png'),
+        ('infer-missing-model', infer + ['-m', 'no/such/model.pt'], 'no/such/model.pt'),
+        ('infer-max-frames-negative', infer + ['--max-frames', '-1'], '--max-frames'),
+        ('model-random-bytes', infer + ['-m', '{random_pt}'], 'not a PyTorch file'),
+        ('model-text-file', infer + ['-m', '{text_pt}'], 'not a PyTorch file'),
+        ('model-empty-file', infer + ['-m', '{empty_pt}'], 'the file is empty'),
+        ('model-pickled-module', infer + ['-m', '{module_pt}'], 'pickled Python objects'),
+        ('model-plain-pickle', infer + ['-m', '{foreign_pt}'], 'not a PyTorch file'),
+        ('model-random-onnx', infer + ['-m', '{random_onnx}'], 'random.onnx'),
+        ('model-folder', infer + ['-m', '{folder}'], 'is a folder'),
+        ('eval-scales-zero', ['eval', '--scales', '0'], '--scales'),
+        ('eval-scales-negative', ['eval', '--scales', '1', '-1'], '--scales'),
+        ('export-onnx-input', ['export', '-m', '{random_onnx}'], 'already ONNX'),
+        ('info-num-classes-zero', ['info', '--num-classes', '0'], '--num-classes'),
+        ('bench-runs-zero', ['bench', '--runs', '0'], '--runs'),
+        ('unknown-command', ['paint'], 'paint'),
+    ]
+    if TRAIN_CONFIG.is_file():
+        train = ['train', '--config', str(TRAIN_CONFIG), '--no-progress', '--set']
+        cases += [
+            ('train-epochs-zero', train + ['train.epochs=0'], 'train.epochs'),
+            ('train-epochs-negative', train + ['train.epochs=-1'], 'train.epochs'),
+            ('train-batch-size-zero', train + ['train.batch_size=0'], 'train.batch_size'),
+            ('train-crop-size-zero', train + ['data.crop_size=[0,0]'], 'data.crop_size'),
+            ('train-unknown-key', train + ['train.epochz=3'], 'epochz'),
+            ('train-missing-config', ['train', '--config', 'no/such.yaml'], 'no/such.yaml'),
+        ]
+    return cases
+
+
+def _run(name: str, argv: list[str], expected: str, files: dict, folder: Path) -> str:
+    """'' when the command failed as it should, else what went wrong."""
+    folder.mkdir()
+    argv = [part.format(**files) for part in argv]
+    if '--out' not in argv and argv[0] == 'infer':
+        argv += ['--out', str(folder / 'out')]
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
+    result = subprocess.run([sys.executable, '-m', 'sgcp_core', *argv], cwd=folder, env=env,
+                            capture_output=True, text=True, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    prefix = ('sgcp' if argv[0] == 'paint' else f'sgcp {argv[0]}') + ': error: '
+    problems = [
+        (result.returncode != 2, f'exit status {result.returncode}'),
+        ('Traceback' in result.stderr, 'a traceback'),
+        ('\x1b' in result.stderr, 'ANSI escapes'),
+        (len(lines) != 1, f'{len(lines)} lines'),
+        (not (lines and lines[0].startswith(prefix) and len(lines[0]) > len(prefix) + 10),
+         'no reason after the prefix'),
+        (not (lines and expected in lines[0]), f'no {expected!r} in the line'),
+        (bool(list(folder.rglob('*.tmp*'))), 'temporary files left behind'),
+    ]
+    wrong = [text for failed, text in problems if failed]
+    return f'{name}: {", ".join(wrong)}:\n{result.stderr}' if wrong else ''
+
+
+def test_bad_input_exits_2_with_one_line(files, tmp_path):
+    """Every case as its own process (two at a time: each one imports torch)."""
+    from concurrent.futures import ThreadPoolExecutor
+    cases = _cases()
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda case: _run(*case, files, tmp_path / case[0]), cases))
+    failures = [report for report in reports if report]
+    assert not failures, '\n'.join(failures)
