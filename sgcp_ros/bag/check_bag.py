@@ -218,6 +218,10 @@ def _measure(scenario: Scenario, report: dict) -> list[dict]:
     """One entry per criterion (per class for min_class_iou): limit, measured, verdict."""
     metrics = report['metrics']
     frames = report['frame_log']
+    needs_truth = sorted({'min_miou', 'min_class_iou', 'min_frame_miou'} & set(scenario.criteria))
+    if needs_truth and report['label_topic'] is None:
+        raise CommandError(f'{scenario.path}: criteria {", ".join(needs_truth)} need ground '
+                           f'truth, and {scenario.bag} has no label topic (set label_topic)')
     latencies = [f['latency_ms'] for f in frames if f.get('latency_ms') is not None]
     measured = {
         'min_miou': None if metrics is None else 100 * metrics['miou'],
