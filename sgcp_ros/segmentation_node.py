@@ -61,6 +61,7 @@ from sgcp_ros.parameters import (EFFECTIVE_PARAMETERS, ENGINE_PARAMETERS, LIVE_P
                                  declare_config, read_config)
 from sgcp_ros.robot_outputs import (PARAMETER_NAMES as ROBOT_OUTPUT_PARAMETERS, RobotOutputs,
                                     declare_outputs_config, read_outputs_config)
+from sgcp_ros.ros_logging import library_logs_to
 
 __all__ = ['NODE_NAME', 'SegmentationWork', 'SegmentationNode', 'SegmentationLifecycleNode',
            'main']
@@ -132,7 +133,7 @@ class SegmentationWork:
             engine_config, model_path=str(resolve_model_path(engine_config.model_path)))
         self.get_logger().info(f'loading model {engine_config.model_path} (backend '
                                f'{engine_config.backend}, device {engine_config.device})')
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, library_logs_to(self.get_logger()):
             warnings.simplefilter('always')
             self._segmenter = Segmenter(engine_config)
         for warning in caught:
