@@ -27,7 +27,8 @@ import numpy as np
 __all__ = ['ImageConversionError', 'Encoding', 'ENCODINGS', 'SUPPORTED_ENCODINGS',
            'LABEL_ENCODINGS', 'OUTPUT_ENCODINGS', 'COMPRESSED_FORMATS', 'image_to_rgb',
            'compressed_image_to_rgb', 'image_to_labels', 'array_to_image',
-           'rgb_to_compressed', 'is_compressed', 'DEPTH_ENCODINGS', 'image_to_depth']
+           'rgb_to_compressed', 'is_compressed', 'compressed_size', 'MAX_DECODED_PIXELS',
+           'DEPTH_ENCODINGS', 'image_to_depth']
 
 
 class ImageConversionError(ValueError):
@@ -84,6 +85,12 @@ ENCODINGS: dict[str, Encoding] = {
     'bayer_bggr8': Encoding(1, 1, cv2.COLOR_BayerRG2RGB),
     'bayer_gbrg8': Encoding(1, 1, cv2.COLOR_BayerGR2RGB),
     'bayer_grbg8': Encoding(1, 1, cv2.COLOR_BayerGB2RGB),
+    # YUV 4:2:2, two bytes a pixel: 'yuv422' is UYVY in image_encodings.hpp (as in cv_bridge),
+    # 'uyvy' its newer name; 'yuyv' and 'yuv422_yuy2' are YUYV.
+    'yuv422': Encoding(2, 1, cv2.COLOR_YUV2RGB_UYVY),
+    'uyvy': Encoding(2, 1, cv2.COLOR_YUV2RGB_UYVY),
+    'yuyv': Encoding(2, 1, cv2.COLOR_YUV2RGB_YUYV),
+    'yuv422_yuy2': Encoding(2, 1, cv2.COLOR_YUV2RGB_YUYV),
 }
 SUPPORTED_ENCODINGS = tuple(ENCODINGS)
 # Label maps: one 8-bit channel of class ids.
@@ -91,6 +98,10 @@ LABEL_ENCODINGS = ('mono8', '8UC1')
 # What the encoders write: labels as mono8, colour images as rgb8 or bgr8.
 OUTPUT_ENCODINGS = ('mono8', 'rgb8', 'bgr8')
 COMPRESSED_FORMATS = ('jpeg', 'png')
+# A compressed frame whose header declares more pixels than this is refused before it is
+# decoded: a few KB of JPEG or PNG can otherwise demand gigabytes (a decompression bomb).
+# 64 MP is 8 times a 4K frame.
+MAX_DECODED_PIXELS = 64_000_000
 
 # 16 -> 8 bit is the fixed 0..65535 -> 0..255 scale cv_bridge uses, so brightness does not
 # flicker with the content of each frame as min/max scaling would.
@@ -160,6 +171,9 @@ def image_to_rgb(msg) -> np.ndarray:
         pixels = rows.reshape(shape)
     if layout.to_rgb is None:
         return np.ascontiguousarray(pixels)
+    if layout.channels == 2 and width % 2:
+        raise ImageConversionError(f'{encoding} image {width}x{height}: 4:2:2 needs an even '
+                                   'width (two pixels share one U and one V)', 'size', encoding)
     return cv2.cvtColor(np.ascontiguousarray(pixels), layout.to_rgb)
 
 
@@ -174,12 +188,36 @@ def _decode_compressed(msg, flags: int) -> np.ndarray:
         raise ImageConversionError(f'compressed image (format {image_format!r}) has no data',
                                    'empty', image_format)
     data = np.frombuffer(msg.data, np.uint8)
+    size = compressed_size(data)
+    if size is not None and size[0] * size[1] > MAX_DECODED_PIXELS:
+        raise ImageConversionError(
+            f'compressed image (format {image_format!r}, {data.size} bytes) declares '
+            f'{size[1]}x{size[0]} pixels, more than the {MAX_DECODED_PIXELS} this decoder '
+            'accepts', 'size', image_format)
     pixels = cv2.imdecode(data, flags)
     if pixels is None:
         raise ImageConversionError(
             f'compressed image (format {image_format!r}, {data.size} bytes) could not be '
             'decoded: not a complete JPEG or PNG', 'decode', image_format)
     return pixels
+
+
+def compressed_size(data: np.ndarray) -> tuple[int, int] | None:
+    """(height, width) a PNG or JPEG declares in its header, None when neither is found."""
+    raw = data.tobytes()   # compressed bytes: small; markers are walked by their lengths
+    if raw[:8] == b'\x89PNG\r\n\x1a\n' and len(raw) >= 24:
+        return int.from_bytes(raw[20:24], 'big'), int.from_bytes(raw[16:20], 'big')
+    if raw[:2] != b'\xff\xd8':
+        return None
+    position = 2
+    while position + 9 <= len(raw) and raw[position] == 0xFF:
+        marker = raw[position + 1]
+        # SOF0..SOF15 carry the size, except DHT (C4), JPG (C8) and DAC (CC).
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return (int.from_bytes(raw[position + 5:position + 7], 'big'),
+                    int.from_bytes(raw[position + 7:position + 9], 'big'))
+        position += 2 + int.from_bytes(raw[position + 2:position + 4], 'big')
+    return None
 
 
 def compressed_image_to_rgb(msg) -> np.ndarray:

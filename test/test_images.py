@@ -204,3 +204,44 @@ def test_rosbags_messages_encode_and_decode_the_same_as_rclpy(rgb, image_format)
                                CompressedImage)
     np.testing.assert_array_equal(image_to_rgb(live), image_to_rgb(compressed))
     assert live.format == f'rgb8; {image_format} compressed bgr8'
+
+
+@pytest.mark.parametrize('encoding, to_wire', [
+    ('yuv422', cv2.COLOR_YUV2RGB_UYVY), ('uyvy', cv2.COLOR_YUV2RGB_UYVY),
+    ('yuyv', cv2.COLOR_YUV2RGB_YUYV), ('yuv422_yuy2', cv2.COLOR_YUV2RGB_YUYV)])
+def test_yuv422_encodings_decode_like_opencv(rgb, encoding, to_wire):
+    """4:2:2 frames built from a real frame (Y from its grey, U/V from its colour) decode
+    to OpenCV's conversion of the same bytes, with row padding, and close to the frame."""
+    # OpenCV's 4:2:0 planes use the video range its 4:2:2 decoders expect.
+    height, width = rgb.shape[:2]
+    planes = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    chroma = planes[height:].reshape(2, height // 2, width // 2).repeat(2, axis=1)
+    packed = np.empty((height, width, 2), np.uint8)
+    luma_first = int(encoding in ('yuyv', 'yuv422_yuy2'))
+    packed[:, :, 1 - luma_first] = planes[:height]
+    packed[:, 0::2, luma_first] = chroma[0]     # U on even pixels
+    packed[:, 1::2, luma_first] = chroma[1]     # V on odd pixels
+    decoded = image_to_rgb(make_image(packed, encoding))
+    np.testing.assert_array_equal(decoded, cv2.cvtColor(packed, to_wire))
+    assert np.abs(decoded.astype(int) - rgb).mean() < 6
+    odd = make_image(packed[:, :-1], encoding)
+    with pytest.raises(ImageConversionError, match='even width'):
+        image_to_rgb(odd)
+
+
+@pytest.mark.parametrize('image_format', ['png', 'jpeg'])
+def test_compressed_bomb_is_refused_from_its_header(rgb, image_format):
+    """A frame whose header declares 100000x100000 pixels is refused before decoding."""
+    from sgcp_ros.images import MAX_DECODED_PIXELS, compressed_size
+    small = rgb_to_compressed(rgb, Header(), image_format)
+    data = bytearray(small.data)
+    assert compressed_size(np.frombuffer(bytes(data), np.uint8)) == rgb.shape[:2]
+    if image_format == 'png':
+        data[16:24] = (100_000).to_bytes(4, 'big') * 2
+    else:
+        sof = next(i for i in range(2, len(data) - 1)
+                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC2))
+        data[sof + 5:sof + 9] = (60_000).to_bytes(2, 'big') * 2
+    bomb = CompressedImage(format=image_format, data=bytes(data))
+    with pytest.raises(ImageConversionError, match=f'more than the {MAX_DECODED_PIXELS}'):
+        image_to_rgb(bomb)
