@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from sgcp_core.cli.arg_types import parse_resolution, positive_float, positive_int
+from sgcp_core.cli.export_int8 import INT8_EPILOG, add_int8_arguments, run_int8
 
 __all__ = ['add_parser', 'run']
 
@@ -22,7 +23,8 @@ The file carries class names, palette, mean/std, input size and model variant as
 metadata, so "sgcp infer -m X.onnx" and the ROS node need nothing else. By default the graph
 ends at the stride-8 logits and the engine upsamples straight to the frame size; use
 --full-logits for a graph that outputs logits at the input size (for other runtimes).
-'''
+
+''' + INT8_EPILOG
 
 PARITY_FRAMES = 4
 
@@ -52,6 +54,7 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--no-check', action='store_true', help='skip the parity check')
     parser.add_argument('--atol', type=positive_float, default=1e-4,
                         help='largest allowed |ONNX Runtime - PyTorch| logit (default 1e-4)')
+    add_int8_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -71,6 +74,8 @@ def _parity_frames(paths: list[str], size: tuple[int, int]) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.int8:
+        return run_int8(args)
     from sgcp_core.export import export_onnx
     from sgcp_core.metadata import read_meta
     from sgcp_core.resources import resolve_model_path

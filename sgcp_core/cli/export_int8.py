@@ -1,0 +1,73 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``sgcp export --int8``: the options and the run of a static int8 export.
+
+Kept beside ``sgcp_core.cli.export`` (which adds these options to its parser and hands the
+run here when ``--int8`` is given); the work is ``sgcp_core.quantize.quantize_onnx``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ['add_int8_arguments', 'run_int8', 'INT8_EPILOG']
+
+INT8_EPILOG = '''int8 (static quantization with ONNX Runtime's tooling):
+  sgcp export --int8 -m models/camvid/sgcpnet_camvid_mobilenetv2.pt
+      writes models/camvid/sgcpnet_camvid_mobilenetv2_int8.onnx, calibrated on 64 frames
+      spread over CamVid train (the data config's root), any input size at run time
+  sgcp export --int8 -m best.pt --calibration my_frames/ --calibration-method minmax
+'''
+
+
+def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
+    """--int8 and its calibration options, in their own group."""
+    from sgcp_core.quantize import (CALIBRATION_METHODS, DEFAULT_CALIBRATION_FRAMES,
+                                    DEFAULT_EXCLUDE, DEFAULT_METHOD, EXCLUDE_GROUPS)
+    group = parser.add_argument_group('int8')
+    group.add_argument('--int8', action='store_true',
+                       help='write an int8 QDQ model (default name <stem>_int8.onnx) instead; '
+                            '--model may also be an fp32 .onnx written by sgcp export')
+    group.add_argument('--calibration', metavar='DIR',
+                       help='folder of frames to calibrate on (default: the train split of '
+                            "the data config's CamVid root)")
+    group.add_argument('--calibration-frames', type=int, default=DEFAULT_CALIBRATION_FRAMES,
+                       metavar='N', help='frames spread over the folder '
+                                         f'(default {DEFAULT_CALIBRATION_FRAMES})')
+    group.add_argument('--calibration-method', choices=CALIBRATION_METHODS,
+                       default=DEFAULT_METHOD,
+                       help=f'activation range estimate (default {DEFAULT_METHOD}, chosen on '
+                            'CamVid val)')
+    group.add_argument('--fp32-nodes', nargs='*', default=list(DEFAULT_EXCLUDE),
+                       metavar='GROUP|REGEX',
+                       help=f'nodes kept in fp32: groups {", ".join(EXCLUDE_GROUPS)} or '
+                            'regular expressions over node names (default: '
+                            f'{" ".join(DEFAULT_EXCLUDE) or "none"})')
+
+
+def run_int8(args: argparse.Namespace) -> int:
+    from sgcp_core.config import DataConfig
+    from sgcp_core.errors import CommandError
+    from sgcp_core.quantize import int8_path, quantize_onnx
+    from sgcp_core.resources import resolve_model_path
+    if args.calibration_frames < 1:
+        raise CommandError('--calibration-frames must be 1 or more')
+    if args.input_size or args.full_logits:
+        raise CommandError('--int8 exports take any input size and end at the stride-8 '
+                           'logits; leave out --input-size and --full-logits')
+    model = resolve_model_path(args.model)
+    out = Path(args.out) if args.out else int8_path(model)
+    calibration = Path(args.calibration or Path(DataConfig().root) / 'train')
+    if not calibration.is_dir():
+        raise CommandError(f'calibration folder {calibration} not found; pass --calibration '
+                           'DIR (frames like the camera will see)')
+    print(f'calibrating {model} on {args.calibration_frames} frames from {calibration} '
+          f'({args.calibration_method})...', flush=True)
+    report = quantize_onnx(model, out, calibration, frames=args.calibration_frames,
+                           method=args.calibration_method, exclude=args.fp32_nodes)
+    kept = ', '.join(report.excluded_nodes) or 'none'
+    print(f'wrote {report.path} ({report.size_bytes / 1e6:.2f} MB, fp32 graph '
+          f'{report.fp32_size_bytes / 1e6:.2f} MB; int8 QDQ, {report.method} calibration on '
+          f'{report.frames} frames; nodes kept in fp32: {kept})')
+    return 0
