@@ -119,15 +119,24 @@ def test_damaged_bag_exits_2(camvid_folder, tmp_path, capsys):
     assert 'fail their CRC' in capsys.readouterr().err
 
 
-def test_shipped_scenario_live_through_a_node_process(camvid_folder, tiny_checkpoint):
-    """Live mode starts the node with the scenario's engine options, replays the bag over
-    DDS (lockstep would hide drops: recorded rate / 4) and scores what the node published."""
+@pytest.mark.parametrize('image_format', ['rgb8', 'jpeg'])
+def test_shipped_scenario_live_through_a_node_process(camvid_folder, camvid_root,
+                                                      tiny_checkpoint, image_format):
+    """Live mode starts the node with the scenario's engine options (and the compressed
+    transport for a JPEG bag), replays the bag over DDS (lockstep would hide drops: recorded
+    rate / 4) and scores what the node published."""
     pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
-    path = _scenario(camvid_folder, 'live', mode='live', model=str(tiny_checkpoint),
+    folder = camvid_folder
+    if image_format == 'jpeg':
+        folder = camvid_folder / 'jpeg'
+        assert make_bag_main([str(folder / 'camvid_val'), '--dataset', 'camvid',
+                              '--data-root', str(camvid_root), '--max-frames', '4',
+                              '--image-format', 'jpeg', '--rate', '15']) == 0
+    path = _scenario(folder, 'live', mode='live', model=str(tiny_checkpoint),
                      engine={'device': 'cpu', 'threads': 1}, rate=0.25, max_frames=4,
                      criteria={'min_miou': 0.0, 'max_drop_rate': 1.0,
                                'max_latency_p95_ms': 60000.0})
-    out = camvid_folder / 'live_out'
+    out = folder / 'live_out'
     result = subprocess.run([sys.executable, '-m', 'sgcp_ros.bag.check_bag', str(path),
                              '--out', str(out)], cwd=REPO, env=node_environment(),
                             capture_output=True, text=True, timeout=400)

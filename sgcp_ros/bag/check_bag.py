@@ -165,9 +165,10 @@ def _run_offline(scenario: Scenario, out: Path) -> dict:
     return evaluation.report
 
 
-def _node_command(scenario: Scenario, namespace: str) -> list[str]:
-    """The segmentation node as a process, with the scenario's engine options."""
-    parameters = []
+def _node_command(scenario: Scenario, namespace: str, compressed: bool) -> list[str]:
+    """The segmentation node as a process, with the scenario's engine options and the
+    transport of the bag's frames."""
+    parameters = ['-p', f'image_transport:={"compressed" if compressed else "raw"}']
     for spec in dataclasses.fields(EngineConfig):
         value = getattr(scenario.engine, spec.name)
         if value != spec.default:
@@ -179,12 +180,17 @@ def _node_command(scenario: Scenario, namespace: str) -> list[str]:
 
 def _run_live(scenario: Scenario, out: Path) -> dict:
     import subprocess
+    from sgcp_ros.bag.bagfile import BagReader
     from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag, use_large_message_profile
+    with BagReader(scenario.bag) as reader:   # a bad bag or topic fails before the node starts
+        image_topic, _ = reader.image_topics(scenario.image_topic, scenario.label_topic,
+                                             topics.BAG_IMAGE, topics.BAG_LABELS)
+        compressed = reader.topics[image_topic] == topics.COMPRESSED_IMAGE_TYPE
     use_large_message_profile()   # the node process inherits it
     namespace = f'/check_bag_{os.getpid()}'
     log_path = out / 'node.log'
     with log_path.open('w') as log:
-        node = subprocess.Popen(_node_command(scenario, namespace), stdout=log,
+        node = subprocess.Popen(_node_command(scenario, namespace, compressed), stdout=log,
                                 stderr=subprocess.STDOUT, env=dict(os.environ,
                                                                    PYTHONUNBUFFERED='1'))
     try:
