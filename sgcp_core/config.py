@@ -127,8 +127,8 @@ class EngineConfig:
     input_height: int = 0            # 0 = the model's own input size from its metadata
     input_width: int = 0
     # 'upsample_logits' (exact model output) or 'argmax_then_nearest' (blocky, cheaper). Chosen
-    # by "sgcp bench --label-modes" on CamVid val (epoch-35 model): +0.22 mIoU and +0.46 pixel
-    # accuracy for 1.2 ms more at 360x480 (7 ms at 720x960) on one loaded CPU core.
+    # by "sgcp bench --label-modes" on CamVid val: the README's label-mode table has its
+    # mIoU and time, measured on the shipped model.
     label_mode: str = 'upsample_logits'
     overlay_alpha: float = 0.5
     threads: int = 0

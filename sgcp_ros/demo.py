@@ -27,16 +27,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sgcp_core.files import video_info as read_video_info
+from sgcp_core.resources import share_file
 from sgcp_core.timing import latency_stats
+from sgcp_ros.diagnostics import (COUNTERS, INPUT_RATE_KEY, NOT_RUN, STAGES, stage_key,
+                                  status_name, total_key)
 
 __all__ = ['main', 'parse_args', 'run_demo']
 
 NAMESPACE = '/sgcp_demo'
-NODE_OUTPUT = f'{NAMESPACE}/sgcp_segmentation'
+NODE_OUTPUT = f'{NAMESPACE}/sgcp_segmentation'   # the node's fully qualified name
 CAMERA_TOPIC = f'{NAMESPACE}/camera/image'
-STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'colorize', 'overlay',
-          'publish')
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,20 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--startup-timeout', type=float, default=300.0, metavar='SECONDS',
                         help='how long the node may take to load the model')
     return parser.parse_args(argv)
-
-
-def shipped_file(relative: str) -> Path:
-    """A file of this package: from the source checkout, else from the install's share/."""
-    candidates = [PACKAGE_ROOT / relative, Path(sys.prefix) / 'share' / 'sgcp_ros' / relative]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        candidates.append(Path(get_package_share_directory('sgcp_ros')) / relative)
-    except (ImportError, LookupError, OSError):
-        pass
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f'{relative} not found in ' + ', '.join(map(str, candidates)))
 
 
 def default_video() -> Path:
@@ -85,11 +72,18 @@ def child_environment(out: Path) -> dict[str, str]:
     env.setdefault('ROS_LOG_DIR', str(out / 'ros_log'))
     # 640x272 rgb8 is 522 KB: above Fast DDS's default 512 KB shared-memory segment.
     env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
-                   str(shipped_file('config/fastdds_large_images.xml')))
+                   str(share_file('config/fastdds_large_images.xml')))
     env['RCUTILS_LOGGING_BUFFERED_STREAM'] = '0'
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
-                                                      env.get('PYTHONPATH')]))
+    # The children import this very sgcp_ros, even from a checkout that is not installed.
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [_import_root(), env.get('PYTHONPATH')]))
     return env
+
+
+def _import_root() -> str:
+    """The sys.path entry this process imported sgcp_ros from."""
+    import importlib.util
+    package_dir = Path(importlib.util.find_spec('sgcp_ros').submodule_search_locations[0])
+    return str(package_dir.parent)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -103,20 +97,14 @@ class Recorder:
     """This process's ROS side: records overlays into a video and keeps every report."""
 
     def __init__(self, out: Path) -> None:
-        import rclpy
-        import rclpy.executors
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
-        self._rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node('sgcp_demo_recorder', context=self.context)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        from sgcp_ros.ros_client import PrivateRosNode
+        self.ros = PrivateRosNode('sgcp_demo_recorder')
+        self.node = self.ros.node
         self.out = out
         self.class_info: dict | None = None
         self.reports: list[dict[str, str]] = []
@@ -178,8 +166,7 @@ class Recorder:
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
-            if (status.name, status.hardware_id) == ('sgcp_segmentation: segmentation',
-                                                     NODE_OUTPUT):
+            if status.name == status_name(NODE_OUTPUT):
                 values = {kv.key: kv.value for kv in status.values}
                 values['level'] = int.from_bytes(status.level, 'little')
                 values['message'] = status.message
@@ -187,20 +174,13 @@ class Recorder:
                 self.reports.append(values)
 
     def spin_for(self, seconds: float, until=None) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if until is not None and until():
-                return True
-            self.executor.spin_once(timeout_sec=0.05)
-        return until is not None and bool(until())
+        return bool(self.ros.spin_until(until or (lambda: False), seconds))
 
     def close(self) -> None:
         if self._writer is not None:
             self._write_pending(until_ns=None)
             self._writer.release()
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self._rclpy.try_shutdown(context=self.context)
+        self.ros.close()
 
 
 def _stop(process: subprocess.Popen, timeout_s: float = 30.0) -> int:
@@ -223,12 +203,12 @@ def _stage_means(reports: list[dict[str, str]]) -> dict[str, float | None]:
     previous = 0
     weights = []
     for report in reports:
-        total = int(report.get('processed frames total', previous))
+        total = int(report.get(total_key('processed'), previous))
         weights.append(total - previous)
         previous = total
     for stage in STAGES:
-        pairs = [(float(r[f'{stage} ms']), w) for r, w in zip(reports, weights)
-                 if w > 0 and r.get(f'{stage} ms', 'not run') != 'not run']
+        pairs = [(float(r[stage_key(stage)]), w) for r, w in zip(reports, weights)
+                 if w > 0 and r.get(stage_key(stage), NOT_RUN) != NOT_RUN]
         frames = sum(w for _, w in pairs)
         means[stage] = round(sum(v * w for v, w in pairs) / frames, 2) if frames else None
     return means
@@ -244,16 +224,12 @@ def run_demo(args: argparse.Namespace) -> dict:
         'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID', 'ROS_LOG_DIR',
         'FASTDDS_DEFAULT_PROFILES_FILE')})
     video = (args.video or default_video()).resolve()
-    capture = cv2.VideoCapture(str(video))
-    if not capture.isOpened():
-        raise FileNotFoundError(f'cannot open video {video}')
-    video_info = {'path': str(video), 'frames': int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
-                  'fps': capture.get(cv2.CAP_PROP_FPS),
-                  'size': f'{int(capture.get(3))}x{int(capture.get(4))}'}
-    capture.release()
+    info = read_video_info(video)
+    video_info = {'path': str(video), 'frames': info.frame_count, 'fps': info.fps,
+                  'size': f'{info.width}x{info.height}'}
 
     node_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}', '-r', f'image:={CAMERA_TOPIC}',
-                 '--params-file', str(shipped_file('config/segmentation.yaml'))]
+                 '--params-file', str(share_file('config/segmentation.yaml'))]
     if args.model:
         node_args += ['-p', f'model_path:={Path(args.model).resolve()}']
     if args.backend:
@@ -299,10 +275,9 @@ def run_demo(args: argparse.Namespace) -> dict:
             if not recorder.reports:
                 return False
             last = recorder.reports[-1]
-            done = sum(int(last.get(f'{k} frames total', 0))
-                       for k in ('processed', 'dropped', 'rejected', 'failed'))
-            return float(last.get('input rate Hz', 1)) == 0 and done >= int(
-                last.get('received frames total', 1))
+            done = sum(int(last.get(total_key(k), 0)) for k in COUNTERS if k != 'received')
+            return float(last.get(INPUT_RATE_KEY, 1)) == 0 and done >= int(
+                last.get(total_key('received'), 1))
         recorder.spin_for(15.0, until=settled)
     finally:
         if publisher is not None:
@@ -312,7 +287,7 @@ def run_demo(args: argparse.Namespace) -> dict:
 
     last = recorder.reports[-1] if recorder.reports else {}
     # Judge health while the video played; the reports after it rightly say "no images".
-    playing = [r for r in recorder.reports if float(r.get('input rate Hz', 0)) > 0]
+    playing = [r for r in recorder.reports if float(r.get(INPUT_RATE_KEY, 0)) > 0]
     levels = [r['level'] for r in playing]
     overlay_frames = len(recorder.overlay_stamps)
     span_s = ((recorder.overlay_stamps[-1] - recorder.overlay_stamps[0]) / 1e9
@@ -325,8 +300,7 @@ def run_demo(args: argparse.Namespace) -> dict:
                   'input_size': info['input_size'], 'classes': len(info['names'])},
         'machine': {'cpus': os.cpu_count(), 'load_average_1min_at_start': round(load_average, 2),
                     'platform': platform.platform(), 'python': platform.python_version()},
-        'node': {key: int(last.get(f'{key} frames total', 0))
-                 for key in ('received', 'processed', 'dropped', 'rejected', 'failed')}
+        'node': {key: int(last.get(total_key(key), 0)) for key in COUNTERS}
         | {'exit_code': node_exit},
         'recorded': {'overlay_frames': overlay_frames,
                      'labels_frames': len(recorder.labels_latency_ms),
@@ -383,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         summary = run_demo(args)
-    except (FileNotFoundError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         print(f'demo failed: {error}', file=sys.stderr)
         return 1
     print(format_summary(summary))

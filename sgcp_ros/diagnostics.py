@@ -29,7 +29,8 @@ from sgcp_core.timing import latency_stats
 from sgcp_ros.parameters import NodeConfig
 
 __all__ = ['STAGES', 'LATENCY_KEYS', 'WindowReport', 'FrameStatistics', 'summarize',
-           'DiagnosticsReporter', 'STATUS_TASK']
+           'DiagnosticsReporter', 'STATUS_TASK', 'COUNTERS', 'INPUT_RATE_KEY',
+           'PROCESSED_RATE_KEY', 'NOT_RUN', 'stage_key', 'total_key', 'status_name']
 
 # Per-frame stages, in pipeline order. 'colorize' and 'overlay' only run for subscribers.
 STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'confidence', 'colorize',
@@ -37,6 +38,26 @@ STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'confidence', 'co
 LATENCY_KEYS = ('latency mean ms', 'latency p50 ms', 'latency p95 ms', 'latency max ms')
 STATUS_TASK = 'segmentation'   # the status is named '<fully qualified node name>: segmentation'
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+# The status's keys, for ``summarize`` that writes them and for readers such as the demo.
+COUNTERS = ('received', 'dropped', 'rejected', 'failed', 'processed')
+INPUT_RATE_KEY = 'input rate Hz'
+PROCESSED_RATE_KEY = 'processed rate Hz'
+NOT_RUN = 'not run'   # the value of a stage that ran on no frame of the window
+
+
+def stage_key(stage: str) -> str:
+    """The key of a stage's mean milliseconds, e.g. 'inference ms'."""
+    return f'{stage} ms'
+
+
+def total_key(counter: str) -> str:
+    """The key of a counter since node start, e.g. 'processed frames total'."""
+    return f'{counter} frames total'
+
+
+def status_name(node_name: str) -> str:
+    """The status name for a node's fully qualified name."""
+    return f'{node_name}: {STATUS_TASK}'
 
 
 @dataclass
@@ -59,11 +80,9 @@ class WindowReport:
 class FrameStatistics:
     """Thread-safe counters and samples for the current window."""
 
-    _COUNTERS = ('received', 'dropped', 'rejected', 'failed', 'processed')
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._totals = dict.fromkeys(self._COUNTERS, 0)
+        self._totals = dict.fromkeys(COUNTERS, 0)
         self._start = time.monotonic()
         self._window = WindowReport(0.0)
 
@@ -114,7 +133,7 @@ class FrameStatistics:
 
 
 def _ms(values: list[float]) -> str:
-    return f'{np.mean(values):.2f}' if values else 'not run'
+    return f'{np.mean(values):.2f}' if values else NOT_RUN
 
 
 def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
@@ -129,14 +148,14 @@ def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
     input_rate = report.received / report.duration_s
     processed_rate = report.processed / report.duration_s
     values = list(facts.items()) + [
-        ('input rate Hz', f'{input_rate:.2f}'),
-        ('processed rate Hz', f'{processed_rate:.2f}'),
+        (INPUT_RATE_KEY, f'{input_rate:.2f}'),
+        (PROCESSED_RATE_KEY, f'{processed_rate:.2f}'),
         ('dropped frames', str(report.dropped)),
         ('rejected frames', str(report.rejected)),
         ('failed frames', str(report.failed)),
     ]
-    values += [(f'{name} frames total', str(count)) for name, count in report.totals.items()]
-    values += [(f'{stage} ms', _ms(report.stage_ms.get(stage, []))) for stage in STAGES]
+    values += [(total_key(name), str(count)) for name, count in report.totals.items()]
+    values += [(stage_key(stage), _ms(report.stage_ms.get(stage, []))) for stage in STAGES]
     latency = latency_stats(report.latency_ms, (50, 95))
     if latency['count']:
         stats = (latency['mean'], latency['p50'], latency['p95'], latency['max'])
@@ -190,7 +209,7 @@ class DiagnosticsReporter:
     def __init__(self, node: Node, period_s: float, hardware_id: str, make_status) -> None:
         self._node = node
         self._make_status = make_status
-        self.name = f'{node.get_fully_qualified_name()}: {STATUS_TASK}'
+        self.name = status_name(node.get_fully_qualified_name())
         try:
             import diagnostic_updater
         except ImportError:

@@ -119,9 +119,9 @@ class ONNXBackend(Backend):
                 raise FileNotFoundError(f'model file not found: {model}')
             model = str(model)
         options = ort.SessionOptions()
-        # Spinning worker threads keep burning both cores for a while after each frame,
-        # which starves whatever else runs on the robot (and measured 1.6-2x slower
-        # PyTorch rows when `sgcp bench` interleaves backends); yield the CPU instead.
+        # Spinning worker threads keep burning the cores for a while after each frame,
+        # which starves whatever else runs on the robot (and the PyTorch rows when `sgcp
+        # bench` interleaves backends); yield the CPU instead.
         options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads > 0:
