@@ -14,7 +14,7 @@ from tqdm import tqdm
 from sgcp_core.data import SegmentationDataset
 from sgcp_core.metrics import ConfusionMatrix
 
-__all__ = ['predict_logits', 'evaluate']
+__all__ = ['predict_logits', 'evaluate', 'evaluate_engine']
 
 
 @torch.inference_mode()
@@ -67,4 +67,19 @@ def evaluate(model: nn.Module, dataset: SegmentationDataset, device: torch.devic
         model.train(was_training)
     if all_reduce is not None:
         matrix.reduce(all_reduce)
+    return matrix
+
+
+def evaluate_engine(segmenter, dataset: SegmentationDataset, progress: bool = False
+                    ) -> ConfusionMatrix:
+    """Confusion matrix of a ``sgcp_core.engine.Segmenter`` over ``dataset``'s raw frames.
+
+    What a deployed model file (an ONNX export, an int8 model) scores: each frame goes
+    through the engine exactly as the node runs it (preprocess, backend, postprocess with
+    the segmenter's label mode, at the frame's resolution).
+    """
+    matrix = ConfusionMatrix(len(dataset.classes.names), segmenter.meta.ignore_index)
+    for index in tqdm(range(len(dataset)), desc='eval', disable=not progress, leave=False):
+        rgb, label = dataset.load_raw(index)
+        matrix.update(label, segmenter.segment(rgb).labels)
     return matrix

@@ -122,6 +122,25 @@ def test_cli_rejects_bad_input_in_one_line(tiny_checkpoint, tiny_int8, frames_di
     assert not (tmp_path / 'x.onnx').exists()
 
 
+def test_eval_scores_an_int8_file_through_the_engine(tiny_int8, frames_dir, tmp_path, capsys):
+    import json
+    for split in ('val', 'valannot'):
+        (tmp_path / split).mkdir()
+    for index, frame in enumerate(sorted(frames_dir.glob('*.png'))[:2]):
+        (tmp_path / 'val' / frame.name).write_bytes(frame.read_bytes())
+        cv2.imwrite(str(tmp_path / 'valannot' / frame.name),
+                    np.full((360, 480), index, np.uint8))
+    out = tmp_path / 'eval.json'
+    assert sgcp(['eval', '--model', str(tiny_int8[0]), '--data-root', str(tmp_path),
+                 '--json', str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary['precision'] == 'int8' and summary['images'] == 2
+    assert 0.0 <= summary['miou'] <= 1.0
+    assert sgcp(['eval', '--model', str(tiny_int8[0]), '--data-root', str(tmp_path),
+                 '--flip']) == 2
+    assert 'need the .pt checkpoint' in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_cli_writes_stem_int8(tiny_checkpoint, frames_dir, tmp_path):
     model = tmp_path / 'net.pt'

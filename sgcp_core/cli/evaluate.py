@@ -21,7 +21,9 @@ def add_parser(commands, name: str) -> None:
                '--flip --json val.json\n'
                '  sgcp eval --model city.pt --dataset cityscapes --data-root data/cityscapes',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', default='', help='checkpoint (.pt); default: shipped model')
+    parser.add_argument('--model', default='',
+                        help='checkpoint (.pt), or an ONNX file (fp32 or int8) run through '
+                             'the engine; default: shipped model')
     parser.add_argument('--dataset', default='camvid',
                         choices=('camvid', 'cityscapes', 'folder'))
     parser.add_argument('--data-root', default='../shared/data/camvid',
@@ -42,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from sgcp_core.checkpoint import load_model
-    from sgcp_core.cli import CommandError
     from sgcp_core.config import DataConfig
     from sgcp_core.data import EvalTransform, build_dataset
     from sgcp_core.evaluation import evaluate
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     model_path = resolve_model_path(args.model)
     if model_path.suffix.lower() == '.onnx':
-        raise CommandError(f'{model_path} is ONNX; sgcp eval takes a .pt checkpoint')
+        return _run_onnx(args, model_path)
     model, meta = load_model(model_path)
     if args.upsample:
         model.upsample = args.upsample
@@ -72,6 +73,42 @@ def run(args: argparse.Namespace) -> int:
                     'split': args.split, 'images': len(dataset), 'flip': args.flip,
                     'scales': args.scales, 'upsample': model.upsample})
     print(f'{model_path} on {args.dataset} {args.split} ({len(dataset)} images)')
+    print(format_iou_table(summary))
+    if args.json:
+        atomic_write(args.json, lambda temp: Path(temp).write_text(json.dumps(summary,
+                                                                              indent=2)))
+    return 0
+
+
+def _run_onnx(args: argparse.Namespace, model_path: Path) -> int:
+    """An ONNX file (fp32 export or int8) through the engine, as the node would run it."""
+    from sgcp_core.cli import CommandError
+    from sgcp_core.config import DataConfig, EngineConfig
+    from sgcp_core.data import build_dataset
+    from sgcp_core.engine import Segmenter
+    from sgcp_core.evaluation import evaluate_engine
+    from sgcp_core.files import atomic_write
+    from sgcp_core.metrics import format_iou_table
+    if args.flip or args.scales != [1.0] or args.upsample:
+        raise CommandError(f'{model_path} is ONNX: --flip, --scales and --upsample need the '
+                           '.pt checkpoint')
+    segmenter = Segmenter(EngineConfig(model_path=str(model_path), backend='onnx',
+                                       label_mode='upsample_logits', warmup_runs=1))
+    meta = segmenter.meta
+    data_config = DataConfig(dataset=args.dataset, root=args.data_root,
+                             classes_file=args.classes_file, preload=False)
+    dataset = build_dataset(data_config, args.split)
+    if dataset.classes.num_classes != meta.num_classes:
+        raise ValueError(f'{model_path} predicts {meta.num_classes} classes but '
+                         f'the {args.dataset} dataset has {dataset.classes.num_classes}')
+    matrix = evaluate_engine(segmenter, dataset, progress=True)
+    summary = matrix.summary(dataset.classes.names)
+    summary.update({'model': str(model_path), 'dataset': args.dataset, 'split': args.split,
+                    'images': len(dataset), 'precision': meta.precision,
+                    'calibration': dict(meta.calibration) if meta.calibration else None,
+                    'engine': segmenter.describe()})
+    print(f'{model_path} ({meta.precision}) on {args.dataset} {args.split} '
+          f'({len(dataset)} images, {segmenter.backend.describe()})')
     print(format_iou_table(summary))
     if args.json:
         atomic_write(args.json, lambda temp: Path(temp).write_text(json.dumps(summary,
