@@ -11,7 +11,6 @@ from. The student's augmentation then crops, scales and flips them exactly like 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -23,22 +22,13 @@ from sgcp_core.checkpoint import load_model
 from sgcp_core.data import SegmentationDataset
 from sgcp_core.data.transforms import normalize
 from sgcp_core.evaluation import predict_logits
-from sgcp_core.files import atomic_write
+from sgcp_core.files import atomic_write, file_digest
 
-__all__ = ['TeacherCacheError', 'file_digest', 'cache_teacher_logits']
+__all__ = ['TeacherCacheError', 'cache_teacher_logits']
 
 
 class TeacherCacheError(ValueError):
     """The teacher does not fit the student's data (classes, frame sizes)."""
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file, hex: identifies the teacher weights a cache was made with."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as stream:
-        for block in iter(lambda: stream.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_teacher_logits(teacher_path: str | Path, dataset: SegmentationDataset,

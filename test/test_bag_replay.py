@@ -18,17 +18,11 @@ import pytest
 
 from node_process import REPO, node_environment, start_node, stop
 
-NODE_SOURCE = REPO / 'sgcp_ros' / 'segmentation_node.py'
 NAMESPACE = '/sgcp_bag_replay'
 LABELS_TOPIC = f'{NAMESPACE}/sgcp_segmentation/labels'
 FRAMES = 5
-NODE_STARTUP_S = 150       # python + torch + in-memory ONNX export on two busy cores
+NODE_STARTUP_S = 150       # python + torch + the model on two busy cores
 REPLAY_TIMEOUT_S = 240
-
-pytestmark = [
-    pytest.mark.skipif(not NODE_SOURCE.is_file(),
-                       reason='sgcp_ros/segmentation_node.py has not landed yet'),
-]
 
 
 @pytest.fixture(scope='module')

@@ -14,11 +14,11 @@ from torch.utils.data import Dataset
 
 from sgcp_core.classes import CAMVID, CITYSCAPES, UNKNOWN_LABEL, ClassInfo, load_class_info
 from sgcp_core.config import DataConfig
+from sgcp_core.files import IMAGE_SUFFIXES
 
 __all__ = ['DatasetError', 'SegmentationDataset', 'build_dataset', 'read_rgb', 'read_label',
            'CITYSCAPES_LABEL_TO_TRAIN']
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 # Cityscapes labelIds -> the 19 train ids; every other id is ignored.
 CITYSCAPES_LABEL_TO_TRAIN = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8,
                              22: 9, 23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16,
