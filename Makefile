@@ -19,7 +19,7 @@ SHARE_FILES := package.xml $(wildcard launch/*.py config/*) \
     $(wildcard models/camvid/*.pt models/camvid/*.onnx models/camvid/*.json)
 LAUNCHERS := $(wildcard resource/launchers/*)
 
-.PHONY: setup share demo test bench lint clean
+.PHONY: setup share demo test test-slow bench lint clean
 
 setup: $(STAMP) $(SHARE_STAMP) $(if $(HAVE_ROS2_TOOLS),$(TOOLS_STAMP))
 
@@ -62,6 +62,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -rs test
+
+# The benchmarks and measuring runs that `make test` leaves out (pytest marker "slow").
+test-slow: setup
+	$(PY) -m pytest -q -rs -m slow test
 
 bench: setup
 	$(PY) -m sgcp_core bench --resolution 360x480 720x960

@@ -24,6 +24,8 @@ FRAMES = 5
 NODE_STARTUP_S = 150       # python + torch + the model on two busy cores
 REPLAY_TIMEOUT_S = 240
 
+pytestmark = pytest.mark.heavy   # a node process and replays through DDS
+
 
 @pytest.fixture(scope='module')
 def camvid_bag(camvid_root, tmp_path_factory) -> Path:

@@ -100,6 +100,7 @@ def _run(name: str, argv: list[str], expected: str, files: dict, folder: Path) -
     return f'{name}: {", ".join(wrong)}:\n{result.stderr}' if wrong else ''
 
 
+@pytest.mark.heavy
 def test_bad_input_exits_2_with_one_line(files, tmp_path):
     """Every case as its own process (two at a time: each one imports torch)."""
     from concurrent.futures import ThreadPoolExecutor

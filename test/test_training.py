@@ -64,6 +64,7 @@ def short_run(small_camvid, tmp_path_factory):
     return config, train(config, progress=False), out_dir
 
 
+@pytest.mark.heavy
 def test_short_run_lowers_loss_and_beats_chance(short_run, small_camvid):
     config, summary, out_dir = short_run
     losses = summary['history']['train_loss']
@@ -75,6 +76,7 @@ def test_short_run_lowers_loss_and_beats_chance(short_run, small_camvid):
     assert load_config(overrides=saved) == config  # the resolved config round-trips
 
 
+@pytest.mark.heavy
 def test_package_run_ships_checkpoint_onnx_and_evidence(short_run, camvid_val_frames,
                                                         tmp_path):
     from sgcp_core.checkpoint import load_model
@@ -94,6 +96,7 @@ def test_package_run_ships_checkpoint_onnx_and_evidence(short_run, camvid_val_fr
         package_run(tmp_path, tmp_path / 'elsewhere', 'x')
 
 
+@pytest.mark.heavy
 def test_resume_matches_uninterrupted_run(small_camvid, tmp_path):
     uninterrupted = train(_config(small_camvid, tmp_path / 'full'), progress=False)
     # Stop mid-epoch (3 steps per epoch: step 5 is inside epoch 2), then resume.
@@ -119,6 +122,7 @@ torch.save(result['model'].state_dict(), os.path.join(sys.argv[2], f'rank{os.env
 """
 
 
+@pytest.mark.heavy
 def test_ddp_two_gloo_ranks_end_with_identical_weights(small_camvid, tmp_path):
     from sgcp_core.config import config_to_dict
     config = _config(small_camvid, tmp_path / 'ddp', epochs=2, eval_every=1, batch_size=2)
@@ -141,6 +145,7 @@ def test_ddp_two_gloo_ranks_end_with_identical_weights(small_camvid, tmp_path):
     assert int(rank0['encoder.stem.bn.num_batches_tracked']) == 6
 
 
+@pytest.mark.heavy
 def test_flip_and_multiscale_evaluation(short_run, small_camvid):
     import torch.nn.functional as F
 
@@ -300,6 +305,7 @@ def test_config_rejects_values_the_loop_cannot_run_with(small_camvid, tmp_path):
         check_config(load_config(overrides={'data': {'crop_size': [0, 0]}}))
 
 
+@pytest.mark.heavy
 def test_train_on_train_and_val_keeps_the_last_epoch_with_aux_heads_and_ema(
         small_camvid, tmp_path):
     from sgcp_core.checkpoint import load_model, read_checkpoint
@@ -343,6 +349,7 @@ def test_train_on_train_and_val_keeps_the_last_epoch_with_aux_heads_and_ema(
     assert packaged_meta.training.train_splits == ('train', 'val')
 
 
+@pytest.mark.heavy
 def test_resume_is_exact_with_distillation(small_camvid, tiny_checkpoint, tmp_path):
     def config(out, **extra):
         return _config(small_camvid, out, kd_teacher=str(tiny_checkpoint),
