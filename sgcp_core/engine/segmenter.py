@@ -199,9 +199,10 @@ class Segmenter:
 
     Raises:
         FileNotFoundError: the model file (or classes file) does not exist.
-        sgcp_core.models.CheckpointMismatchError: a .pt that is not a usable checkpoint.
-        ValueError: an unreadable ONNX file, a bad config value, or a classes file whose
-            class count differs from the model's.
+        sgcp_core.errors.ModelFileError: a model file that is unreadable, not this
+            package's format or without valid metadata.
+        ValueError: a bad config value (ConfigError), or a classes file whose class count
+            differs from the model's.
         EngineError: backend/device not available, or an input size the model cannot take.
     """
 
