@@ -268,3 +268,24 @@ def test_offline_bag_modules_do_not_import_rclpy():
             'sgcp_ros.bag.report, sgcp_ros.bag.matching, sgcp_ros.bag.check_bag; '
             'sys.exit(1 if "rclpy" in sys.modules else 0)')
     assert subprocess.run([sys.executable, '-c', code], timeout=60).returncode == 0
+
+
+def test_every_engine_config_field_is_an_option_of_the_bag_commands():
+    """The bag commands take sgcp's engine options; fields without a hand-named option are
+    generated from EngineConfig, so none is missing and each default is EngineConfig's."""
+    import dataclasses
+
+    from sgcp_core.cli.engine_args import engine_config_from_args
+    from sgcp_core.config import EngineConfig
+    from sgcp_ros.bag.evaluate_bag import build_parser
+    parser = build_parser()
+    defaults = engine_config_from_args(parser.parse_args(['bag']))
+    assert defaults == EngineConfig()
+    changed = engine_config_from_args(parser.parse_args([
+        'bag', '--model', 'm.onnx', '--backend', 'onnx', '--device', 'cpu', '--strict-device',
+        '--input-size', '240x320', '--label-mode', 'argmax_then_nearest', '--classes',
+        'camvid', '--alpha', '0.2', '--threads', '3', '--fp16', '--onnx-provider', 'cuda',
+        '--trt-cache-dir', 'cache', '--trt-workspace-mb', '64', '--class-groups-file', 'g.yaml',
+        '--min-confidence', '0.4', '--warmup-runs', '0', '--no-hold-freed-memory']))
+    assert [f.name for f in dataclasses.fields(EngineConfig)
+            if getattr(changed, f.name) == getattr(defaults, f.name)] == []

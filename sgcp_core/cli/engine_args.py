@@ -57,6 +57,27 @@ def add_engine_arguments(parser: argparse.ArgumentParser, model_required: bool =
                      help='TensorRT engine cache (default ~/.cache/sgcp_ros/trt)')
     gpu.add_argument('--trt-workspace-mb', type=int, metavar='MB',
                      help="TensorRT builder workspace (default: TensorRT's)")
+    # Every other EngineConfig field, generated: a new field is an option without an edit.
+    for name in _generated_fields():
+        default = getattr(_DEFAULTS, name)
+        flag = '--' + name.replace('_', '-')
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f'EngineConfig.{name} (default {default})')
+        else:
+            group.add_argument(flag, type=type(default), metavar=name.split('_')[-1].upper(),
+                               help=f'EngineConfig.{name} (default {default!r})')
+
+
+# EngineConfig fields with a hand-named option above (the names people type).
+_NAMED_FIELDS = frozenset({
+    'model_path', 'backend', 'device', 'strict_device', 'input_height', 'input_width',
+    'label_mode', 'classes_file', 'overlay_alpha', 'threads', 'fp16', 'onnx_provider',
+    'trt_cache_dir', 'trt_workspace_mb'})
+
+
+def _generated_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(EngineConfig) if f.name not in _NAMED_FIELDS]
 
 
 def engine_config_from_args(args: argparse.Namespace) -> EngineConfig:
@@ -68,6 +89,7 @@ def engine_config_from_args(args: argparse.Namespace) -> EngineConfig:
              'overlay_alpha': args.alpha, 'threads': args.threads, 'fp16': args.fp16,
              'onnx_provider': args.onnx_provider, 'trt_cache_dir': args.trt_cache_dir,
              'trt_workspace_mb': args.trt_workspace_mb}
+    given.update({name: getattr(args, name) for name in _generated_fields()})
     if args.input_size is not None:
         given['input_height'], given['input_width'] = args.input_size
     return dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
