@@ -79,8 +79,9 @@ ENGINE_PARAMETERS = {
     'input_width': ParameterSpec('Network input width in pixels; 0 = the model\'s own size.',
                                  range=(0, 8192)),
     'label_mode': ParameterSpec('How labels reach the frame resolution: upsample the class '
-                                'scores, or argmax first then nearest-neighbour resize '
-                                '(cheaper).', choices=LABEL_MODES),
+                                "scores (the model's interpolation, or bicubic as the "
+                                'SGCPNet authors evaluated), or argmax first then '
+                                'nearest-neighbour resize (cheaper).', choices=LABEL_MODES),
     'overlay_alpha': ParameterSpec('Weight of the class colours in ~/overlay (0 = the camera '
                                    'frame only, 1 = colours only).', live=True, range=(0.0, 1.0)),
     'threads': ParameterSpec('CPU threads for inference; 0 = the library default.',

@@ -130,6 +130,13 @@ def test_opencv_upsampling_matches_torch_interpolate():
         got = postprocess(logits.numpy(), size, 'upsample_logits')
         assert got.dtype == np.uint8 and got.shape == size
         assert (got == expected).mean() > 0.9999   # float rounding may flip exact ties only
+        # The authors' bicubic label mode, whatever the model's own interpolation.
+        bicubic = F.interpolate(logits, size=size, mode='bicubic',
+                                align_corners=False)[0].argmax(0).numpy()
+        got = postprocess(logits.numpy(), size, 'upsample_logits_bicubic', 'bilinear')
+        assert (got == bicubic).mean() > 0.999 and (got != expected).mean() > 0.001
+        torch_path = postprocess(logits, size, 'upsample_logits_bicubic')
+        np.testing.assert_array_equal(torch_path, got)
 
 
 def test_coarse_logits_are_the_network_before_its_upsampling(tiny_model):

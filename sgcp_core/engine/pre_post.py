@@ -21,10 +21,13 @@ from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo
 __all__ = ['LABEL_MODES', 'check_rgb', 'preprocess', 'postprocess', 'confidence',
            'resize_rgb', 'colorize', 'overlay']
 
-# 'upsample_logits': interpolate the class scores to the frame size, then argmax (smooth
-# boundaries, costs C interpolated planes at frame size); 'argmax_then_nearest': argmax at
-# the logits' own resolution, then nearest-neighbour resize of the uint8 label map.
-LABEL_MODES = ('upsample_logits', 'argmax_then_nearest')
+# 'upsample_logits': interpolate the class scores to the frame size with the model's own
+# interpolation (bilinear for the shipped models), then argmax (smooth boundaries, costs C
+# interpolated planes at frame size); 'upsample_logits_bicubic': the same with bicubic
+# interpolation, as the SGCPNet authors evaluated; 'argmax_then_nearest': argmax at the
+# logits' own resolution, then nearest-neighbour resize of the uint8 label map.
+LABEL_MODES = ('upsample_logits', 'upsample_logits_bicubic', 'argmax_then_nearest')
+_UPSAMPLING_MODES = ('upsample_logits', 'upsample_logits_bicubic')
 
 
 def check_rgb(rgb: np.ndarray) -> None:
@@ -103,7 +106,7 @@ def postprocess(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
         mode: one of ``LABEL_MODES``.
         upsample: interpolation for 'upsample_logits' ('bilinear' or 'bicubic'), the one
             the model was trained with, so that at the model's input size the result is
-            the model's own output.
+            the model's own output. 'upsample_logits_bicubic' always uses bicubic.
 
     Returns:
         (H, W) uint8 labels in 0..C-1 (255 is reserved for "unknown").
@@ -121,10 +124,12 @@ def postprocess(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
                          f'{UNKNOWN_LABEL} reserved')
     height, width = output_size
     same_size = tuple(logits.shape[-2:]) == (height, width)
+    if mode == 'upsample_logits_bicubic':
+        upsample = 'bicubic'
     if isinstance(logits, torch.Tensor):
         if logits.device.type != 'cpu':
             # On a GPU interpolation and argmax are cheap; copy back only the uint8 map.
-            if mode == 'upsample_logits' and not same_size:
+            if mode in _UPSAMPLING_MODES and not same_size:
                 logits = F.interpolate(logits, size=(height, width), mode=upsample,
                                        align_corners=False)
             labels = logits[0].argmax(0).to(torch.uint8).cpu().numpy()
@@ -134,7 +139,7 @@ def postprocess(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
             return labels
         logits = logits.numpy()
     scores = np.asarray(logits, np.float32)[0]
-    if mode == 'upsample_logits' and not same_size:
+    if mode in _UPSAMPLING_MODES and not same_size:
         # OpenCV's resize uses the same half-pixel sampling as torch's interpolate with
         # align_corners=False (max difference 5e-7 here) at a quarter of the cost.
         interpolation = _CV2_INTERPOLATION[upsample]
@@ -155,7 +160,8 @@ def confidence(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
 
     The softmax and its maximum run at the logits' own resolution (C planes there instead
     of at the frame's size); the uint8 map is then resized the way ``postprocess`` brings
-    labels to the frame: bilinear for 'upsample_logits', nearest for 'argmax_then_nearest'.
+    labels to the frame: bilinear for the upsampling modes, nearest for
+    'argmax_then_nearest'.
 
     Args:
         logits: (1, C, h, w) float class scores (numpy, or a torch tensor on any device).
@@ -181,7 +187,7 @@ def confidence(logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
         sure = (255.0 / shifted.sum(axis=0) + 0.5).astype(np.uint8)
     height, width = output_size
     if sure.shape != (height, width):
-        interpolation = (cv2.INTER_LINEAR if mode == 'upsample_logits'
+        interpolation = (cv2.INTER_LINEAR if mode in _UPSAMPLING_MODES
                          else cv2.INTER_NEAREST_EXACT)
         sure = cv2.resize(sure, (width, height), interpolation=interpolation)
     return sure
