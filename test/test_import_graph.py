@@ -1,0 +1,79 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The import graph runs model -> engine -> node with no arrow back up.
+
+Read from the source (every import, also those inside functions), so a lazy import that
+only runs on some path cannot hide an upward dependency.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORE = REPO / 'sgcp_core'
+
+# A module of the left-hand package may not import any of the right-hand ones.
+FORBIDDEN = {
+    'sgcp_core': ('sgcp_ros', 'rclpy'),
+    'sgcp_core.models': ('sgcp_core.engine', 'sgcp_core.export', 'sgcp_core.checkpoint',
+                         'sgcp_core.training', 'sgcp_core.cli', 'sgcp_core.metadata'),
+    'sgcp_core.engine': ('sgcp_core.export', 'sgcp_core.training', 'sgcp_core.cli',
+                         'sgcp_core.quantize', 'sgcp_core.release', 'sgcp_core.benchmark',
+                         'sgcp_core.distillation'),
+    'sgcp_core.metadata': ('sgcp_core.engine', 'sgcp_core.export', 'sgcp_core.models'),
+    'sgcp_core.errors': ('sgcp_core.',),
+    'sgcp_core.resources': ('sgcp_core.engine', 'sgcp_core.models', 'sgcp_core.export'),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f'{node.module}.{alias.name}' for alias in node.names)
+    return names
+
+
+MODULES = {_module_name(p): _imports(p) for p in sorted(CORE.rglob('*.py'))}
+
+
+@pytest.mark.parametrize('package, forbidden', sorted(FORBIDDEN.items()))
+def test_no_import_against_the_layering(package, forbidden):
+    offences = []
+    for module, imported in MODULES.items():
+        if module != package and not module.startswith(package + '.'):
+            continue
+        for name in sorted(imported):
+            if any(name == f or name.startswith(f if f.endswith('.') else f + '.')
+                   for f in forbidden):
+                offences.append(f'{module} imports {name}')
+    assert not offences, '\n'.join(offences)
+
+
+def test_metadata_errors_and_resources_are_each_defined_once():
+    """A newcomer finds them in one module: no second definition elsewhere."""
+    definitions = {}
+    for path in sorted(CORE.rglob('*.py')):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                definitions.setdefault(node.name, []).append(_module_name(path))
+    for name, home in [('ModelMeta', 'sgcp_core.metadata'),
+                       ('meta_from_onnx_props', 'sgcp_core.metadata'),
+                       ('ModelFileError', 'sgcp_core.errors'),
+                       ('EngineError', 'sgcp_core.errors'),
+                       ('ConfigError', 'sgcp_core.errors'),
+                       ('default_model_path', 'sgcp_core.resources'),
+                       ('atomic_write', 'sgcp_core.files'),
+                       ('write_png', 'sgcp_core.files'),
+                       ('file_digest', 'sgcp_core.files')]:
+        assert definitions.get(name) == [home], (name, definitions.get(name))
