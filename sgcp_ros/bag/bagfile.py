@@ -22,6 +22,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Collection, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def check_integrity(path: Path) -> list[str]:
     for file in _storage_files(path):
         if file.suffix == '.db3':
             try:
-                with sqlite3.connect(f'file:{file}?mode=ro', uri=True) as db:
+                with closing(sqlite3.connect(f'file:{file}?mode=ro', uri=True)) as db:
                     verdict = db.execute('PRAGMA quick_check').fetchone()[0]
             except sqlite3.Error as error:
                 verdict = str(error)
