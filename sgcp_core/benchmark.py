@@ -40,6 +40,8 @@ class StageTiming:
     total_ms: float
     bare_forward_ms: float | None
     runs: int
+    model: str = ''          # the model file the row ran (a .pt's onnx rows: its export)
+    precision: str = ''      # that file's ModelMeta.precision: 'fp32' or 'int8'
 
     @property
     def fps(self) -> float:
@@ -111,9 +113,13 @@ def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
 def bench_engines(config: EngineConfig, backends: Sequence[str],
                   sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
                   bare: bool = True, warmup: int = 3,
-                  confidence: bool = False) -> list[StageTiming]:
-    """Engine stage timings for every (size, backend), plus the bare network forward
+                  confidence: bool = False,
+                  models: Sequence[str | Path] = ()) -> list[StageTiming]:
+    """Engine stage timings for every (size, model, backend), plus the bare network forward
     (and the confidence map's cost when ``confidence``).
+
+    ``models`` lists the model files to compare (e.g. an fp32 checkpoint and its int8
+    export); empty: ``config.model_path``. An ``.onnx`` model gets the onnx backend only.
 
     Each row runs the network at ``size`` on the frames resized to that size. The rows are
     measured round-robin, one frame of each per round, so that load from other processes
@@ -123,7 +129,7 @@ def bench_engines(config: EngineConfig, backends: Sequence[str],
     """
     with tempfile.TemporaryDirectory(prefix='sgcp_bench_') as exports:
         return _bench_engines(config, backends, sizes, frames, runs, bare, warmup,
-                              Path(exports), confidence)
+                              Path(exports), confidence, models)
 
 
 def _export_at(model_path: Path, size: tuple[int, int], folder: Path) -> Path:
@@ -139,24 +145,29 @@ def _export_at(model_path: Path, size: tuple[int, int], folder: Path) -> Path:
 def _bench_engines(config: EngineConfig, backends: Sequence[str],
                    sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
                    bare: bool, warmup: int, exports: Path,
-                   confidence: bool = False) -> list[StageTiming]:
+                   confidence: bool = False,
+                   models: Sequence[str | Path] = ()) -> list[StageTiming]:
     from sgcp_core.resources import resolve_model_path
-    model_path = resolve_model_path(config.model_path)
+    model_paths = [resolve_model_path(m) for m in (models or [config.model_path])]
     rows = []
     for size in sizes:
         sized = resize_frames(frames, size)
-        for backend in backends:
+        for model_path, backend in ((m, b) for m in model_paths for b in backends):
+            is_onnx = model_path.suffix.lower() == '.onnx'
+            if is_onnx and backend != 'onnx':
+                continue
             path = model_path
-            if backend == 'onnx' and model_path.suffix.lower() != '.onnx':
+            if backend == 'onnx' and not is_onnx:
                 path = _export_at(model_path, size, exports)
             segmenter = Segmenter(replace(config, model_path=str(path), backend=backend,
                                           input_height=size[0], input_width=size[1]))
             forward = None
-            if bare and model_path.suffix.lower() != '.onnx':
+            if bare and not is_onnx:
                 forward = bare_forward(model_path, backend, size, config.threads,
                                        segmenter.device)
             rows.append({'backend': backend, 'size': tuple(size), 'segmenter': segmenter,
-                         'frames': sized, 'forward': forward, 'stages': {}, 'bare': []})
+                         'frames': sized, 'forward': forward, 'stages': {}, 'bare': [],
+                         'model': str(model_path), 'precision': segmenter.meta.precision})
     for index in range(-warmup, runs):
         for row in rows:
             frame = row['frames'][index % len(row['frames'])]
@@ -180,7 +191,7 @@ def _bench_engines(config: EngineConfig, backends: Sequence[str],
         timings.append(StageTiming(row['backend'], row['segmenter'].device, row['size'],
                                    stages, sum(stages.values()),
                                    statistics.median(row['bare']) if row['bare'] else None,
-                                   runs))
+                                   runs, row['model'], row['precision']))
         row['segmenter'].close()
     return timings
 

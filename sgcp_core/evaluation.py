@@ -70,16 +70,18 @@ def evaluate(model: nn.Module, dataset: SegmentationDataset, device: torch.devic
     return matrix
 
 
-def evaluate_engine(segmenter, dataset: SegmentationDataset, progress: bool = False
-                    ) -> ConfusionMatrix:
+def evaluate_engine(segmenter, dataset: SegmentationDataset,
+                    indices: Sequence[int] | None = None,
+                    progress: bool = False) -> ConfusionMatrix:
     """Confusion matrix of a ``sgcp_core.engine.Segmenter`` over ``dataset``'s raw frames.
 
     What a deployed model file (an ONNX export, an int8 model) scores: each frame goes
     through the engine exactly as the node runs it (preprocess, backend, postprocess with
-    the segmenter's label mode, at the frame's resolution).
+    the segmenter's label mode, at the frame's resolution). ``indices``: a subset.
     """
     matrix = ConfusionMatrix(len(dataset.classes.names), segmenter.meta.ignore_index)
-    for index in tqdm(range(len(dataset)), desc='eval', disable=not progress, leave=False):
+    indices = range(len(dataset)) if indices is None else indices
+    for index in tqdm(indices, desc='eval', disable=not progress, leave=False):
         rgb, label = dataset.load_raw(index)
         matrix.update(label, segmenter.segment(rgb).labels)
     return matrix

@@ -164,3 +164,21 @@ def test_shipped_model_int8_agrees_with_fp32_on_camvid(camvid_root, tmp_path):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         agreement = (fp32.segment(rgb).labels == int8.segment(rgb).labels).mean()
         assert agreement > 0.95, f'{path.name}: int8 labels agree on {agreement:.1%}'
+
+
+def test_bench_times_each_model_next_to_its_int8_file(tiny_checkpoint, tiny_int8, frames_dir,
+                                                      tmp_path, capsys):
+    import json
+    model = tmp_path / 'net.pt'
+    model.write_bytes(tiny_checkpoint.read_bytes())
+    args = ['bench', '--models', str(model), '--int8', '--backends', 'onnx', '--runs', '1',
+            '--num-frames', '1', '--no-bare', '--resolution', '90x120', '--frames',
+            str(frames_dir), '--threads', '1', '--json', str(tmp_path / 'bench.json')]
+    assert sgcp(args) == 2
+    assert 'sgcp export --int8 -m' in capsys.readouterr().err
+    (tmp_path / 'net_int8.onnx').write_bytes(tiny_int8[0].read_bytes())
+    assert sgcp(args) == 0
+    assert 'int8 net at 90x120: total' in capsys.readouterr().out
+    rows = json.loads((tmp_path / 'bench.json').read_text())['timings']
+    assert [(r['precision'], r['resolution']) for r in rows] == [('fp32', [90, 120]),
+                                                                 ('int8', [90, 120])]

@@ -23,6 +23,10 @@ EPILOG = '''examples:
   sgcp bench -m best.pt --frames my_frames/ --resolution 480x640 1080x1920 --runs 50
   sgcp bench -m best.pt --label-modes --no-timing
       mIoU and cost of the two label modes on the labelled CamVid val split
+  sgcp bench --models models/camvid/sgcpnet_camvid_mobilenetv2.pt \
+      models/camvid/sgcpnet_camvid_mobilenetv3.pt --int8 --backends onnx --miou
+      each model next to its <stem>_int8.onnx ("sgcp export --int8"): ms per frame at both
+      resolutions, the int8/fp32 speed ratios, and CamVid val mIoU of every file
 
 How to read it: every row is the median over --runs frames of one backend with the
 network running at HxW on frames of that size. The stage columns add up to "total" and
@@ -72,6 +76,14 @@ def add_parser(commands, name: str) -> None:
                              'of these sizes, labels at the first --resolution')
     parser.add_argument('--cloud-decimation', type=positive_int, default=2, metavar='N',
                         help='cloud decimation for --cloud (default 2)')
+    parser.add_argument('--models', nargs='+', metavar='PATH',
+                        help='several model files, each timed (instead of --model)')
+    parser.add_argument('--int8', action='store_true',
+                        help='add each model\'s <stem>_int8.onnx (sgcp export --int8) and '
+                             'compare it with the model')
+    parser.add_argument('--miou', action='store_true',
+                        help='also score every model file on the labelled val split (--data, '
+                             '--limit) through the engine, at its own input size')
     parser.add_argument('--json', metavar='PATH', help='also write every figure as JSON')
     add_engine_arguments(parser, backend_choice=False)
     parser.set_defaults(run=run)
@@ -108,9 +120,50 @@ def _model_title(segmenter_path: Path) -> str:
             + (f', epoch {epoch}' if epoch is not None else '') + ')')
 
 
+def _model_paths(args: argparse.Namespace, config) -> list[Path]:
+    """--models or --model, each followed by its int8 file with --int8."""
+    from sgcp_core.cli import CommandError
+    from sgcp_core.quantize import int8_path
+    from sgcp_core.resources import resolve_model_path
+    if args.models and args.model:
+        raise CommandError('give --model or --models, not both')
+    paths = []
+    for given in (args.models or [config.model_path]):
+        path = resolve_model_path(given)
+        paths.append(path)
+        if args.int8 and not path.stem.endswith('_int8'):
+            quantized = int8_path(path)
+            if not quantized.is_file():
+                raise CommandError(f'--int8: {quantized} not found; make it with "sgcp export '
+                                   f'--int8 -m {path}"')
+            paths.append(quantized)
+    return list(dict.fromkeys(paths))
+
+
+def _int8_lines(timings) -> list[str]:
+    """'int8 vs fp32' speed ratios for each int8 row with its fp32 model's onnx row."""
+    lines = []
+    for t in timings:
+        if t.precision != 'int8':
+            continue
+        base = Path(t.model).name.replace('_int8.onnx', '')
+        fp32 = next((r for r in timings if r.resolution == t.resolution and r.backend == 'onnx'
+                     and r.precision != 'int8' and Path(r.model).stem == base), None)
+        if fp32 is not None:
+            lines.append(
+                f'int8 {base} at {t.resolution[0]}x{t.resolution[1]}: total '
+                f'{fp32.total_ms:.2f} -> {t.total_ms:.2f} ms ({fp32.total_ms / t.total_ms:.2f}x)'
+                f', inference {fp32.stages_ms["inference"]:.2f} -> '
+                f'{t.stages_ms["inference"]:.2f} ms '
+                f'({fp32.stages_ms["inference"] / t.stages_ms["inference"]:.2f}x)')
+    return lines
+
+
 def _timing_table(timings) -> list[str]:
     from sgcp_core.benchmark import STAGES
-    header = (f'{"backend":<7} {"device":<6} {"input":>9}  '
+    several = len({t.model for t in timings}) > 1
+    header = ((f'{"model":<34} {"prec":<5} ' if several else '')
+              + f'{"backend":<7} {"device":<6} {"input":>9}  '
               + '  '.join(f'{s:>15}' for s in STAGES)
               + f'  {"total":>8} {"FPS":>6} {"bare":>8} {"total/bare":>10}')
     lines = [header, '-' * len(header)]
@@ -119,9 +172,13 @@ def _timing_table(timings) -> list[str]:
                  else f'{"-":>15}' for s in STAGES]
         bare = '-' if t.bare_forward_ms is None else f'{t.bare_forward_ms:.2f}'
         ratio = '-' if t.bare_forward_ms is None else f'{t.total_ms / t.bare_forward_ms:.2f}x'
-        lines.append(f'{t.backend:<7} {t.device:<6} {t.resolution[0]:>4}x{t.resolution[1]:<4}  '
+        model = f'{Path(t.model).stem[:34]:<34} {t.precision:<5} ' if several else ''
+        lines.append(model
+                     + f'{t.backend:<7} {t.device:<6} {t.resolution[0]:>4}x{t.resolution[1]:<4}  '
                      + '  '.join(cells)
                      + f'  {t.total_ms:8.2f} {t.fps:6.1f} {bare:>8} {ratio:>10}')
+    if several:
+        return lines + _int8_lines(timings)
     by_size: dict = {}
     for t in timings:
         by_size.setdefault(t.resolution, []).append(t)
@@ -144,29 +201,65 @@ def _timing_table(timings) -> list[str]:
     return lines
 
 
+def _model_mious(args: argparse.Namespace, config, model_paths: list[Path]) -> list[dict]:
+    """Val mIoU of every model file through the engine (labels by upsampled logits)."""
+    from sgcp_core.config import DataConfig
+    from sgcp_core.data import build_dataset
+    from sgcp_core.engine import Segmenter
+    from sgcp_core.evaluation import evaluate_engine
+    dataset = build_dataset(DataConfig(root=str(_data_root(args.data)), preload=False), 'val')
+    count = len(dataset) if args.limit <= 0 else min(args.limit, len(dataset))
+    results = []
+    for path in model_paths:
+        segmenter = Segmenter(dataclasses.replace(
+            config, model_path=str(path), input_height=0, input_width=0,
+            backend='onnx' if path.suffix.lower() == '.onnx' else config.backend,
+            label_mode='upsample_logits', warmup_runs=1))
+        matrix = evaluate_engine(segmenter, dataset, range(count), progress=True)
+        results.append({'model': str(path), 'precision': segmenter.meta.precision,
+                        'miou': matrix.miou(), 'pixel_accuracy': matrix.pixel_accuracy(),
+                        'frames': count, 'engine': segmenter.describe()})
+        segmenter.close()
+    print(f'val mIoU on {count} labelled frames (engine, labels from upsampled logits, '
+          "each model at its own input size):")
+    print(f'{"model":<40} {"prec":<5} {"mIoU %":>7} {"pixel acc %":>11} {"vs fp32":>8}')
+    for r in results:
+        base = Path(r['model']).name.replace('_int8.onnx', '')
+        fp32 = next((f for f in results if f['precision'] != 'int8'
+                     and Path(f['model']).stem == base), None)
+        delta = (f'{100 * (r["miou"] - fp32["miou"]):+.2f}'
+                 if fp32 is not None and r is not fp32 and r['precision'] == 'int8' else '')
+        print(f'{Path(r["model"]).name[:40]:<40} {r["precision"]:<5} {100 * r["miou"]:7.2f} '
+              f'{100 * r["pixel_accuracy"]:11.2f} {delta:>8}')
+    return results
+
+
 def run(args: argparse.Namespace) -> int:
     from sgcp_core import benchmark
     from sgcp_core.engine import Segmenter
     from sgcp_core.files import atomic_write
-    from sgcp_core.resources import resolve_model_path
     config = engine_config_from_args(args)
-    model_path = resolve_model_path(config.model_path)
+    model_paths = _model_paths(args, config)
+    model_path = model_paths[0]
     config = dataclasses.replace(config, model_path=str(model_path))
-    report: dict = {'model': str(model_path)}
-    print(f'sgcp bench: {_model_title(model_path)}')
+    report: dict = {'model': str(model_path), 'models': [str(p) for p in model_paths]}
+    for path in model_paths:
+        print(f'sgcp bench: {_model_title(path)}')
     if not args.no_timing:
         frames, source = _load_frames(args)
         backends = args.backends or [
             b for b in ('torch', 'onnx')
             if b == 'torch' or importlib.util.find_spec('onnxruntime') is not None]
-        if model_path.suffix.lower() == '.onnx':
+        if all(p.suffix.lower() == '.onnx' for p in model_paths):
             backends = [b for b in backends if b == 'onnx']
         print(f'{source}; median of {args.runs} runs per row (rows interleaved), milliseconds')
         timings = benchmark.bench_engines(config, backends, args.resolution, frames,
                                           args.runs, bare=not args.no_bare,
-                                          confidence=args.confidence)
+                                          confidence=args.confidence, models=model_paths)
         print('\n'.join(_timing_table(timings)))
         report['timings'] = [t.to_dict() for t in timings]
+    if args.miou:
+        report['miou'] = _model_mious(args, config, model_paths)
     if args.label_modes:
         from sgcp_core.config import DataConfig
         from sgcp_core.data import build_dataset
