@@ -331,3 +331,19 @@ def test_no_flipped_bit_in_a_written_bag_is_read_silently(camvid_val_frames, tmp
                 np.testing.assert_array_equal(got, expected)
         shutil.rmtree(bag)
     assert refused > 100   # the frames' bytes are most of the file
+
+
+@pytest.mark.parametrize('storage', STORAGES)
+def test_bare_storage_file_and_folder_without_metadata_are_read(camvid_bags, storage,
+                                                                tmp_path):
+    """A bare .mcap/.db3 file, and a folder whose recorder died before metadata.yaml."""
+    import shutil
+    storage_file = next(p for p in camvid_bags[storage].iterdir() if p.suffix != '.yaml')
+    orphan = tmp_path / 'no_metadata'
+    orphan.mkdir()
+    shutil.copy(storage_file, orphan)
+    for path in (storage_file, orphan):
+        with BagReader(path) as reader:
+            assert reader.message_counts == {DEFAULT_IMAGE_TOPIC: FRAMES,
+                                             DEFAULT_LABEL_TOPIC: FRAMES}
+            assert len(list(reader.messages([DEFAULT_IMAGE_TOPIC]))) == FRAMES

@@ -90,6 +90,8 @@ def test_shipped_scenario_offline_passes_and_a_failing_criterion_exits_1(camvid_
     ({'bagg': 'camvid_val'}, "unknown key 'bagg'"),
     ({'mode': 'online'}, "key 'mode'"),
     ({'engine': {'backend': 'tensorrt'}}, 'backend'),
+    ({'engine': {}, 'device': 'tpu'}, 'device must be one of'),
+    ({'device': 'cpu'}, "key 'device' is set both at the top level and under engine:"),
     ({'criteria': {'min_miou': 'high'}}, 'criteria.min_miou: expected a number'),
     ({'bag': 'no_such_bag'}, 'bag not found'),
     ({'image_topic': '/front/image_raw'}, "'/front/image_raw' is not in"),
@@ -133,7 +135,7 @@ def test_shipped_scenario_live_through_a_node_process(camvid_folder, camvid_root
                               '--data-root', str(camvid_root), '--max-frames', '4',
                               '--image-format', 'jpeg', '--rate', '15']) == 0
     path = _scenario(folder, 'live', mode='live', model=str(tiny_checkpoint),
-                     engine={'device': 'cpu', 'threads': 1}, rate=0.25, max_frames=4,
+                     engine={'device': 'cpu'}, threads=1, rate=0.25, max_frames=4,
                      criteria={'min_miou': 0.0, 'max_drop_rate': 1.0,
                                'max_latency_p95_ms': 60000.0})
     out = folder / 'live_out'
@@ -145,6 +147,7 @@ def test_shipped_scenario_live_through_a_node_process(camvid_folder, camvid_root
     assert result.returncode == 0, result.stdout + result.stderr + node_log[-2000:]
     summary, lines, junit = _outputs(out)
     assert summary['mode'] == 'live' and summary['model'] == str(tiny_checkpoint)
+    assert summary['config']['engine']['threads'] == 1   # a top-level EngineConfig field
     frames = summary['frames']
     assert frames['published'] == 4 and frames['answered'] + frames['dropped'] == 4
     assert frames['answered'] >= 1 and frames['scored_with_ground_truth'] == frames['answered']

@@ -150,8 +150,11 @@ class BagReader:
         problems = check_integrity(self.path)
         if problems:
             raise BagError(f'{self.path} is damaged: ' + ' | '.join(problems))
+        source = self.path
+        if self.path.is_dir() and not (self.path / 'metadata.yaml').is_file() and len(files) == 1:
+            source = files[0]   # a recorder killed before writing metadata.yaml
         try:
-            self._reader = AnyReader([self.path])
+            self._reader = AnyReader([source])
             self._reader.open()
         except Exception as error:  # noqa: BLE001 - rosbags has several unrelated errors
             raise BagError(f'cannot read {self.path} as a rosbag2 bag: {error}') from None

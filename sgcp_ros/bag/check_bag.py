@@ -11,7 +11,7 @@ starts with the scenario's engine options) and the criteria the run must meet::
     label_topic: /camera/ground_truth
     mode: offline              # offline | live
     model: ''                  # '' = the shipped model
-    engine: {backend: onnx}    # any EngineConfig field
+    backend: onnx              # any EngineConfig field, here or under engine:
     criteria:
       min_miou: 60.0
       min_class_iou: {Road: 90.0, Car: 70.0}
@@ -90,7 +90,8 @@ def load_scenario(path: str | Path) -> Scenario:
         _fail(path, f'not valid YAML: {" ".join(str(error).split())}')
     if not isinstance(values, dict):
         _fail(path, 'expected a mapping of scenario keys (bag, mode, criteria, ...)')
-    known = {f.name for f in dataclasses.fields(Scenario)} - {'path'} | {'model'}
+    engine_fields = {f.name for f in dataclasses.fields(EngineConfig)}
+    known = {f.name for f in dataclasses.fields(Scenario)} - {'path'} | {'model'} | engine_fields
     for key in values:
         if key not in known:
             _fail(path, f'unknown key {key!r}; known keys: {", ".join(sorted(known))}')
@@ -102,6 +103,11 @@ def load_scenario(path: str | Path) -> Scenario:
     engine_values = values.get('engine') or {}
     if not isinstance(engine_values, dict):
         _fail(path, "key 'engine': expected a mapping of EngineConfig fields")
+    # EngineConfig fields may also stand at the top level (backend: onnx), not in both places.
+    for key in engine_fields & set(values):
+        if key in engine_values:
+            _fail(path, f'key {key!r} is set both at the top level and under engine:')
+        engine_values = {**engine_values, key: values[key]}
     if 'model' in values:
         engine_values = {**engine_values, 'model_path': values['model'] or ''}
     model = engine_values.get('model_path', '')
