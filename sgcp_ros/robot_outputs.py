@@ -269,7 +269,7 @@ class DepthPairing:
             synchronizer.registerCallback(self._paired)
             self._matcher = None
         else:
-            from sgcp_ros.bag.matching import MATCHED, StampMatcher
+            from sgcp_ros.stamp_matching import MATCHED, StampMatcher
             self.method = 'StampMatcher'
             self._matched_kind = MATCHED
             self._matcher = StampMatcher(self._tolerance_ns,

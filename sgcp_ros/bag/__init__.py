@@ -4,10 +4,9 @@
 check a regression scenario. A thin layer over shared parts:
 
     sgcp_ros.images: the node's frame decoder and encoder (the tools decode with it too).
-    sgcp_ros.topics: topic names.
+    sgcp_ros.topics: topic names; sgcp_ros.stamp_matching: pairing by header stamp.
     sgcp_core.cli.engine_args, sgcp_core.errors: engine options and command-line errors.
     bagfile: reading (rosbags AnyReader, CRC check) and atomic writing (chunk CRCs).
-    matching: pairing frames with ground truth by header stamp.
     common: one-line errors with exit status 2, per-frame and run scoring.
     report: printed tables, the JSON report and the plots.
     make_bag, evaluate_bag, replay_bag, check_bag: the console commands.

@@ -34,7 +34,7 @@ from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWr
                                   stamp_to_ns)
 from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, run_command,
                                  skip_reason)
-from sgcp_ros.bag.matching import StampMatcher
+from sgcp_ros.stamp_matching import StampMatcher
 from sgcp_ros.bag.report import (LatencyLog, contact_sheet, format_counts,
                                  format_latency_table, plot_iou, plot_latency, write_json)
 from sgcp_ros.images import array_to_image, image_to_labels, image_to_rgb

@@ -39,7 +39,7 @@ from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWr
                                   make_header, stamp_to_ns)
 from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, run_command,
                                  skip_reason)
-from sgcp_ros.bag.matching import StampMatcher
+from sgcp_ros.stamp_matching import StampMatcher
 from sgcp_ros.bag.report import format_counts, format_latency_table, write_json
 from sgcp_ros.images import image_to_labels, image_to_rgb
 

@@ -1,8 +1,8 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Pairing camera frames with ground truth by header stamp (bag tools)."""
+"""Pairing two message streams by header stamp (bag tools, depth with camera frames)."""
 
-from sgcp_ros.bag.matching import StampMatcher
+from sgcp_ros.stamp_matching import StampMatcher
 
 
 def test_matcher_pairs_nearest_within_tolerance_and_reports_leftovers():

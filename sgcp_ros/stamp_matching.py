@@ -1,11 +1,12 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Pair camera frames with ground-truth labels by header stamp, streaming through a bag.
+"""Pair two message streams by header stamp: camera frames with ground-truth labels in a
+bag (the bag tools), or with depth images (the node's robot outputs).
 
 A label belongs to the frame whose header stamp is nearest, if that is within a tolerance;
-each frame and each label is used at most once. Bags store messages in log-time order and a
-label is recorded close to its frame, so an item still unpaired ``window_ns`` of log time
-after it was read is given up on; memory stays bounded on long bags.
+each frame and each label is used at most once. Messages arrive in (log) time order and a
+label close to its frame, so an item still unpaired ``window_ns`` later is given up on;
+memory stays bounded on long streams.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ['Match', 'StampMatcher']
+__all__ = ['Match', 'StampMatcher', 'MATCHED', 'FRAME_UNMATCHED', 'LABEL_UNMATCHED']
 
 MATCHED = 'matched'
 FRAME_UNMATCHED = 'frame_unmatched'
