@@ -87,10 +87,13 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(21, 'Is a directory (expected a file path)', str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_orphan_temps(path)
-    fd, temp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp',
-                                dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphan_temps(path)
+        fd, temp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp',
+                                    dir=path.parent)
+    except OSError as error:   # name the file asked for, not the temporary
+        raise type(error)(error.errno, error.strerror, str(path)) from error
     os.close(fd)
     try:
         write(temp)

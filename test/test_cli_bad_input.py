@@ -16,11 +16,12 @@ TRAIN_CONFIG = REPO / 'training' / 'camvid_cpu.yaml'
 
 
 @pytest.fixture(scope='module')
-def files(tmp_path_factory, camvid_root):
-    """Bad model files, a frame and a plain file, made once."""
+def files(tmp_path_factory, camvid_root, tiny_checkpoint):
+    """Bad model files, a good one, a frame and a plain file, made once."""
     import torch
     folder = tmp_path_factory.mktemp('bad_input')
     made = {'frame': sorted((camvid_root / 'val').glob('*.png'))[0], 'folder': folder,
+            'good_pt': tiny_checkpoint,
             'plain_file': folder / 'notes.txt', 'random_pt': folder / 'random.pt',
             'text_pt': folder / 'text.pt', 'empty_pt': folder / 'empty.pt',
             'module_pt': folder / 'module.pt', 'random_onnx': folder / 'random.onnx',
@@ -58,6 +59,9 @@ def _cases():
         ('eval-scales-zero', ['eval', '--scales', '0'], '--scales'),
         ('eval-scales-negative', ['eval', '--scales', '1', '-1'], '--scales'),
         ('export-onnx-input', ['export', '-m', '{random_onnx}'], 'already ONNX'),
+        ('export-out-not-permitted', ['export', '-m', '{good_pt}', '-o', '/sys/x.onnx',
+                                      '--no-check'], "'/sys/x.onnx'"),
+        ('info-onnx-model', ['info', '--model', '{random_onnx}'], 'need a .pt'),
         ('info-num-classes-zero', ['info', '--num-classes', '0'], '--num-classes'),
         ('bench-runs-zero', ['bench', '--runs', '0'], '--runs'),
         ('unknown-command', ['paint'], 'paint'),

@@ -60,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from sgcp_core.models import build_sgcpnet, count_conv_macs, count_parameters
     if args.model:
         from sgcp_core.checkpoint import load_model
-        model, meta = load_model(args.model)
+        from sgcp_core.cli import CommandError
+        from sgcp_core.resources import resolve_model_path
+        path = resolve_model_path(args.model)
+        if path.suffix.lower() == '.onnx':
+            raise CommandError(f'{path} is ONNX; the counts need a .pt checkpoint (--palette-csv '
+                               'reads .onnx files too)')
+        model, meta = load_model(path)
         title = f'{args.model} ({meta.variant}, {meta.num_classes} classes)'
     else:
         model = build_sgcpnet(args.num_classes, backbone=args.backbone)
