@@ -48,6 +48,9 @@ def stop_on_first_signal() -> None:
 def _run(lifecycle: bool, args: list[str] | None = None) -> int:
     stop_on_first_signal()
     try:
+        # The pip launcher (resource/launchers) starts the node with these signals blocked,
+        # so one sent during Python's start-up waits, pending, for this handler.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         from sgcp_ros.segmentation_node import main
         return main(args=args, lifecycle=lifecycle)
     except KeyboardInterrupt:

@@ -197,8 +197,10 @@ class SegmentationWork:
             'labels': self.create_publisher(Image, '~/labels', OUTPUT_QOS),
             'color_mask': self.create_publisher(Image, '~/color_mask', OUTPUT_QOS),
             'overlay': self.create_publisher(Image, '~/overlay', OUTPUT_QOS),
-            'overlay_jpeg': self.create_publisher(CompressedImage, '~/overlay/compressed',
-                                                  OUTPUT_QOS),
+            # <overlay>/compressed after remapping, as image_transport names it.
+            'overlay_jpeg': self.create_publisher(
+                CompressedImage, self.resolve_topic_name('~/overlay') + '/compressed',
+                OUTPUT_QOS),
         }
         self._stopping = threading.Event()
         self._latest = LatestFrame()
