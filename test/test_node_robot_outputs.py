@@ -18,16 +18,15 @@ import numpy as np
 import pytest
 
 pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+pytestmark = pytest.mark.heavy   # node processes driven over DDS
 
-import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from node_process import REPO, start_node, stop  # noqa: E402
+from sgcp_ros.ros_client import PrivateRosNode  # noqa: E402
 
 MAIN = '/sgcp_e'                 # plain classes, output at the input size
 GROUPED = '/sgcp_e_groups'       # navigation groups, output at the depth size
@@ -98,11 +97,8 @@ class Client:
     """Publishes camera, camera_info and depth; collects both nodes' outputs."""
 
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node('sgcp_robot_outputs_test', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        self.ros = PrivateRosNode('sgcp_robot_outputs_test')
+        self.node, self.executor = self.ros.node, self.ros.executor
         self.image_pub = self.node.create_publisher(Image, IMAGE, 1)
         self.info_pub = self.node.create_publisher(CameraInfo, CAMERA_INFO, 1)
         self.depth_pub = self.node.create_publisher(Image, DEPTH, 1)
@@ -126,13 +122,9 @@ class Client:
         self.node.destroy_subscription(self.subscriptions.pop(f'{namespace}/{name}'))
 
     def spin_until(self, predicate, timeout_s: float, what: str):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            result = predicate()
-            if result:
-                return result
-            self.executor.spin_once(timeout_sec=0.05)
-        raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+        result = self.ros.spin_until(predicate, timeout_s)
+        assert result, f'timed out after {timeout_s} s waiting for {what}'
+        return result
 
     def spin_for(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -181,9 +173,7 @@ class Client:
         return self.spin_until(found, timeout_s, f'diagnostics of {name}')
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        self.ros.close()
 
 
 def same_stamp(stamp):

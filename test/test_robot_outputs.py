@@ -156,13 +156,11 @@ def test_cloud_cost_per_frame_at_640x480_depth_decimation_2():
     import statistics
     import time
 
-    import rclpy
     from sensor_msgs.msg import PointCloud2
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node('sgcp_cloud_cost', context=context)
-    try:
-        publisher = node.create_publisher(PointCloud2, 'sgcp_cloud_cost/points', 1)
+
+    from sgcp_ros.ros_client import PrivateRosNode
+    with PrivateRosNode('sgcp_cloud_cost') as ros:
+        publisher = ros.node.create_publisher(PointCloud2, 'sgcp_cloud_cost/points', 1)
         height, width = 480, 640
         rows, columns = np.mgrid[0:height, 0:width]
         depth = (1000 + 4000 * (rows / height) * (0.5 + columns / (2 * width))).astype(
@@ -184,20 +182,18 @@ def test_cloud_cost_per_frame_at_640x480_depth_decimation_2():
               f'pack + publish median {median:.2f} ms, p90 '
               f'{np.percentile(samples, 90):.2f} ms over {len(samples)} frames')
         assert median <= 5.0
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 @pytest.fixture
-def ros_node():
-    import rclpy
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node('sgcp_robot_outputs_unit', context=context)
-    yield node
-    node.destroy_node()
-    rclpy.try_shutdown(context=context)
+def ros():
+    from sgcp_ros.ros_client import PrivateRosNode
+    with PrivateRosNode('sgcp_robot_outputs_unit') as ros:
+        yield ros
+
+
+@pytest.fixture
+def ros_node(ros):
+    return ros.node
 
 
 def _robot_outputs(node, **cloud):
@@ -232,23 +228,16 @@ def test_without_vision_msgs_there_is_no_label_info_and_one_log_line(ros_node, m
     assert not {'points', 'confidence', 'camera_info'} & published()
 
 
-def test_label_info_carries_threshold_and_unknown(ros_node):
+def test_label_info_carries_threshold_and_unknown(ros):
     vision_msgs = pytest.importorskip('vision_msgs.msg')
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    outputs, _ = _robot_outputs(ros_node)
+    outputs, _ = _robot_outputs(ros.node)
     received = []
-    ros_node.create_subscription(
+    ros.node.create_subscription(
         vision_msgs.LabelInfo, '/sgcp_robot_outputs_unit/label_info', received.append,
         QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                    durability=DurabilityPolicy.TRANSIENT_LOCAL))
-    executor = SingleThreadedExecutor(context=ros_node.context)
-    executor.add_node(ros_node)
-    for _ in range(100):
-        if received:
-            break
-        executor.spin_once(timeout_sec=0.05)
-    executor.remove_node(ros_node)
+    assert ros.spin_until(lambda: received, 5.0), 'no latched label_info'
     label_info = received[0]
     assert label_info.threshold == pytest.approx(0.25)
     assert [(c.class_id, c.class_name) for c in label_info.class_map][-1] == (255, 'unknown')
