@@ -180,7 +180,7 @@ def _node_command(scenario: Scenario, namespace: str, compressed: bool) -> list[
         if value != spec.default:
             text = str(value).lower() if isinstance(value, bool) else str(value)
             parameters += ['-p', f'{spec.name}:={text}']
-    return [sys.executable, '-m', 'sgcp_ros.segmentation_node', '--ros-args',
+    return [sys.executable, '-m', 'sgcp_ros.entry_points', '--ros-args',
             '-r', f'__ns:={namespace}', *parameters]
 
 
