@@ -6,27 +6,34 @@ from glob import glob
 
 from setuptools import find_packages, setup
 
+package_name = 'sgcp_ros'
+
 try:
     from setuptools.command.bdist_wheel import bdist_wheel
 except ImportError:  # setuptools < 70.1 ships it in the wheel package
-    from wheel.bdist_wheel import bdist_wheel
+    try:
+        from wheel.bdist_wheel import bdist_wheel
+    except ImportError:  # no wheel building here (e.g. colcon with an older setuptools)
+        bdist_wheel = None
 
-package_name = 'sgcp_ros'
+COMMANDS = {}
+if bdist_wheel is not None:
+    class WheelWithLaunchers(bdist_wheel):
+        """A wheel that also installs launchers into <prefix>/lib/sgcp_ros.
 
+        `ros2 run` and launch_ros look for executables in <prefix>/lib/sgcp_ros. colcon
+        (setup.py install / develop) puts the console scripts there itself, through
+        setup.cfg; pip puts them in <prefix>/bin, so wheels also carry small launchers that
+        exec those (resource/launchers). Only this command adds them, so colcon's installs
+        never see two.
+        """
 
-class WheelWithLaunchers(bdist_wheel):
-    """A wheel that also installs launchers into <prefix>/lib/sgcp_ros.
+        def run(self):
+            self.distribution.data_files.append(('lib/' + package_name,
+                                                 sorted(glob('resource/launchers/*'))))
+            super().run()
 
-    `ros2 run` and launch_ros look for executables in <prefix>/lib/sgcp_ros. colcon (setup.py
-    install / develop) puts the console scripts there itself, through setup.cfg; pip puts
-    them in <prefix>/bin, so wheels also carry small launchers that exec those
-    (resource/launchers). Only this command adds them, so colcon's installs never see two.
-    """
-
-    def run(self):
-        self.distribution.data_files.append(('lib/' + package_name,
-                                             sorted(glob('resource/launchers/*'))))
-        super().run()
+    COMMANDS['bdist_wheel'] = WheelWithLaunchers
 
 
 def files(pattern):
@@ -73,7 +80,7 @@ setup(
         ('share/' + package_name + '/config', glob('config/*')),
         ('share/' + package_name + '/models/camvid', MODEL_FILES),
     ],
-    cmdclass={'bdist_wheel': WheelWithLaunchers},
+    cmdclass=COMMANDS,
     python_requires='>=3.10',
     # What the engine and the node need on a robot; the rest is per task, below.
     install_requires=RUNTIME,
