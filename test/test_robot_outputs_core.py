@@ -274,3 +274,17 @@ def test_bench_times_confidence_and_the_cloud(tiny_checkpoint, capsys, camvid_ro
     out = capsys.readouterr().out
     assert 'confidence' in out.splitlines()[2]
     assert 'semantic cloud: depth 48x64, decimation 2, labels 90x120' in out
+
+
+def test_infer_writes_grouped_labels_and_colours(tiny_checkpoint, camvid_val_frames, tmp_path):
+    from sgcp_core.cli import main
+    image = tmp_path / 'frame.png'
+    cv2.imwrite(str(image), cv2.cvtColor(camvid_val_frames[0][1], cv2.COLOR_RGB2BGR))
+    assert main(['infer', str(image), '--out', str(tmp_path / 'out'), '-m',
+                 str(tiny_checkpoint), '--color', '--no-progress', '--backend', 'torch',
+                 '--class-groups-file', str(NAVIGATION_GROUPS)]) == 0
+    labels = cv2.imread(str(tmp_path / 'out' / 'frame_labels.png'), cv2.IMREAD_UNCHANGED)
+    assert labels.shape == (360, 480) and set(np.unique(labels)) <= {0, 1, 2, 3, 255}
+    colours = cv2.imread(str(tmp_path / 'out' / 'frame_color.png'))[..., ::-1]
+    palette = {tuple(c) for c in load_class_groups(NAVIGATION_GROUPS, CAMVID).classes.palette}
+    assert {tuple(c) for c in np.unique(colours.reshape(-1, 3), axis=0)} <= palette | {(0, 0, 0)}
