@@ -97,6 +97,7 @@ def test_shipped_scenario_offline_passes_and_a_failing_criterion_exits_1(camvid_
     ({'image_topic': '/front/image_raw'}, "'/front/image_raw' is not in"),
     ({'criteria': {'min_class_iou': {'Lava': 5.0}}}, "class 'Lava'"),
     ({'label_topic': ''}, 'need ground truth'),
+    ({'criteria': {'max_drop_rate': 0.1}}, 'no criterion applies in offline mode'),
 ])
 def test_scenarios_that_cannot_run_exit_2_naming_key_and_file(camvid_folder, changes,
                                                               message, capsys):

@@ -264,6 +264,9 @@ def _measure(scenario: Scenario, report: dict) -> list[dict]:
                             'verdict': 'skipped', 'reason': 'measured in live mode only'})
             continue
         results.append(_verdict(name, comparison, unit, limit, measured[name]))
+    if all(r['verdict'] == 'skipped' for r in results):
+        raise CommandError(f'{scenario.path}: no criterion applies in {scenario.mode} mode '
+                           f'({", ".join(scenario.criteria)}); a check of nothing cannot pass')
     return results
 
 
