@@ -502,7 +502,13 @@ class RobotOutputs:
     # -- diagnostics ---------------------------------------------------------------------
     def diagnostic_values(self) -> list[tuple[str, str]]:
         """Key/value pairs for the node's /diagnostics status (one window per call)."""
-        self._stats.record('stamp mismatches', self._pairing.take_unmatched())
+        unmatched = self._pairing.take_unmatched()
+        if unmatched:
+            self._stats.record('stamp mismatches', unmatched)
+            self._log_problem('cloud:stamps', f'no ~/points for {unmatched} frame(s): no depth '
+                              f'image on {self.depth_topic} within '
+                              f'{self._cloud_config.stamp_tolerance_s:g} s of their stamp '
+                              '(cloud.stamp_tolerance_s)')
         window_ms, points, totals, problem = self._stats.take()
         info = self._camera_info
         values = [

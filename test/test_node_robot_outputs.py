@@ -300,7 +300,7 @@ def test_cloud_points_lie_on_the_plane_with_the_labels_of_their_pixels(client, f
 
 
 def test_a_depth_image_beyond_the_stamp_tolerance_gives_no_cloud_and_is_counted(
-        client, frame):
+        client, nodes, frame):
     before = client.diagnostics(MAIN, lambda v: 'cloud stamp mismatches total' in v)
     stamp, late = stamp_of(300.0), stamp_of(301.0)
     depth_msg = depth_image(np.full(DEPTH_SIZE, 2000, np.uint16), '16UC1', late)
@@ -310,6 +310,8 @@ def test_a_depth_image_beyond_the_stamp_tolerance_gives_no_cloud_and_is_counted(
     assert not [c for c in client.inbox[f'{MAIN}/points'] if c.header.stamp in (stamp, late)]
     counted = int(before['cloud stamp mismatches total'])
     client.diagnostics(MAIN, lambda v: int(v.get('cloud stamp mismatches total', 0)) > counted)
+    assert 'no depth image on /cam_e/aligned_depth/image_raw within 0.05 s' in (
+        nodes[MAIN][1].read_text())
 
 
 def test_camera_info_is_republished_with_the_label_header(client, frame):
