@@ -98,6 +98,7 @@ def test_shipped_scenario_offline_passes_and_a_failing_criterion_exits_1(camvid_
     ({'criteria': {'min_class_iou': {'Lava': 5.0}}}, "class 'Lava'"),
     ({'label_topic': ''}, 'need ground truth'),
     ({'criteria': {'max_drop_rate': 0.1}}, 'no criterion applies in offline mode'),
+    ({'running_node': '/robot'}, "key 'running_node' is for mode: live"),
 ])
 def test_scenarios_that_cannot_run_exit_2_naming_key_and_file(camvid_folder, changes,
                                                               message, capsys):
@@ -157,3 +158,32 @@ def test_shipped_scenario_live_through_a_node_process(camvid_folder, camvid_root
     assert {line['status'] for line in lines} <= {'answered', 'dropped'}
     assert all(line['checks']['answered'] == (line['status'] == 'answered') for line in lines)
     assert len(junit.findall('./testsuite/testcase')) == 3
+
+
+def test_live_scenario_against_a_running_node(camvid_folder, tiny_checkpoint, tmp_path):
+    """``running_node: NAMESPACE``: no node is started; the one running there is checked,
+    and the summary names the model it reports on its class_info topic."""
+    pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+    from node_process import start_node, stop
+    namespace = '/check_bag_running'
+    node = start_node(tmp_path / 'node.log', '-r', f'__ns:={namespace}', '-p',
+                      f'model_path:={tiny_checkpoint}')
+    try:
+        values = yaml.safe_load(SHIPPED.read_text())
+        for key in ('model', 'engine'):
+            values.pop(key)
+        values.update(mode='live', running_node=namespace, rate=0.25, max_frames=3,
+                      criteria={'max_drop_rate': 1.0, 'min_miou': 0.0})
+        path = camvid_folder / 'running.yaml'
+        path.write_text(yaml.safe_dump(values))
+        out = camvid_folder / 'running_out'
+        result = subprocess.run([sys.executable, '-m', 'sgcp_ros.bag.check_bag', str(path),
+                                 '--out', str(out)], cwd=REPO, env=node_environment(),
+                                capture_output=True, text=True, timeout=400)
+        assert node.poll() is None, 'the running node must be left running'
+    finally:
+        stop(node)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary, lines, _ = _outputs(out)
+    assert summary['model'] == str(tiny_checkpoint) and not (out / 'node.log').exists()
+    assert summary['frames']['published'] == 3 and len(lines) == 3

@@ -4,7 +4,8 @@
 
 A scenario names a bag, its topics, how to run the model (``offline``: the engine reads the
 bag; ``live``: the bag is replayed over DDS into a segmentation node process this command
-starts with the scenario's engine options) and the criteria the run must meet::
+starts with the scenario's engine options, or a running one: ``running_node: NAMESPACE``)
+and the criteria the run must meet::
 
     bag: camvid_val            # path, relative to the scenario file
     image_topic: /camera/image_raw
@@ -75,6 +76,7 @@ class Scenario:
     max_frames: int = 0
     rate: float = 1.0                   # live: multiple of the recorded rate
     node_start_timeout_s: float = 180.0
+    running_node: str | None = None     # live: namespace of a running node; None = start one
 
 
 def _fail(path: Path, text: str):
@@ -139,12 +141,16 @@ def load_scenario(path: str | Path) -> Scenario:
                 _fail(path, f'key {key!r}: expected a {kind.__name__} >= 0, got '
                             f'{values[key]!r}')
             numbers[key] = kind(values[key])
-    for key in ('image_topic', 'label_topic'):
+    if values.get('running_node') is not None and (engine_values or mode != 'live'):
+        _fail(path, "key 'running_node' is for mode: live with the running node's own engine "
+                    f'(remove {", ".join(sorted(engine_values)) or "it or set mode: live"})')
+    for key in ('image_topic', 'label_topic', 'running_node'):
         if key in values and not isinstance(values[key], str):
             _fail(path, f'key {key!r}: expected a topic name, got {values[key]!r}')
     return Scenario(path=path, bag=path.parent / str(values['bag']),
                     image_topic=values.get('image_topic'),
                     label_topic=values.get('label_topic'), mode=mode, engine=engine,
+                    running_node=values.get('running_node'),
                     criteria=criteria, **numbers)
 
 
@@ -193,12 +199,15 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
                                              topics.BAG_IMAGE, topics.BAG_LABELS)
         compressed = reader.topics[image_topic] == topics.COMPRESSED_IMAGE_TYPE
     use_large_message_profile()   # the node process inherits it
-    namespace = f'/check_bag_{os.getpid()}'
+    namespace, node = scenario.running_node, None
     log_path = out / 'node.log'
-    with log_path.open('w') as log:
-        node = subprocess.Popen(_node_command(scenario, namespace, compressed), stdout=log,
-                                stderr=subprocess.STDOUT, env=dict(os.environ,
-                                                                   PYTHONUNBUFFERED='1'))
+    if namespace is None:
+        namespace = f'/check_bag_{os.getpid()}'
+        with log_path.open('w') as log:
+            node = subprocess.Popen(_node_command(scenario, namespace, compressed), stdout=log,
+                                    stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    namespace = namespace.rstrip('/')
     try:
         options = ReplayOptions(
             image_topic=scenario.image_topic, label_topic=scenario.label_topic,
@@ -210,13 +219,13 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
             report = replay_bag(scenario.bag, options,
                                 say=lambda text: print(text, file=sys.stderr))
         except CommandError as error:
-            if node.poll() is not None:
+            if node is not None and node.poll() is not None:
                 tail = log_path.read_text(errors='replace').strip().splitlines()[-1:]
                 raise CommandError(f'the node exited ({node.returncode}): '
                                    f'{" ".join(tail)} (log: {log_path})') from None
             raise error
     finally:
-        if node.poll() is None:
+        if node is not None and node.poll() is None:
             node.send_signal(2)   # SIGINT: the node's clean shutdown
             try:
                 node.wait(timeout=20)
