@@ -240,7 +240,8 @@ def compare_label_modes(segmenter: Segmenter, samples: Sequence[tuple[np.ndarray
         samples: (rgb (H, W, 3) uint8, label (H, W) uint8 train ids, ``ignore_index`` = void).
     """
     from tqdm import tqdm
-    num_classes = segmenter.classes.num_classes
+    # postprocess gives the model's own classes (class groups apply in segment() only).
+    num_classes = segmenter.model_classes.num_classes
     matrices = {(s, m): ConfusionMatrix(num_classes, ignore_index) for s in scales
                 for m in LABEL_MODES}
     times: dict[tuple[float, str], list[float]] = {key: [] for key in matrices}
@@ -257,7 +258,7 @@ def compare_label_modes(segmenter: Segmenter, samples: Sequence[tuple[np.ndarray
                 predicted = segmenter.postprocess(logits, size, mode)
                 times[(scale, mode)].append(1e3 * (time.perf_counter() - start))
                 matrices[(scale, mode)].update(target, predicted)
-    names = segmenter.classes.names
+    names = segmenter.model_classes.names
     return [LabelModeResult(mode, sizes[scale], matrices[(scale, mode)].miou(),
                             matrices[(scale, mode)].pixel_accuracy(),
                             statistics.median(times[(scale, mode)]), len(samples),

@@ -79,6 +79,10 @@ def evaluate_engine(segmenter, dataset: SegmentationDataset,
     through the engine exactly as the node runs it (preprocess, backend, postprocess with
     the segmenter's label mode, at the frame's resolution). ``indices``: a subset.
     """
+    if getattr(segmenter, 'class_groups', None) is not None:
+        raise ValueError(f'cannot score with class groups ({segmenter.class_groups.source}): '
+                         "the ground truth is in the model's classes; leave class_groups_file "
+                         'empty')
     matrix = ConfusionMatrix(len(dataset.classes.names), segmenter.meta.ignore_index)
     indices = range(len(dataset)) if indices is None else indices
     for index in tqdm(indices, desc='eval', disable=not progress, leave=False):

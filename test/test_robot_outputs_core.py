@@ -288,3 +288,23 @@ def test_infer_writes_grouped_labels_and_colours(tiny_checkpoint, camvid_val_fra
     colours = cv2.imread(str(tmp_path / 'out' / 'frame_color.png'))[..., ::-1]
     palette = {tuple(c) for c in load_class_groups(NAVIGATION_GROUPS, CAMVID).classes.palette}
     assert {tuple(c) for c in np.unique(colours.reshape(-1, 3), axis=0)} <= palette | {(0, 0, 0)}
+
+
+def test_scoring_tools_see_the_models_classes_under_class_groups(
+        tiny_checkpoint, camvid_val_frames):
+    from sgcp_core.benchmark import compare_label_modes
+    from sgcp_core.engine import Segmenter
+    from sgcp_core.evaluation import evaluate_engine
+    grouped = Segmenter(EngineConfig(model_path=str(tiny_checkpoint), backend='torch',
+                                     warmup_runs=0, input_height=96, input_width=128,
+                                     class_groups_file=str(NAVIGATION_GROUPS)))
+    try:
+        # Label modes compare postprocess outputs, which are in the model's 11 classes.
+        _, rgb, label = camvid_val_frames[0]
+        results = compare_label_modes(grouped, [(rgb, label)], scales=(1.0,))
+        assert set(results[0].per_class_iou) == set(CAMVID.names)
+        # Scoring grouped labels against model-class ground truth would be wrong: refused.
+        with pytest.raises(ValueError, match='cannot score with class groups'):
+            evaluate_engine(grouped, dataset=None)
+    finally:
+        grouped.close()

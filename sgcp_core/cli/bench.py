@@ -278,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
                   f'{r.postprocess_ms:14.2f}')
         first, second = results[0], results[1]   # both modes at the dataset's resolution
         deltas = sorted(((name, first.per_class_iou[name], second.per_class_iou[name])
-                         for name in segmenter.classes.names
+                         for name in segmenter.model_classes.names
                          if first.per_class_iou[name] is not None
                          and second.per_class_iou[name] is not None),
                         key=lambda item: abs(item[1] - item[2]), reverse=True)
