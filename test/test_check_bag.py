@@ -93,6 +93,7 @@ def test_shipped_scenario_offline_passes_and_a_failing_criterion_exits_1(camvid_
     ({'engine': {}, 'device': 'tpu'}, 'device must be one of'),
     ({'device': 'cpu'}, "key 'device' is set both at the top level and under engine:"),
     ({'criteria': {'min_miou': 'high'}}, 'criteria.min_miou: expected a number'),
+    ({'rate': 0}, "key 'rate': expected a float >= 0 (rate > 0), got 0"),
     ({'bag': 'no_such_bag'}, 'bag not found'),
     ({'image_topic': '/front/image_raw'}, "'/front/image_raw' is not in"),
     ({'criteria': {'min_class_iou': {'Lava': 5.0}}}, "class 'Lava'"),

@@ -137,8 +137,9 @@ def load_scenario(path: str | Path) -> Scenario:
                       ('node_start_timeout_s', float)):
         if key in values:
             if not isinstance(values[key], (int, float)) or isinstance(values[key], bool) or (
-                    kind is int and not isinstance(values[key], int)) or values[key] < 0:
-                _fail(path, f'key {key!r}: expected a {kind.__name__} >= 0, got '
+                    kind is int and not isinstance(values[key], int)) or values[key] < 0 or (
+                    key == 'rate' and values[key] == 0):
+                _fail(path, f'key {key!r}: expected a {kind.__name__} >= 0 (rate > 0), got '
                             f'{values[key]!r}')
             numbers[key] = kind(values[key])
     if values.get('running_node') is not None and (engine_values or mode != 'live'):
