@@ -68,7 +68,7 @@ class PrivateRosNode:
         """Stop spinning, destroy the node and shut the context down (idempotent)."""
         if self.context is None:
             return
-        self.executor.shutdown()
+        self.executor.shutdown(timeout_sec=2.0)
         if self._spinner is not None:
             self._spinner.join(timeout=5.0)
         self.node.destroy_node()

@@ -77,3 +77,23 @@ def test_metadata_errors_and_resources_are_each_defined_once():
                        ('write_png', 'sgcp_core.files'),
                        ('file_digest', 'sgcp_core.files')]:
         assert definitions.get(name) == [home], (name, definitions.get(name))
+
+
+def test_the_node_needs_only_the_runtime_requirements(tiny_checkpoint):
+    """Importing the node and building its engine loads none of the optional extras."""
+    import subprocess
+    import sys
+    script = (
+        'import sys\n'
+        'import sgcp_ros.segmentation_node\n'
+        'from sgcp_core.config import EngineConfig\n'
+        'from sgcp_core.engine import Segmenter\n'
+        f'Segmenter(EngineConfig(model_path={str(tiny_checkpoint)!r}, warmup_runs=1,'
+        ' threads=1))\n'
+        "optional = ('onnx', 'matplotlib', 'rosbags', 'mcap', 'tensorboard', 'sgcp_core.export',"
+        " 'sgcp_core.training', 'sgcp_core.benchmark')\n"
+        'print(sorted(m for m in optional if m in sys.modules))\n')
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == '[]'

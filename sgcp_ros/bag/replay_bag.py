@@ -100,36 +100,24 @@ class _RosSide:
 
     def __init__(self, options: ReplayOptions, image_type: str,
                  writer: BagWriter | None) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
-        from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import CompressedImage, Image
-        self.rclpy, self.options, self.writer = rclpy, options, writer
+
+        from sgcp_ros.ros_client import PrivateRosNode
+        self.options, self.writer = options, writer
         self.condition = threading.Condition()
         self.labels: list[tuple[int, bytes]] = []     # (receive time ns, CDR)
         self.stamps: set[int] = set()
         self.probe_stamp: int | None = None
         self.class_info: str | None = None
-        self.context = rclpy.Context()
         # No rclpy signal handlers: Ctrl-C raises KeyboardInterrupt here and we clean up.
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node('sgcp_bag_replay', context=self.context)
+        self.ros = PrivateRosNode('sgcp_bag_replay')
+        self.node = self.ros.node
         message_class = CompressedImage if image_type == topics.COMPRESSED_IMAGE_TYPE else Image
         # A camera driver's QoS: what the node subscribes with.
         self.publisher = self.node.create_publisher(message_class, options.publish_topic,
                                                     qos_profile_sensor_data)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._spinner = threading.Thread(target=self._spin, name='replay_executor',
-                                         daemon=True)
-        self._spinner.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown races end the spin; nothing to report
-            pass
+        self.ros.spin_in_background()
 
     def _on_label(self, data: bytes, info) -> None:
         received = info.get('received_timestamp', 0) or time.time_ns()
@@ -206,10 +194,7 @@ class _RosSide:
                            f'{timeout_s:g} s (is it failing on every frame? see its log)')
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2.0)
-        self.node.destroy_node()
-        self.rclpy.try_shutdown(context=self.context)
-        self._spinner.join(timeout=5.0)
+        self.ros.close()
 
 
 class _Replay:
