@@ -308,3 +308,33 @@ def test_scoring_tools_see_the_models_classes_under_class_groups(
             evaluate_engine(grouped, dataset=None)
     finally:
         grouped.close()
+
+
+def test_evaluate_bag_scores_grouped_predictions_against_grouped_truth(
+        tiny_checkpoint, camvid_root, camvid_val_frames, tmp_path):
+    pytest.importorskip('rosbags', reason='rosbags is not installed')
+    import json
+
+    from sgcp_core.engine import Segmenter
+    from sgcp_core.metrics import ConfusionMatrix
+    from sgcp_ros.bag.evaluate_bag import main as evaluate_main
+    from sgcp_ros.bag.make_bag import main as make_bag_main
+    bag = tmp_path / 'bag'
+    assert make_bag_main([str(bag), '--dataset', 'camvid', '--data-root', str(camvid_root),
+                          '--split', 'val', '--max-frames', '2']) == 0
+    engine = ['--model', str(tiny_checkpoint), '--backend', 'torch', '--input-size', '96x128',
+              '--class-groups-file', str(NAVIGATION_GROUPS)]
+    assert evaluate_main([str(bag), '--out', str(tmp_path / 'eval'), *engine]) == 0
+    metrics = json.loads((tmp_path / 'eval' / 'report.json').read_text())['metrics']
+    assert list(metrics['per_class_iou']) == ['drivable', 'obstacle', 'building', 'vegetation']
+    # The same two frames through the engine, truth mapped through the same groups.
+    segmenter = Segmenter(EngineConfig(model_path=str(tiny_checkpoint), backend='torch',
+                                       input_height=96, input_width=128, warmup_runs=0,
+                                       class_groups_file=str(NAVIGATION_GROUPS)))
+    try:
+        matrix = ConfusionMatrix(4, 255)
+        for _, rgb, label in camvid_val_frames[:2]:
+            matrix.update(segmenter.class_groups.apply(label), segmenter.segment(rgb).labels)
+    finally:
+        segmenter.close()
+    assert metrics['pixel_accuracy'] == pytest.approx(matrix.pixel_accuracy(), abs=1e-6)

@@ -149,7 +149,11 @@ class _Run:
                 event.frame[0]['ground_truth'] = False
             else:
                 entry, prediction = event.frame
-                scores = self.scorer.add(event.label, prediction)
+                truth = event.label
+                if self.segmenter.class_groups is not None:
+                    # Predictions are in the groups' classes: score the truth in them too.
+                    truth = self.segmenter.class_groups.apply(truth)
+                scores = self.scorer.add(truth, prediction)
                 entry['ground_truth'] = scores is not None
                 if scores is None:
                     self.problem(f'frame {entry["index"]}: ground truth is '
