@@ -26,6 +26,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from sgcp_core.files import video_frames, video_info
 from sgcp_ros.images import array_to_image
 
 __all__ = ['main', 'parse_args']
@@ -48,8 +49,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _play(node: Node, capture: cv2.VideoCapture, args: argparse.Namespace,
-          rate_hz: float) -> dict:
+def _frames(path: str, loop: bool):
+    """RGB frames of the video, from the start again at the end when ``loop``."""
+    while True:
+        yield from video_frames(path)
+        if not loop:
+            return
+
+
+def _play(node: Node, args: argparse.Namespace, rate_hz: float) -> dict:
     publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
     if args.wait_for_subscribers > 0:
         deadline = time.monotonic() + args.wait_for_subscribers
@@ -65,14 +73,10 @@ def _play(node: Node, capture: cv2.VideoCapture, args: argparse.Namespace,
     next_due = time.monotonic()
     first = last = next_due
     try:
-        while rclpy.ok(context=node.context):
-            ok, bgr = capture.read()
-            if not ok:
-                if args.loop and published:
-                    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                    continue
+        for rgb in _frames(args.video, args.loop):
+            if not rclpy.ok(context=node.context):
                 break
-            pixels = bgr if args.encoding == 'bgr8' else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            pixels = rgb if args.encoding == 'rgb8' else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
             # Sleep to the frame's slot on a fixed schedule, so decode time does not add up.
             time.sleep(max(0.0, next_due - time.monotonic()))
             header = Header(frame_id=args.frame_id, stamp=node.get_clock().now().to_msg())
@@ -86,6 +90,8 @@ def _play(node: Node, capture: cv2.VideoCapture, args: argparse.Namespace,
                 break
     except KeyboardInterrupt:
         pass  # Ctrl-C ends playback early; the summary still reports what was sent
+    except ValueError as error:   # a file OpenCV opens but cannot decode
+        node.get_logger().error(str(error))
     duration = last - first   # first to last frame: published - 1 intervals
     return {'video': str(args.video), 'topic': publisher.topic_name, 'encoding': args.encoding,
             'frames_published': published, 'duration_s': round(duration, 3),
@@ -97,23 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     """Publish the video once (or looping) and exit 0; 1 if the file cannot be read."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(rclpy.utilities.remove_ros_args(argv))
-    capture = cv2.VideoCapture(str(args.video))
-    if not capture.isOpened():
-        print(f'video_publisher: cannot open video {args.video}', file=sys.stderr)
+    try:
+        info = video_info(args.video)
+    except (OSError, ValueError) as error:
+        print(f'video_publisher: {error}', file=sys.stderr)
         return 1
-    rate_hz = args.rate or capture.get(cv2.CAP_PROP_FPS) or 30.0
+    rate_hz = args.rate or info.fps or 30.0
     rclpy.init(args=['video_publisher', *argv])
     summary = None
     try:
         node = rclpy.create_node('sgcp_video_publisher')
         try:
-            summary = _play(node, capture, args, rate_hz)
+            summary = _play(node, args, rate_hz)
         finally:
             node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        capture.release()
         rclpy.try_shutdown()
     if summary is not None:
         print(json.dumps(summary), flush=True)
