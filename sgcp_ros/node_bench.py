@@ -90,20 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _source_frames(args: argparse.Namespace):
     """BGR frames of the camera loop, from --video or the images in --frames."""
+    from sgcp_core.files import IMAGE_SUFFIXES, video_frames
     if args.video is not None:
-        capture = cv2.VideoCapture(str(args.video))
-        if not capture.isOpened():
-            raise FileNotFoundError(f'cannot open video {args.video}')
-        count = 0
-        while count < args.max_source_frames:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            count += 1
-            yield bgr
-        capture.release()
+        for rgb in video_frames(args.video, args.max_source_frames):
+            yield cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         return
-    from sgcp_core.data.datasets import IMAGE_SUFFIXES
     folder = args.frames or DEFAULT_FRAMES
     if not folder.is_dir():
         raise FileNotFoundError(f'no frame folder {folder}; pass --frames DIR or --video')
@@ -376,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f'node_bench: {model or "default model"} at {size[0]}x{size[1]}, '
                       f'{args.rate:g} Hz for {args.duration:g} s', flush=True)
                 results.append(run_case(listener, model, size, args, env, out))
-    except (FileNotFoundError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         print(f'node_bench: error: {error}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
