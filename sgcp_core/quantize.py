@@ -81,7 +81,7 @@ def calibration_images(source: str | Path, count: int) -> list[Path]:
     Evenly spaced rather than the first ``count``: CamVid's splits are video sequences, so
     the first frames would all show the same street.
     """
-    from sgcp_core.data.datasets import IMAGE_SUFFIXES
+    from sgcp_core.files import IMAGE_SUFFIXES
     source = Path(source)
     if not source.is_dir():
         raise FileNotFoundError(f'calibration folder not found: {source}')
