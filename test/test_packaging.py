@@ -54,10 +54,26 @@ def test_share_files_are_found_in_the_checkout_first():
         share_file('config/nothing.yaml')
 
 
+def _tracked_copy(destination: Path) -> Path:
+    """The repository's tracked files (what a release checkout holds), so the build neither
+    sees untracked files nor leaves a build/ folder in the working tree."""
+    import shutil
+    listed = subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True)
+    if listed.returncode != 0:
+        pytest.skip('not a git checkout')
+    for name in listed.stdout.decode().split('\0'):
+        source = REPO / name
+        if name and source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name, follow_symlinks=False)
+    return destination
+
+
 def test_wheel_has_one_copy_of_each_model_and_its_launchers(tmp_path):
     """`pip wheel .`: under 20 MB, no model file twice (links used to be copied), launchers."""
+    source = _tracked_copy(tmp_path / 'source')
     result = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps',
-                             '--no-build-isolation', '-q', '-w', str(tmp_path)], cwd=REPO,
+                             '--no-build-isolation', '-q', '-w', str(tmp_path)], cwd=source,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     wheel, = tmp_path.glob('sgcp_ros-*.whl')
