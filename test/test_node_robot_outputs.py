@@ -26,6 +26,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField  # noqa: 
 from std_msgs.msg import String  # noqa: E402
 
 from node_process import REPO, start_node, stop  # noqa: E402
+from test_as_ros_user import ROS2, Launched, user_env  # noqa: E402, F401 - user_env: fixture
 from sgcp_ros.ros_client import PrivateRosNode  # noqa: E402
 
 MAIN = '/sgcp_e'                 # plain classes, output at the input size
@@ -448,3 +449,23 @@ def test_nav2_wiring_mask_confidence_and_organized_cloud_share_stamp_and_pixels(
     valid = (depth > 0) & (grouped != 255)
     assert np.isnan(points['z'][~valid]).all()
     np.testing.assert_allclose(points['z'][valid], depth[valid] / 1000, atol=1e-6)
+
+
+def test_the_readme_launch_example_starts_the_node_with_its_remaps_and_groups(
+        user_env, tmp_path):  # noqa: F811 - the fixture imported above
+    """The README's RealSense-style launch file, run with `ros2 launch` as a user would
+    (``user_env`` skips, saying why, where the ROS tools are not installed)."""
+    readme = (REPO / 'README.md').read_text()
+    start = readme.index('# rgbd_segmentation.launch.py')
+    launch_file = tmp_path / 'rgbd_segmentation.launch.py'
+    launch_file.write_text(readme[start:readme.index('```', start)])
+    run = Launched(user_env, tmp_path / 'launch.log',
+                   command=[str(ROS2), 'launch', str(launch_file)])
+    try:
+        run.wait_for('robot outputs: camera_info from /camera/camera/color/camera_info, depth '
+                     'from /camera/camera/aligned_depth_to_color/image_raw')
+        run.wait_for('labels at the depth size')
+        assert ', 4 classes,' in run.text()     # the navigation groups, not CamVid's 11
+    finally:
+        return_code = run.stop()
+    run.assert_clean_exit(return_code)
