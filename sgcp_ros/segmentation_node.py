@@ -514,6 +514,7 @@ def main(args: list[str] | None = None, lifecycle: bool = False) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        ignore_stop_signals()  # try_shutdown put back the handlers rclpy.init replaced
     return 0
 
 

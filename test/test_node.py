@@ -331,24 +331,3 @@ def test_missing_and_corrupt_models_fail_fast_with_a_clear_message(tmp_path):
         assert return_code != 0, output
         assert 'cannot start' in output and str(path) in output and reason in output, output
         assert 'Traceback' not in output, output
-
-
-def test_sigint_while_loading_the_model_exits_zero(tiny_checkpoint, tmp_path):
-    log = tmp_path / 'node.log'
-    process = start_node(log, '-r', '__ns:=/sgcp_sigint_early', '-p',
-                         f'model_path:={tiny_checkpoint}', '-p', 'warmup_runs:=20')
-    try:
-        wait_for_text(log, 'loading model', STARTUP_TIMEOUT_S, process)
-    finally:
-        return_code = stop(process, signal.SIGINT)
-    assert return_code == 0, log.read_text()[-3000:]
-
-
-def test_sigterm_exits_zero(tiny_checkpoint, tmp_path):
-    log = tmp_path / 'node.log'
-    process = start_node(log, '-r', '__ns:=/sgcp_sigterm', '-p', f'model_path:={tiny_checkpoint}')
-    try:
-        wait_for_text(log, 'ready:', STARTUP_TIMEOUT_S, process)
-    finally:
-        return_code = stop(process, signal.SIGTERM)
-    assert return_code == 0, log.read_text()[-3000:]
