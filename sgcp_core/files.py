@@ -139,6 +139,9 @@ class VideoInfo:
 
 
 def _open(path: Path):
+    # FFmpeg prints its own lines (e.g. "moov atom not found") straight to stderr; the
+    # errors raised here already say what failed. Set the variable to see them anyway.
+    os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
     import cv2
     if not path.is_file():
         raise FileNotFoundError(f'video not found: {path}')

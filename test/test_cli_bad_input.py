@@ -32,6 +32,10 @@ def files(tmp_path_factory, camvid_root, tiny_checkpoint):
     made['empty_pt'].write_bytes(b'')
     torch.save(torch.nn.Conv2d(3, 3, 1), made['module_pt'])   # a pickled module
     made['random_onnx'].write_bytes(os.urandom(4096))
+    made['corrupt_png'] = folder / 'corrupt.png'
+    made['corrupt_png'].write_bytes(os.urandom(4096))
+    made['corrupt_mp4'] = folder / 'corrupt.mp4'     # FFmpeg would print its own line too
+    made['corrupt_mp4'].write_bytes(os.urandom(4096))
     with open(made['foreign_pt'], 'wb') as stream:   # a plain pickle, not torch's zip
         pickle.dump({'weights': [1, 2, 3]}, stream)
     return made
@@ -49,6 +53,10 @@ def _cases():
         ('infer-missing-input', ['infer', 'no/such/frame.png'], 'no/such/frame.png'),
         ('infer-missing-model', infer + ['-m', 'no/such/model.pt'], 'no/such/model.pt'),
         ('infer-max-frames-negative', infer + ['--max-frames', '-1'], '--max-frames'),
+        ('infer-corrupt-image', ['infer', '{corrupt_png}', '--threads', '1'],
+         'cannot read image'),
+        ('infer-corrupt-video', ['infer', '{corrupt_mp4}', '--threads', '1'],
+         'cannot open video'),
         ('model-random-bytes', infer + ['-m', '{random_pt}'], 'not a PyTorch file'),
         ('model-text-file', infer + ['-m', '{text_pt}'], 'not a PyTorch file'),
         ('model-empty-file', infer + ['-m', '{empty_pt}'], 'the file is empty'),

@@ -21,7 +21,7 @@ def add_parser(commands, name: str) -> None:
                '--flip --json val.json\n'
                '  sgcp eval --model city.pt --dataset cityscapes --data-root data/cityscapes',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', default='',
+    parser.add_argument('--model', '-m', default='',
                         help='checkpoint (.pt), or an ONNX file (fp32 or int8) run through '
                              'the engine; default: shipped model')
     parser.add_argument('--dataset', default='camvid',

@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             # Keep going: one corrupt file should not cost the rest of a folder.
             failures.append(str(error))
-            print(f'sgcp infer: skipping {path}: {error}', file=sys.stderr)
+            if len(images) > 1:   # with one image the final error line says it all
+                print(f'sgcp infer: skipping {path}: {error}', file=sys.stderr)
             continue
         result = segmenter.segment(rgb, want_color=args.color,
                                    want_overlay=not args.no_overlay)
