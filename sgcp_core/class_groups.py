@@ -29,15 +29,12 @@ import numpy as np
 import yaml
 
 from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo
+from sgcp_core.errors import ClassGroupsError
 
 __all__ = ['ClassGroups', 'ClassGroupsError', 'load_class_groups', 'parse_class_groups']
 
 _TOP_KEYS = ('groups', 'drop')
 _GROUP_KEYS = ('name', 'classes', 'color')
-
-
-class ClassGroupsError(ValueError):
-    """A class groups file cannot be used with this model; the message names the problem."""
 
 
 @dataclass(frozen=True)

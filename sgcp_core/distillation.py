@@ -21,14 +21,11 @@ from tqdm import tqdm
 from sgcp_core.checkpoint import load_model
 from sgcp_core.data import SegmentationDataset
 from sgcp_core.data.transforms import normalize
+from sgcp_core.errors import TeacherCacheError
 from sgcp_core.evaluation import predict_logits
 from sgcp_core.files import atomic_write, file_digest
 
 __all__ = ['TeacherCacheError', 'cache_teacher_logits']
-
-
-class TeacherCacheError(ValueError):
-    """The teacher does not fit the student's data (classes, frame sizes)."""
 
 
 def cache_teacher_logits(teacher_path: str | Path, dataset: SegmentationDataset,

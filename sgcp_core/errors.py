@@ -9,7 +9,8 @@ command lines turn these (and OSError) into one ``error:`` line and exit status 
 from __future__ import annotations
 
 __all__ = ['ConfigError', 'ModelFileError', 'CheckpointMismatchError', 'EngineError',
-           'ExportError', 'CommandError', 'USER_ERRORS', 'describe_error']
+           'DeviceFallbackWarning', 'ExportError', 'DatasetError', 'ClassGroupsError',
+           'TeacherCacheError', 'CommandError', 'USER_ERRORS', 'describe_error']
 
 
 class ConfigError(ValueError):
@@ -28,8 +29,24 @@ class EngineError(RuntimeError):
     """The engine cannot be built or run as asked (backend, device or model problem)."""
 
 
+class DeviceFallbackWarning(RuntimeWarning):
+    """CUDA was asked for but is not available, so the engine runs on the CPU."""
+
+
 class ExportError(RuntimeError):
     """Export failed or the exported graph disagrees with PyTorch."""
+
+
+class DatasetError(ValueError):
+    """A dataset path, file or label value is wrong; the message names it."""
+
+
+class ClassGroupsError(ValueError):
+    """A class groups file cannot be used with this model; the message names the problem."""
+
+
+class TeacherCacheError(ValueError):
+    """The teacher does not fit the student's data (classes, frame sizes)."""
 
 
 class CommandError(Exception):

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from sgcp_core.classes import CAMVID, CITYSCAPES, UNKNOWN_LABEL, ClassInfo, load_class_info
 from sgcp_core.config import DataConfig
+from sgcp_core.errors import DatasetError
 from sgcp_core.files import IMAGE_SUFFIXES
 
 __all__ = ['DatasetError', 'SegmentationDataset', 'build_dataset', 'read_rgb', 'read_label',
@@ -23,10 +24,6 @@ __all__ = ['DatasetError', 'SegmentationDataset', 'build_dataset', 'read_rgb', '
 CITYSCAPES_LABEL_TO_TRAIN = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8,
                              22: 9, 23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16,
                              32: 17, 33: 18}
-
-
-class DatasetError(ValueError):
-    """A dataset path, file or label value is wrong; the message names it."""
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

@@ -20,7 +20,7 @@ from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import pre_post
 from sgcp_core.engine.base import DEVICES, Backend, EngineError
 from sgcp_core.engine.torch_backend import hold_freed_memory
-from sgcp_core.errors import ModelFileError
+from sgcp_core.errors import DeviceFallbackWarning, ModelFileError
 from sgcp_core.files import file_digest
 from sgcp_core.metadata import ModelMeta
 from sgcp_core.resources import resolve_model_path, sibling_onnx
@@ -31,10 +31,6 @@ __all__ = ['Segmenter', 'SegResult', 'DeviceFallbackWarning', 'BACKENDS', 'creat
 LOG = logging.getLogger('sgcp_core.engine')
 
 BACKENDS = ('auto', 'torch', 'onnx')
-
-
-class DeviceFallbackWarning(RuntimeWarning):
-    """CUDA was asked for but is not available, so the engine runs on the CPU."""
 
 
 @dataclass
