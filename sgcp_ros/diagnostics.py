@@ -136,14 +136,15 @@ def _ms(values: list[float]) -> str:
     return f'{np.mean(values):.2f}' if values else NOT_RUN
 
 
-def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
-              ) -> tuple[bytes, str, list[tuple[str, str]]]:
+def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str],
+              publishers: int = 0) -> tuple[bytes, str, list[tuple[str, str]]]:
     """Level, one-line message and key/value pairs for one window.
 
     Args:
         report: the window from ``FrameStatistics.take_window``.
-        config: the thresholds (latency_*_ms, min_rate_*_hz).
+        config: the thresholds (latency_*_ms, min_rate_*_hz) and the input QoS.
         facts: fixed pairs shown first (backend, device, model, input size).
+        publishers: publishers matched on the image topic now.
     """
     input_rate = report.received / report.duration_s
     processed_rate = report.processed / report.duration_s
@@ -170,6 +171,13 @@ def summarize(report: WindowReport, config: NodeConfig, facts: dict[str, str]
 
     errors, warnings = [], []
     if report.received == 0:
+        if publishers and config.input_qos_reliability == 'best_effort':
+            # A best-effort frame is lost whole when one of its fragments is: large frames
+            # (several MB) may never arrive at all, with no error anywhere.
+            return WARN, (f'{publishers} publisher(s) on the image topic, but no frame arrived '
+                          f'in {report.duration_s:.1f} s: if the frames are large, best-effort '
+                          'delivery loses them; set input_qos_reliability:=reliable (and use '
+                          'the large-image Fast DDS profile)'), values
         if report.totals.get('received', 0) == 0:
             return OK, 'waiting for images', values
         return WARN, f'no images in the last {report.duration_s:.1f} s', values

@@ -136,10 +136,12 @@ def _rows(msg, channels: int, channel_bytes: int) -> np.ndarray:
     return data.reshape(height, step)[:, :row_bytes]
 
 
-def image_to_rgb(msg) -> np.ndarray:
+def image_to_rgb(msg, max_pixels: int = MAX_DECODED_PIXELS) -> np.ndarray:
     """Decode an Image (any of ``SUPPORTED_ENCODINGS``) or a CompressedImage (JPEG/PNG).
 
-    Honours ``step`` row padding and ``is_bigendian``.
+    Honours ``step`` row padding and ``is_bigendian``. A frame of more than ``max_pixels``
+    pixels is refused before any conversion (a compressed one from its header, before it
+    is decoded).
 
     Returns:
         (height, width, 3) uint8 RGB, C-contiguous. For unpadded rgb8 this is a view of
@@ -151,8 +153,12 @@ def image_to_rgb(msg) -> np.ndarray:
             decode.
     """
     if is_compressed(msg):
-        return compressed_image_to_rgb(msg)
+        return compressed_image_to_rgb(msg, max_pixels)
     encoding = msg.encoding
+    if int(msg.height) * int(msg.width) > max_pixels:
+        raise ImageConversionError(
+            f'{encoding} image {msg.width}x{msg.height} has more than the {max_pixels} pixels '
+            'accepted (max_image_pixels)', 'size', encoding)
     layout = ENCODINGS.get(encoding)
     if layout is None:
         raise ImageConversionError(
@@ -177,7 +183,7 @@ def image_to_rgb(msg) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), layout.to_rgb)
 
 
-def _decode_compressed(msg, flags: int) -> np.ndarray:
+def _decode_compressed(msg, flags: int, max_pixels: int = MAX_DECODED_PIXELS) -> np.ndarray:
     """The pixels of a CompressedImage as OpenCV decodes them with ``flags``."""
     image_format = str(msg.format)
     if 'compresseddepth' in image_format.lower().replace(' ', ''):
@@ -189,11 +195,11 @@ def _decode_compressed(msg, flags: int) -> np.ndarray:
                                    'empty', image_format)
     data = np.frombuffer(msg.data, np.uint8)
     size = compressed_size(data)
-    if size is not None and size[0] * size[1] > MAX_DECODED_PIXELS:
+    if size is not None and size[0] * size[1] > max_pixels:
         raise ImageConversionError(
             f'compressed image (format {image_format!r}, {data.size} bytes) declares '
-            f'{size[1]}x{size[0]} pixels, more than the {MAX_DECODED_PIXELS} this decoder '
-            'accepts', 'size', image_format)
+            f'{size[1]}x{size[0]} pixels, more than the {max_pixels} accepted '
+            '(max_image_pixels); not decoded', 'size', image_format)
     pixels = cv2.imdecode(data, flags)
     if pixels is None:
         raise ImageConversionError(
@@ -220,7 +226,7 @@ def compressed_size(data: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def compressed_image_to_rgb(msg) -> np.ndarray:
+def compressed_image_to_rgb(msg, max_pixels: int = MAX_DECODED_PIXELS) -> np.ndarray:
     """Decode a JPEG or PNG CompressedImage (any format string image_transport writes).
 
     Returns:
@@ -229,7 +235,8 @@ def compressed_image_to_rgb(msg) -> np.ndarray:
     Raises:
         ImageConversionError: a depth format, empty data or bytes OpenCV cannot decode.
     """
-    return cv2.cvtColor(_decode_compressed(msg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(_decode_compressed(msg, cv2.IMREAD_COLOR, max_pixels),
+                        cv2.COLOR_BGR2RGB)
 
 
 def image_to_labels(msg) -> np.ndarray:

@@ -21,6 +21,7 @@ from sgcp_core.config import ConfigError, replace_from_dict
 from sgcp_core.engine import BACKENDS, LABEL_MODES
 from sgcp_core.engine.base import DEVICES
 from sgcp_core.engine.onnx_backend import ONNX_PROVIDERS
+from sgcp_ros.images import MAX_DECODED_PIXELS
 
 __all__ = ['NodeConfig', 'ParameterSpec', 'ENGINE_PARAMETERS', 'NODE_PARAMETERS',
            'QOS_RELIABILITIES', 'IMAGE_TRANSPORTS', 'LIVE_PARAMETERS', 'EFFECTIVE_PARAMETERS',
@@ -46,6 +47,7 @@ class NodeConfig:
     overlay_jpeg_quality: int = 80        # ~/overlay/compressed, encoded only for subscribers
     input_qos_depth: int = 1
     input_qos_reliability: str = 'best_effort'
+    max_image_pixels: int = MAX_DECODED_PIXELS   # larger frames are refused undecoded
     diagnostics_period_s: float = 1.0
     latency_warn_ms: float = 250.0        # p95 of header stamp -> outputs published
     latency_error_ms: float = 1000.0
@@ -124,6 +126,10 @@ NODE_PARAMETERS = {
                                           range=(1, 100)),
     'input_qos_depth': ParameterSpec('History depth of the image subscriptions; the node only '
                                      'ever processes the newest frame.', range=(1, 100)),
+    'max_image_pixels': ParameterSpec('Frames with more pixels are dropped with an error, '
+                                      'compressed ones from their header before decoding '
+                                      '(a few KB of PNG can declare gigabytes).', live=True,
+                                      range=(1, 1_000_000_000)),
     'input_qos_reliability': ParameterSpec("Reliability of the image subscriptions; "
                                            "'best_effort' matches every publisher.",
                                            choices=QOS_RELIABILITIES),

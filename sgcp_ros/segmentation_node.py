@@ -52,8 +52,8 @@ from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import EngineError, Segmenter
 from sgcp_core.resources import resolve_model_path
 from sgcp_ros.diagnostics import DiagnosticsReporter, FrameStatistics, summarize
-from sgcp_ros.images import (ImageConversionError, array_to_image,
-                             compressed_image_to_rgb, image_to_rgb, rgb_to_compressed)
+from sgcp_ros.images import (ImageConversionError, array_to_image, image_to_rgb,
+                             rgb_to_compressed)
 from sgcp_ros.latest_frame import LatestFrame
 from sgcp_ros.log_throttle import KeyedThrottle
 from sgcp_ros.parameters import (EFFECTIVE_PARAMETERS, ENGINE_PARAMETERS, LIVE_PARAMETERS,
@@ -280,7 +280,9 @@ class SegmentationWork:
         if self._state != 'active':
             return DiagnosticStatus.OK, self._STATE_MESSAGES[self._state], list(
                 self._facts.items())
-        level, message, values = summarize(window, self._config, self._facts)
+        publishers = (self.count_publishers(self._input_sub.topic_name)
+                      if self._input_sub is not None else 0)
+        level, message, values = summarize(window, self._config, self._facts, publishers)
         robot_outputs = self._robot_outputs
         if robot_outputs is not None:
             values += robot_outputs.diagnostic_values()
@@ -341,8 +343,7 @@ class SegmentationWork:
     def _process(self, msg: Image | CompressedImage) -> None:
         start = time.perf_counter()
         try:
-            rgb = (compressed_image_to_rgb(msg) if isinstance(msg, CompressedImage)
-                   else image_to_rgb(msg))
+            rgb = image_to_rgb(msg, max_pixels=self._config.max_image_pixels)
         except ImageConversionError as error:
             self._stats.record_problem('rejected', str(error))
             self._log_problem(f'{error.kind}:{error.source}', f'dropped a frame: {error}')

@@ -220,3 +220,23 @@ def test_stop_signals_at_any_stage_exit_zero_without_traceback(tiny_checkpoint, 
     what = f'exit {return_code}, first signal {sent_after_s:.2f} s after start:\n{output[-3000:]}'
     assert return_code == 0, what
     assert 'Traceback' not in output, what
+
+
+def test_max_image_pixels_refuses_a_compressed_frame_from_its_header(compressed_node,
+                                                                     camvid_val_frames):
+    client, process, log = compressed_node
+    frame = camvid_val_frames[2][1]
+    png = cv2.imencode('.png', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes()
+    accepted = client.set_parameters(max_image_pixels=360 * 480 - 1)
+    assert accepted[0].successful, accepted[0].reason
+    try:
+        big = CompressedImage(format='png', data=png)
+        big.header.frame_id, big.header.stamp = 'too_big', client.now()
+        assert unanswered(client, lambda: client.jpeg_pub.publish(big), big.header)
+        wait_for_text(log, 'declares 480x360 pixels, more than the 172799 accepted',
+                      REPLY_TIMEOUT_S, process)
+    finally:
+        client.set_parameters(max_image_pixels=64_000_000)
+    fits = CompressedImage(format='png', data=png)
+    fits.header.frame_id, fits.header.stamp = 'fits', client.now()
+    assert client.segment(fits, client.jpeg_pub).header.frame_id == 'fits'

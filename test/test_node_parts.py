@@ -37,7 +37,7 @@ def test_only_runtime_safe_parameters_are_live():
             if spec.live}
     assert live == {'overlay_alpha', 'publish_labels', 'publish_color_mask', 'publish_overlay',
                     'latency_warn_ms', 'latency_error_ms', 'min_rate_warn_hz',
-                    'min_rate_error_hz', 'overlay_jpeg_quality'}
+                    'min_rate_error_hz', 'overlay_jpeg_quality', 'max_image_pixels'}
 
 
 def test_shipped_params_file_sets_declared_parameters_with_their_types():
@@ -139,3 +139,26 @@ def test_status_reports_bad_frames_idle_input_and_every_timing_key():
     stats.record_received(replaced_unprocessed=False)
     stats.take_window()
     assert summarize(stats.take_window(), config, FACTS)[0] == DiagnosticStatus.WARN
+
+
+def test_silent_publishers_under_best_effort_warn_with_the_reliable_setting():
+    config = NodeConfig()
+    idle = window(received=0, processed=0)
+    level, message, _ = summarize(idle, config, FACTS, publishers=1)
+    assert level == DiagnosticStatus.WARN
+    assert 'best-effort' in message and 'input_qos_reliability:=reliable' in message
+    reliable = NodeConfig(input_qos_reliability='reliable')
+    assert summarize(idle, reliable, FACTS, publishers=1)[1] == 'waiting for images'
+
+
+def test_latency_from_stamps_the_clock_has_not_reached_is_never_a_number():
+    stats = FrameStatistics()
+    for _ in range(3):
+        stats.record_received(replaced_unprocessed=False)
+        stats.record_processed({stage: 1.0 for stage in STAGES}, None, measurable=False)
+    level, _, values = summarize(stats.take_window(), NodeConfig(), FACTS)
+    keys = dict(values)
+    assert keys['frames with unmeasurable latency'] == '3'
+    for key in LATENCY_KEYS:
+        assert keys[key].startswith('stamps ahead of the node clock'), key
+    assert level == DiagnosticStatus.OK
