@@ -4,12 +4,11 @@
 
 Every file this package writes goes through ``atomic_write`` (write a temporary beside the
 target, then rename), so a reader never sees half a file and a killed writer leaves at most
-a temporary that the next write to the same path removes.
+a temporary that the next write into the same folder removes.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import re
@@ -46,27 +45,30 @@ def _process_alive(pid: int) -> bool:
 
 
 def remove_orphan_temps(path: str | Path) -> list[Path]:
-    """Delete temporaries that killed writers of ``path`` left beside it.
+    """Delete temporaries that killed writers left in the folder ``path`` is written to.
 
-    One is orphaned when the process that created it is gone (or, for names without a
-    pid, when it is over an hour old). Returns the files removed.
+    One is orphaned when the process named in it is gone (names without a pid, from
+    older writers: only ``path``'s own, when over an hour old); a live writer's are kept.
+    The whole folder is swept, so a run's first write (e.g. its config) already removes
+    what the previous, killed run left of its checkpoint. Returns the files removed.
     """
     path = Path(path)
     removed: list[Path] = []
     try:
-        siblings = list(path.parent.glob(f'.{glob.escape(path.name)}.*.tmp*'))
+        candidates = sorted(path.parent.glob('.*.tmp*'))
     except OSError:
         return removed
-    for temp in siblings:
+    for temp in candidates:
         match = _TEMP_NAME.match(temp.name)
-        if not match or match['name'] != path.name:
+        if match is None:
             continue
         try:
             if match['pid'] is not None:
                 pid = int(match['pid'])
                 orphan = pid != os.getpid() and not _process_alive(pid)
-            else:
-                orphan = time.time() - temp.stat().st_mtime > _ORPHAN_AGE_S
+            else:   # an older writer's name: only ``path``'s own, and only when stale
+                orphan = match['name'] == path.name and (
+                    time.time() - temp.stat().st_mtime > _ORPHAN_AGE_S)
             if orphan:
                 temp.unlink()
                 removed.append(temp)

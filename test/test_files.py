@@ -20,23 +20,29 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
+def test_killed_writers_temp_files_are_removed_by_the_next_write_in_the_folder(tmp_path):
     target = tmp_path / 'last.pt'
     orphan = tmp_path / f'.last.pt.{_dead_pid()}.abc123.tmp'          # writer gone
     live = tmp_path / f'.last.pt.{os.getppid()}.def456.tmp'           # writer still running
     old_style = tmp_path / '.last.pt.ghi789.tmp'                      # no pid, two hours old
     fresh_old_style = tmp_path / '.last.pt.jkl012.tmp'                # no pid, just written
     other = tmp_path / f'.best.pt.{_dead_pid()}.mno345.tmp'           # another file's
-    for path in (orphan, live, old_style, fresh_old_style, other):
+    video = tmp_path / f'.clip.mp4.{_dead_pid()}.pqr678.tmp.mp4'      # a video writer's
+    unrelated = tmp_path / '.hidden.tmp.notes'                         # not ours at all
+    for path in (orphan, live, old_style, fresh_old_style, other, video, unrelated):
         path.write_bytes(b'half a checkpoint')
     two_hours_ago = time.time() - 7200
     os.utime(old_style, (two_hours_ago, two_hours_ago))
 
-    atomic_write(target, lambda temp: open(temp, 'wb').write(b'whole'))
-    assert target.read_bytes() == b'whole'
+    atomic_write(tmp_path / 'config.yaml', lambda temp: open(temp, 'w').write('epochs: 3\n'))
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted(['last.pt', live.name, fresh_old_style.name, other.name])
-    assert remove_orphan_temps(tmp_path / 'best.pt') == [other]
+    assert left == sorted(['config.yaml', live.name, old_style.name, fresh_old_style.name,
+                           unrelated.name])
+    atomic_write(target, lambda temp: open(temp, 'wb').write(b'whole'))   # its own old one
+    assert target.read_bytes() == b'whole'
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ['config.yaml', 'last.pt', live.name, fresh_old_style.name, unrelated.name])
+    assert remove_orphan_temps(target) == []
 
 
 def test_a_failed_write_leaves_nothing_and_folders_are_refused(tmp_path):
