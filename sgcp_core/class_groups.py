@@ -66,6 +66,23 @@ class ClassGroups:
                 'groups': {name: list(members)
                            for name, members in zip(self.classes.names, self.members)}}
 
+    @classmethod
+    def from_class_info(cls, info: dict) -> 'ClassGroups | None':
+        """The groups a segmentation node's class_info JSON describes; None without groups.
+
+        ``info`` holds the output classes (``names``, ``palette``), ``class_groups``
+        (``to_dict``) and ``model_classes``, as the node publishes them.
+        """
+        if not info.get('class_groups'):
+            return None
+        groups, output = info['class_groups'], ClassInfo.from_dict(info)
+        data = {'groups': [{'name': name, 'classes': list(groups['groups'][name]),
+                            'color': list(colour)}
+                           for name, colour in zip(output.names, output.palette)],
+                'drop': list(groups['dropped'])}
+        return parse_class_groups(data, ClassInfo.from_dict(info['model_classes']),
+                                  groups.get('source') or 'class_info')
+
 
 def _colour(value, where: str) -> tuple[int, int, int]:
     if (not isinstance(value, (list, tuple)) or len(value) != 3

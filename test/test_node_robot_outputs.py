@@ -469,3 +469,46 @@ def test_the_readme_launch_example_starts_the_node_with_its_remaps_and_groups(
     finally:
         return_code = run.stop()
     run.assert_clean_exit(return_code)
+
+
+def test_replay_scores_a_grouped_node_in_its_output_classes(
+        tiny_checkpoint, camvid_root, tmp_path):
+    """replay_bag against a node running class groups: the bag's ground truth (model
+    classes) is mapped through the groups the node's class_info describes, and the scores
+    equal evaluate_bag's offline run with the same groups."""
+    import subprocess
+    import sys
+
+    from node_process import node_environment
+    from sgcp_core.config import EngineConfig
+    from sgcp_core.engine import Segmenter
+    from sgcp_ros.bag.evaluate_bag import evaluate_bag
+    from sgcp_ros.bag.make_bag import main as make_bag_main
+    bag = tmp_path / 'bag'
+    assert make_bag_main([str(bag), '--dataset', 'camvid', '--data-root', str(camvid_root),
+                          '--max-frames', '3', '--rate', '15']) == 0
+    namespace = '/sgcp_e_replay'
+    log = tmp_path / 'node.log'
+    process = start_node(log, '-r', f'__ns:={namespace}', '-p', f'model_path:={tiny_checkpoint}',
+                         '-p', f'class_groups_file:={GROUPS_FILE}', '-p', 'threads:=1')
+    try:
+        report_path = tmp_path / 'replay.json'
+        result = subprocess.run(
+            [sys.executable, '-m', 'sgcp_ros.bag.replay_bag', str(bag), '--lockstep',
+             '--publish-topic', f'{namespace}/image', '--node-labels-topic',
+             f'{namespace}/sgcp_segmentation/labels', '--wait-for-node', str(STARTUP_TIMEOUT_S),
+             '--json', str(report_path)], cwd=REPO, env=node_environment(),
+            capture_output=True, text=True, timeout=STARTUP_TIMEOUT_S + 120)
+        assert result.returncode == 0, result.stdout + result.stderr + log.read_text()
+    finally:
+        stop(process)
+    report = json.loads(report_path.read_text())
+    assert report['frames']['scored_with_ground_truth'] == 3
+    assert list(report['metrics']['per_class_iou']) == ['drivable', 'obstacle', 'building',
+                                                        'vegetation']
+    offline = evaluate_bag(bag, lambda: Segmenter(EngineConfig(
+        model_path=str(tiny_checkpoint), threads=1, warmup_runs=0,
+        class_groups_file=str(GROUPS_FILE)))).report
+    assert abs(report['metrics']['miou'] - offline['metrics']['miou']) < 1e-3
+    assert abs(report['metrics']['pixel_accuracy']
+               - offline['metrics']['pixel_accuracy']) < 1e-3

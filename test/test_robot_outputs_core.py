@@ -338,3 +338,18 @@ def test_evaluate_bag_scores_grouped_predictions_against_grouped_truth(
     finally:
         segmenter.close()
     assert metrics['pixel_accuracy'] == pytest.approx(matrix.pixel_accuracy(), abs=1e-6)
+
+
+def test_class_groups_come_back_from_the_nodes_class_info():
+    import json
+
+    from sgcp_core.class_groups import ClassGroups
+    groups = load_class_groups(NAVIGATION_GROUPS, CAMVID)
+    # What the node publishes on ~/class_info (JSON round trip included).
+    info = json.loads(json.dumps(dict(groups.classes.to_dict(), unknown_label=255,
+                                      class_groups=groups.to_dict(),
+                                      model_classes=CAMVID.to_dict())))
+    rebuilt = ClassGroups.from_class_info(info)
+    np.testing.assert_array_equal(rebuilt.lookup, groups.lookup)
+    assert rebuilt.classes == groups.classes and rebuilt.dropped == ('Sky',)
+    assert ClassGroups.from_class_info(dict(CAMVID.to_dict(), unknown_label=255)) is None

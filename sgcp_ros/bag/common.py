@@ -57,15 +57,20 @@ class Scorer:
     """IoU over a run (one confusion matrix) and a small per-frame summary.
 
     Args:
-        class_names: the model's classes, in label-id order.
+        class_names: the predicted classes, in label-id order.
         ignore_index: ground-truth value that is not scored.
+        truth_groups: the class groups (``sgcp_core.class_groups.ClassGroups``) the
+            predictions went through, or None: ground truth in the model's classes is mapped
+            through them, so both sides are scored in the output classes.
     """
 
-    def __init__(self, class_names: Sequence[str], ignore_index: int = 255) -> None:
+    def __init__(self, class_names: Sequence[str], ignore_index: int = 255,
+                 truth_groups=None) -> None:
         from sgcp_core.metrics import ConfusionMatrix
         self._matrix_type = ConfusionMatrix
         self.class_names = list(class_names)
         self.ignore_index = ignore_index
+        self.truth_groups = truth_groups
         self.matrix = ConfusionMatrix(len(self.class_names), ignore_index)
         self.frames = 0
 
@@ -78,6 +83,8 @@ class Scorer:
         """
         if target.shape != prediction.shape:
             return None
+        if self.truth_groups is not None:
+            target = self.truth_groups.apply(target)
         frame = self._matrix_type(len(self.class_names), self.ignore_index)
         frame.update(target, prediction)
         self.matrix.update(target, prediction)

@@ -120,7 +120,8 @@ class _Run:
         if self.segmenter is None:
             self.segmenter = self.make_segmenter()
             self.scorer = Scorer(self.segmenter.classes.names,
-                                 self.segmenter.meta.ignore_index)
+                                 self.segmenter.meta.ignore_index,
+                                 truth_groups=self.segmenter.class_groups)
         want_tile = (entry['index'] % self.tile_stride == 0
                      and len(self.tiles) < self.options.contact_frames)
         result = self.segmenter.segment(rgb, want_overlay=want_tile or bool(self.writer))
@@ -149,11 +150,7 @@ class _Run:
                 event.frame[0]['ground_truth'] = False
             else:
                 entry, prediction = event.frame
-                truth = event.label
-                if self.segmenter.class_groups is not None:
-                    # Predictions are in the groups' classes: score the truth in them too.
-                    truth = self.segmenter.class_groups.apply(truth)
-                scores = self.scorer.add(truth, prediction)
+                scores = self.scorer.add(event.label, prediction)
                 entry['ground_truth'] = scores is not None
                 if scores is None:
                     self.problem(f'frame {entry["index"]}: ground truth is '

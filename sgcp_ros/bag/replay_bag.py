@@ -361,8 +361,12 @@ class _Replay:
         if self.label_topic is None:
             return None
         if class_info is not None:
+            from sgcp_core.class_groups import ClassGroups
             from sgcp_core.classes import ClassInfo
-            return Scorer(ClassInfo.from_dict(json.loads(class_info)).names)
+            info = json.loads(class_info)
+            # A node running class groups publishes output classes: score in those.
+            return Scorer(ClassInfo.from_dict(info).names,
+                          truth_groups=ClassGroups.from_class_info(info))
         if self.options.classes:
             from sgcp_core.classes import load_class_info
             return Scorer(load_class_info(self.options.classes).names)
