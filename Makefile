@@ -15,7 +15,7 @@ HAVE_ROS2_TOOLS := $(wildcard $(ROS2_TOOLS)/install.sh)
 # What `pip install .` puts in <prefix>/share (setup.py data_files), linked in file by file.
 SHARE := $(VENV)/share/sgcp_ros
 SHARE_STAMP := $(VENV)/.sgcp-share-stamp
-SHARE_FILES := package.xml $(wildcard launch/*.py config/*) \
+SHARE_FILES := package.xml $(wildcard launch/*.py config/* demo/*.mp4 demo/README.md) \
     $(wildcard models/camvid/*.pt models/camvid/*.onnx models/camvid/*.json)
 LAUNCHERS := $(wildcard resource/launchers/*)
 
@@ -45,7 +45,7 @@ $(TOOLS_STAMP): $(STAMP) $(ROS2_TOOLS)/install.sh $(wildcard $(ROS2_TOOLS)/wheel
 # folders. The folders are prerequisites too, so adding or removing a file relinks.
 share: $(SHARE_STAMP)
 
-$(SHARE_STAMP): $(SHARE_FILES) $(LAUNCHERS) $(wildcard launch config models/camvid resource/launchers)
+$(SHARE_STAMP): $(SHARE_FILES) $(LAUNCHERS) $(wildcard launch config demo models/camvid resource/launchers)
 	rm -rf $(SHARE) $(VENV)/lib/sgcp_ros
 	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/lib/sgcp_ros
 	ln -sfn $(CURDIR)/resource/sgcp_ros $(VENV)/share/ament_index/resource_index/packages/
@@ -55,7 +55,8 @@ $(SHARE_STAMP): $(SHARE_FILES) $(LAUNCHERS) $(wildcard launch config models/camv
 	ln -sfn $(addprefix $(CURDIR)/,$(LAUNCHERS)) $(VENV)/lib/sgcp_ros/
 	touch $@
 
-# A video through DDS into the node process: demo_out/overlay.mp4 and summary.json.
+# A road clip (CamVid val 0016E5, demo/README.md) through DDS into the node process:
+# demo_out/overlay.mp4 and summary.json.
 # DEMO_ARGS passes options, e.g. make demo DEMO_ARGS="--model other.pt --video clip.mp4".
 demo: setup
 	$(PY) -m sgcp_ros.demo --out demo_out $(DEMO_ARGS)

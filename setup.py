@@ -79,6 +79,7 @@ setup(
         ('share/' + package_name + '/launch', glob('launch/*.py')),
         ('share/' + package_name + '/config', glob('config/*')),
         ('share/' + package_name + '/models/camvid', MODEL_FILES),
+        ('share/' + package_name + '/demo', files('demo/*.mp4') + ['demo/README.md']),
     ],
     cmdclass=COMMANDS,
     python_requires='>=3.10',

@@ -163,3 +163,14 @@ def test_make_share_links_files_into_real_folders_that_ros2launch_finds(tmp_path
         assert os.access(venv / 'lib' / 'sgcp_ros' / name, os.X_OK), name
     # Up to date now: a second run does nothing; a new launch file is picked up.
     assert subprocess.run(make + ['-q', 'share'], timeout=60).returncode == 0
+
+
+def test_demo_plays_the_shipped_camvid_road_clip_with_its_attribution_beside_it():
+    from sgcp_core.files import video_info
+    from sgcp_ros.demo import default_video
+    clip = default_video()
+    info = video_info(clip)
+    assert (info.frame_count, info.fps, info.width, info.height) == (101, 15.0, 480, 360)
+    assert clip.stat().st_size < 8e6
+    notes = (clip.parent / 'README.md').read_text()
+    assert 'Brostow' in notes and 'research' in notes and 'train + val' in notes
