@@ -45,7 +45,7 @@ $(TOOLS_STAMP): $(STAMP) $(ROS2_TOOLS)/install.sh $(wildcard $(ROS2_TOOLS)/wheel
 # folders. The folders are prerequisites too, so adding or removing a file relinks.
 share: $(SHARE_STAMP)
 
-$(SHARE_STAMP): $(SHARE_FILES) $(LAUNCHERS) $(wildcard launch config demo models/camvid resource/launchers)
+$(SHARE_STAMP): $(SHARE_FILES) $(LAUNCHERS) $(wildcard launch/ config/ demo/ models/camvid/ resource/launchers/)
 	rm -rf $(SHARE) $(VENV)/lib/sgcp_ros
 	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/lib/sgcp_ros
 	ln -sfn $(CURDIR)/resource/sgcp_ros $(VENV)/share/ament_index/resource_index/packages/
