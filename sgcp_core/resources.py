@@ -30,7 +30,8 @@ PACKAGE_NAME = 'sgcp_ros'
 MODEL_ENV_VAR = 'SGCP_MODEL'
 MODELS_DIR = 'models/camvid'
 # Alias stem -> the shipped file stem it names. The default model is the first alias.
-MODEL_ALIASES = {'sgcpnet_camvid': 'sgcpnet_camvid_mobilenetv2'}
+MODEL_ALIASES = {'sgcpnet_camvid': 'sgcpnet_camvid_mobilenetv2',
+                 'sgcpnet_camvid_int8': 'sgcpnet_camvid_mobilenetv2_int8'}
 DEFAULT_MODEL_ALIAS = 'sgcpnet_camvid.pt'
 
 
