@@ -302,7 +302,7 @@ def run_case(listener: LabelListener, model: str, size: tuple[int, int],
 
 
 def format_table(results: list[dict]) -> str:
-    header = (f'{"model":<34} {"prec":<7} {"camera":>9} {"in Hz":>6} {"out Hz":>6} '
+    header = (f'{"model":<40} {"prec":<7} {"camera":>9} {"in Hz":>6} {"out Hz":>6} '
               f'{"sent":>5} {"drop":>5} {"drop%":>5} {"p50":>6} {"p95":>6} {"p99":>6} '
               f'{"max":>6} {"CPU%":>5} {"RSS MB":>7}')
     lines = [header, '-' * len(header)]
@@ -312,7 +312,7 @@ def format_table(results: list[dict]) -> str:
         def ms(key: str) -> str:
             return '-' if lat[key] is None else f'{lat[key]:.1f}'
         lines.append(
-            f'{Path(r["model"]).name[:34]:<34} {r["precision"]:<7} '
+            f'{Path(r["model"]).name[:40]:<40} {r["precision"]:<7} '
             f'{r["resolution"][0]:>4}x{r["resolution"][1]:<4} {r["input_rate_hz"]:6.1f} '
             f'{r["processed_rate_hz"]:6.1f} {r["frames_published"]:5d} {r["dropped"]:5d} '
             f'{r["dropped_percent"]:5.1f} {ms("p50"):>6} {ms("p95"):>6} {ms("p99"):>6} '
