@@ -49,7 +49,7 @@ DEFAULT_CALIBRATION_FRAMES = 64
 # too, activations stay int8 between convolutions (about 2x the fp32 network's speed).
 DEFAULT_OP_TYPES: tuple[str, ...] = ()
 # Frames per calibration pass: ONNX Runtime's calibrators keep every intermediate tensor
-# of a pass in memory (about 0.2 GB per 360x480 frame here), so passes stay small.
+# of a pass in memory (roughly 0.2 GB per 360x480 frame here), so passes stay small.
 FRAMES_PER_PASS = 8
 
 # Node groups that can be kept in fp32, resolved on the graph by structure or name:
@@ -134,9 +134,6 @@ class FrameCalibrationReader:
         if path is None:
             return None
         return {INPUT_NAME: preprocess(read_rgb(path), self.input_size, self.mean, self.std)}
-
-    def rewind(self) -> None:
-        self.set_range(0, len(self.images))
 
 
 def fp32_onnx(model: str | Path, dynamic: bool = True) -> bytes:
@@ -224,6 +221,8 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
             over the folder, calibrate the activation ranges.
         method: 'minmax', 'entropy' or 'percentile' (99.999th, ONNX Runtime's default).
         exclude: node groups / name patterns kept in fp32; see ``resolve_excluded_nodes``.
+        op_types: operator types to quantize; empty: all ONNX Runtime's quantizer handles
+            (see ``DEFAULT_OP_TYPES`` for why).
         dynamic: for a checkpoint, export with any input size allowed (see ``fp32_onnx``).
         calibration_cache: optional JSON file with the calibrated ranges: reused when it
             exists for the same method, written otherwise. Lets one calibration serve
