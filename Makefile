@@ -68,6 +68,22 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -rs -m slow test
 
+# The node's tests on ROS 2 Jazzy (the LTS) from PyPI's ros-jazzy-* wheels, which need
+# Python 3.12 (pyenv's where present): a venv of its own, the repository on PYTHONPATH.
+# The ros2-tools wheels in ../shared are built for Kilted/3.11, so the tests that need
+# ros2 launch / launch_test skip there, saying why.
+JAZZY_VENV ?= .venv-jazzy
+JAZZY_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
+JAZZY_ROS := ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-std-msgs ros-jazzy-std-srvs \
+    ros-jazzy-lifecycle-msgs ros-jazzy-diagnostic-msgs ros-jazzy-rmw-fastrtps-cpp
+
+test-jazzy:
+	test -x $(JAZZY_VENV)/bin/python || $(JAZZY_PYTHON) -m venv $(JAZZY_VENV)
+	$(JAZZY_VENV)/bin/python -m pip install -q $(JAZZY_ROS) torch==2.13.0 numpy \
+	    opencv-python-headless onnx onnxruntime pyyaml tqdm matplotlib rosbags mcap pytest
+	PYTHONPATH=$(CURDIR) $(JAZZY_VENV)/bin/python -m pytest -q -rs -p no:cacheprovider \
+	    test/test_node_parts.py test/test_node.py test/test_node_modes.py
+
 bench: setup
 	$(PY) -m sgcp_core bench --resolution 360x480 720x960
 
