@@ -19,6 +19,7 @@ this one.
     python -m sgcp_ros.entry_points [--lifecycle] --ros-args ...
 """
 
+import os
 import signal
 import sys
 
@@ -34,9 +35,24 @@ def ignore_stop_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
+_stopped_by_signal = False
+
+
 def _first_stop_signal(signum, frame) -> None:
+    global _stopped_by_signal
+    _stopped_by_signal = True
     ignore_stop_signals()
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _exit_now(code: int) -> None:
+    # After the KeyboardInterrupt above, exit without interpreter finalization: when the
+    # interrupt landed in code a C extension ran through PyRun_* (pybind11 does), CPython
+    # marks it unhandled although it was caught, and its normal exit then ends in death by
+    # SIGINT (status -2) after all. Everything ROS was shut down by then.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def stop_on_first_signal() -> None:
@@ -52,9 +68,12 @@ def _run(lifecycle: bool, args: list[str] | None = None) -> int:
         # so one sent during Python's start-up waits, pending, for this handler.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         from sgcp_ros.segmentation_node import main
-        return main(args=args, lifecycle=lifecycle)
     except KeyboardInterrupt:
-        return 0  # stopped before the node existed (imports): nothing to clean up
+        _exit_now(0)   # stopped while importing: nothing exists yet to clean up
+    code = main(args=args, lifecycle=lifecycle)
+    if _stopped_by_signal:
+        _exit_now(code)
+    return code
 
 
 def segmentation_node() -> int:
