@@ -18,22 +18,28 @@ except ImportError:  # setuptools < 70.1 ships it in the wheel package
 
 COMMANDS = {}
 if bdist_wheel is not None:
-    class WheelWithLaunchers(bdist_wheel):
-        """A wheel that also installs launchers into <prefix>/lib/sgcp_ros.
+    class RobotWheel(bdist_wheel):
+        """The wheel a robot installs: launchers in <prefix>/lib/sgcp_ros, one model.
 
         `ros2 run` and launch_ros look for executables in <prefix>/lib/sgcp_ros. colcon
         (setup.py install / develop) puts the console scripts there itself, through
         setup.cfg; pip puts them in <prefix>/bin, so wheels also carry small launchers that
         exec those (resource/launchers). Only this command adds them, so colcon's installs
-        never see two.
+        never see two. Of the models the wheel carries the default one (its checkpoint,
+        ONNX export and evidence), which keeps it under 20 MB; the other variants and the
+        int8 files come with the repository and colcon installs.
         """
 
         def run(self):
-            self.distribution.data_files.append(('lib/' + package_name,
-                                                 sorted(glob('resource/launchers/*'))))
+            stem = default_model_stem()
+            self.distribution.data_files = [
+                (target, [f for f in sources if not target.endswith('/models/camvid')
+                          or os.path.basename(f).split('.')[0] in (stem, stem + '_metrics')])
+                for target, sources in self.distribution.data_files
+            ] + [('lib/' + package_name, sorted(glob('resource/launchers/*')))]
             super().run()
 
-    COMMANDS['bdist_wheel'] = WheelWithLaunchers
+    COMMANDS['bdist_wheel'] = RobotWheel
 
 
 def files(pattern):
@@ -52,11 +58,9 @@ def default_model_stem():
 
 
 # Model files, one copy each: the default's name (sgcpnet_camvid) is an alias resolved in
-# sgcp_core.resources, not a link. Every checkpoint ships; of the ONNX exports only the
-# default's (what the node runs on a CPU), which keeps the wheel under 20 MB: "sgcp export"
-# writes the others' in a second.
-MODEL_FILES = (files('models/camvid/*.pt') + files(f'models/camvid/{default_model_stem()}.onnx')
-               + files('models/camvid/*.json'))
+# sgcp_core.resources, not a link. A wheel keeps only the default model (RobotWheel).
+MODEL_FILES = files('models/camvid/*.pt') + files('models/camvid/*.onnx') + files(
+    'models/camvid/*.json')
 
 # The PyPI ROS 2 wheels are only for machines without a ROS install (venv, CI); a ROS 2
 # system already has rclpy and the message packages, so they are an extra, not a requirement.

@@ -52,6 +52,7 @@ def library_logs_to(ros_logger, name: str = 'sgcp_core',
                            if key.startswith(name + '.') and isinstance(logger, logging.Logger)
                            and not logger.propagate]
     handler = RosLogHandler(ros_logger)
+    handler.setLevel(level)
     previous = library.level
     for logger in loggers:
         logger.addHandler(handler)

@@ -5,6 +5,7 @@
 import pytest
 import torch
 
+from sgcp_core.errors import ModelFileError
 from sgcp_core.models import (CheckpointMismatchError, authors_state_dict, build_sgcpnet,
                               load_authors_checkpoint, load_authors_imagenet_backbone)
 
@@ -91,7 +92,8 @@ def test_mismatching_checkpoint_names_the_first_keys(source_model):
 def test_corrupt_file_is_a_clear_error(tmp_path):
     path = tmp_path / 'broken.pth'
     path.write_bytes(b'not a torch file')
-    with pytest.raises(CheckpointMismatchError, match='broken.pth'):
+    with pytest.raises(ModelFileError, match='broken.pth is not a readable checkpoint: not a '
+                       'PyTorch file'):
         load_authors_checkpoint(build_sgcpnet(19), path)
     with pytest.raises(FileNotFoundError, match='absent.pth'):
         load_authors_checkpoint(build_sgcpnet(19), tmp_path / 'absent.pth')

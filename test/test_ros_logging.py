@@ -20,12 +20,15 @@ class RecordingLogger:
 def test_library_records_go_to_the_ros_logger_only_within_the_block():
     ros_logger = RecordingLogger()
     engine = logging.getLogger('sgcp_core.engine')
+    level = engine.level
+    engine.setLevel(logging.DEBUG)   # someone turned debug on: the ROS log still gets INFO+
     with library_logs_to(ros_logger):
         engine.info('engine: onnx on cpu for %s', 'model.pt')
         engine.warning('no CUDA provider')
         engine.error('broken')
         engine.debug('below INFO: dropped')
     engine.info('after the block')
+    engine.setLevel(level)
     assert ros_logger.lines == [('info', 'engine: onnx on cpu for model.pt'),
                                 ('warning', 'no CUDA provider'), ('error', 'broken')]
     assert not any(type(h).__name__ == 'RosLogHandler'
