@@ -165,9 +165,9 @@ def meta_to_dict(meta: ModelMeta) -> dict[str, Any]:
     values = {'model': dataclasses.asdict(meta.model), 'classes': meta.classes.to_dict(),
               'mean': list(meta.mean), 'std': list(meta.std),
               'input_size': list(meta.input_size), 'ignore_index': meta.ignore_index,
-              # Derived, kept for people reading the file with other tools.
-              'variant': meta.variant, 'precision': meta.precision,
-              'logits_stride': meta.logits_stride}
+              'precision': meta.precision, 'logits_stride': meta.logits_stride,
+              # Derived from the model; kept for people reading the file with other tools.
+              'variant': meta.variant}
     if meta.training is not None:
         values['training'] = meta.training.to_dict()
     if meta.calibration is not None:
