@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-__all__ = ['parse_resolution', 'positive_int', 'non_negative_int', 'positive_float']
+__all__ = ['parse_resolution', 'positive_int', 'non_negative_int', 'positive_float',
+           'output_file']
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -43,3 +46,19 @@ def non_negative_int(text: str) -> int:
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
     return _number(text, float, lambda v: 0 < v < float('inf'), 'a number above 0')
+
+
+def output_file(text: str) -> Path:
+    """argparse type: a file the command may write at the end (checked now, not after the
+    work): not a folder, and the nearest existing folder above it is writable."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f'{text} is a folder; name a file')
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f'{text} is inside {folder}, which is a file')
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f'{text}: {folder} is not writable')
+    return path

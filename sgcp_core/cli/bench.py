@@ -10,7 +10,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-from sgcp_core.cli.arg_types import non_negative_int, parse_resolution, positive_int
+from sgcp_core.cli.arg_types import (non_negative_int, output_file, parse_resolution,
+                                     positive_int)
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
 
 __all__ = ['add_parser', 'run']
@@ -84,7 +85,8 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--miou', action='store_true',
                         help='also score every model file on the labelled val split (--data, '
                              '--limit) through the engine, at its own input size')
-    parser.add_argument('--json', metavar='PATH', help='also write every figure as JSON')
+    parser.add_argument('--json', metavar='PATH', type=output_file,
+                        help='also write every figure as JSON')
     add_engine_arguments(parser, backend_choice=False)
     parser.set_defaults(run=run)
 

@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sgcp_core.cli.arg_types import positive_float
+from sgcp_core.cli.arg_types import output_file, positive_float
 
 
 def add_parser(commands, name: str) -> None:
@@ -36,7 +36,8 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--upsample', choices=('bilinear', 'bicubic'),
                         help="interpolation of the logits to the label size (default: the "
                              "model's own; the authors evaluated with bicubic)")
-    parser.add_argument('--json', help='also write the results to this JSON file')
+    parser.add_argument('--json', type=output_file,
+                        help='also write the results to this JSON file')
     parser.set_defaults(run=run)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sgcp_core.cli.arg_types import parse_resolution, positive_float, positive_int
+from sgcp_core.cli.arg_types import output_file, parse_resolution, positive_float, positive_int
 from sgcp_core.cli.export_int8 import INT8_EPILOG, add_int8_arguments, run_int8
 
 __all__ = ['add_parser', 'run']
@@ -38,7 +38,7 @@ def add_parser(commands, name: str) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model', '-m', required=True, metavar='PATH',
                         help='checkpoint (.pt) to export')
-    parser.add_argument('--out', '-o', metavar='PATH',
+    parser.add_argument('--out', '-o', metavar='PATH', type=output_file,
                         help='ONNX file to write (default: the model path with .onnx)')
     parser.add_argument('--input-size', type=parse_resolution, metavar='HxW',
                         help="input size to export at (default: the model's own)")
