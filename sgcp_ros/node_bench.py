@@ -351,6 +351,18 @@ def write_histogram(results: list[dict], path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        # Bad input is a one-line error and status 2 before anything starts.
+        from sgcp_core.resources import resolve_model_path
+        args.model = [str(resolve_model_path(m)) if m else '' for m in args.model]
+        if args.video is not None and not args.video.is_file():
+            raise FileNotFoundError(f'video not found: {args.video}')
+        folder = args.frames or DEFAULT_FRAMES
+        if args.video is None and not folder.is_dir():
+            raise FileNotFoundError(f'no frame folder {folder}; pass --frames DIR or --video')
+    except (FileNotFoundError, IsADirectoryError) as error:
+        print(f'node_bench: error: {error}', file=sys.stderr)
+        return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = child_environment(out)

@@ -35,11 +35,18 @@ def test_write_camera_video_resizes_every_frame(tmp_path):
     assert sizes == [(30, 40, 3)] * 3
 
 
-def test_bad_arguments_exit_2(capsys):
+def test_bad_arguments_exit_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as raised:
         node_bench.parse_args(['--resolution', '720by960'])
     assert raised.value.code == 2
     assert 'HxW' in capsys.readouterr().err
+    for args in (['--model', str(tmp_path / 'missing.onnx')],
+                 ['--frames', str(tmp_path / 'no_frames')],
+                 ['--video', str(tmp_path / 'missing.mp4')]):
+        assert node_bench.main([*args, '--out', str(tmp_path / 'out')]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith('node_bench: error:') and error.count('\n') == 1
+    assert not (tmp_path / 'out').exists()
 
 
 @pytest.mark.slow
