@@ -178,7 +178,9 @@ def test_bench_times_each_model_next_to_its_int8_file(tiny_checkpoint, tiny_int8
     assert 'sgcp export --int8 -m' in capsys.readouterr().err
     (tmp_path / 'net_int8.onnx').write_bytes(tiny_int8[0].read_bytes())
     assert sgcp(args) == 0
-    assert 'int8 net at 90x120: total' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'int8 net at 90x120: total' in out
+    assert '| net | 90x120 |' in out    # the README's int8 table row
     rows = json.loads((tmp_path / 'bench.json').read_text())['timings']
     assert [(r['precision'], r['resolution']) for r in rows] == [('fp32', [90, 120]),
                                                                  ('int8', [90, 120])]

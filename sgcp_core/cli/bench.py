@@ -161,6 +161,30 @@ def _int8_lines(timings) -> list[str]:
     return lines
 
 
+def _int8_markdown(timings: list[dict], mious: list[dict]) -> list[str]:
+    """The README's int8 table: per model and resolution, fp32 vs int8 ms and mIoU."""
+    miou = {Path(r['model']).name: 100 * r['miou'] for r in mious}
+    lines = ['| model | input | fp32 ms | int8 ms | speed-up | fp32 mIoU % | int8 mIoU % |',
+             '| --- | --- | --- | --- | --- | --- | --- |']
+    for t in timings:
+        if t['precision'] != 'int8':
+            continue
+        name = Path(t['model']).name
+        base = name.replace('_int8.onnx', '')
+        fp32 = next((r for r in timings if r['resolution'] == t['resolution']
+                     and r['backend'] == 'onnx' and r['precision'] != 'int8'
+                     and Path(r['model']).stem == base), None)
+        if fp32 is None:
+            continue
+        fp32_name = Path(fp32['model']).name
+        lines.append(f'| {base} | {t["resolution"][0]}x{t["resolution"][1]} | '
+                     f'{fp32["total_ms"]:.2f} | {t["total_ms"]:.2f} | '
+                     f'{fp32["total_ms"] / t["total_ms"]:.2f}x | '
+                     + (f'{miou[fp32_name]:.2f}' if fp32_name in miou else '-') + ' | '
+                     + (f'{miou[name]:.2f}' if name in miou else '-') + ' |')
+    return lines
+
+
 def _timing_table(timings) -> list[str]:
     from sgcp_core.benchmark import STAGES
     several = len({t.model for t in timings}) > 1
@@ -262,6 +286,8 @@ def run(args: argparse.Namespace) -> int:
         report['timings'] = [t.to_dict() for t in timings]
     if args.miou:
         report['miou'] = _model_mious(args, config, model_paths)
+    if args.int8 and 'timings' in report:
+        print('\n'.join(_int8_markdown(report['timings'], report.get('miou', []))))
     if args.label_modes:
         from sgcp_core.config import DataConfig
         from sgcp_core.data import build_dataset
