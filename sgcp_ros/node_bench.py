@@ -35,7 +35,7 @@ from sgcp_core.timing import latency_stats
 from sgcp_ros.demo import _stop, _tail, child_environment
 
 __all__ = ['main', 'parse_args', 'run_case', 'write_camera_video', 'format_table',
-           'write_histogram']
+           'markdown_table', 'write_histogram']
 
 NAMESPACE = '/sgcp_node_bench'
 NODE_NAME = 'sgcp_segmentation'
@@ -322,6 +322,22 @@ def format_table(results: list[dict]) -> str:
     return '\n'.join(lines)
 
 
+def markdown_table(results: list[dict]) -> str:
+    """The README's node benchmark table, one row per case."""
+    lines = ['| model | precision | camera | input Hz | processed Hz | dropped % | p50 ms | '
+             'p95 ms | p99 ms | max ms | node CPU % | node RSS MB |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    for r in results:
+        lat = r['latency_ms']
+        cells = ['-' if lat[k] is None else f'{lat[k]:.1f}' for k in ('p50', 'p95', 'p99', 'max')]
+        lines.append(f'| {Path(r["model"]).name} | {r["precision"]} | '
+                     f'{r["resolution"][0]}x{r["resolution"][1]} | {r["input_rate_hz"]:.1f} | '
+                     f'{r["processed_rate_hz"]:.1f} | {r["dropped_percent"]:.1f} | '
+                     + ' | '.join(cells)
+                     + f' | {r["node"]["cpu_percent"]:.0f} | {r["node"]["rss_peak_mb"]:.0f} |')
+    return '\n'.join(lines)
+
+
 def write_histogram(results: list[dict], path: Path) -> Path:
     """One step histogram of label latency per case, with each case's p99 marked."""
     import matplotlib
@@ -395,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=1)
     atomic_write(out / 'node_bench.json', lambda temp: Path(temp).write_text(text + '\n'))
     print(format_table(results))
+    print(markdown_table(results))
     if not args.no_plot:
         print(f'histogram: {write_histogram(results, out / "latency_histogram.png")}')
     print(f'json: {out / "node_bench.json"}')
