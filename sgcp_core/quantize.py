@@ -38,8 +38,8 @@ CALIBRATION_METHODS = ('minmax', 'entropy', 'percentile')
 # MobileNetV2 variant: percentile -0.50, entropy -0.65, minmax -0.72 points; MobileNetV3
 # variant: percentile -0.08, minmax -0.27. Keeping the first convolution, the classifier
 # or the SGCP fusion nodes in fp32 moved mIoU by at most 0.1 point either way for any
-# method (within noise), while the fp32 first convolution alone costs about 5% of the
-# int8 frame time at full resolution, so nothing is kept in fp32 by default.
+# method (within noise), while a float first convolution runs at full resolution and
+# showed up in profiles of the int8 graph, so nothing is kept in fp32 by default.
 DEFAULT_METHOD = 'percentile'
 DEFAULT_EXCLUDE: tuple[str, ...] = ()
 DEFAULT_CALIBRATION_FRAMES = 64
