@@ -43,11 +43,12 @@ CALIBRATION_METHODS = ('minmax', 'entropy', 'percentile')
 DEFAULT_METHOD = 'percentile'
 DEFAULT_EXCLUDE: tuple[str, ...] = ()
 DEFAULT_CALIBRATION_FRAMES = 64
-# () = every operator type ONNX Runtime's quantizer handles. Measured on the MobileNetV2
-# variant: Conv alone leaves a Dequantize/Quantize pair around every activation and is
-# slower than fp32 overall; with Add, Mul, Relu/Clip, Resize, MaxPool and Concat in int8
-# too, activations stay int8 between convolutions and the graph beat fp32 clearly in
-# interleaved runs (the figures to publish come from "sgcp bench --int8" on a quiet CPU).
+# () = every operator type ONNX Runtime's quantizer handles. Conv alone leaves a
+# Dequantize/Quantize pair around every activation (in profiles here those pairs cost
+# more than the int8 convolutions saved on the MobileNetV3 variant); with Add, Mul,
+# Relu/Clip, Resize, MaxPool and Concat in int8 too, activations stay int8 between
+# convolutions, the faster graph of the two for both variants in interleaved runs (the
+# figures to publish come from "sgcp bench --int8" on a quiet CPU).
 DEFAULT_OP_TYPES: tuple[str, ...] = ()
 # Frames per calibration pass: ONNX Runtime's calibrators keep every intermediate tensor
 # of a pass in memory (roughly 0.2 GB per 360x480 frame here), so passes stay small.
