@@ -99,29 +99,21 @@ class Recorder:
 
     def __init__(self, out: Path) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
-        from std_msgs.msg import String
 
-        from sgcp_ros.ros_client import PrivateRosNode
+        from sgcp_ros.ros_client import LabelListener, PrivateRosNode
         self.ros = PrivateRosNode('sgcp_demo_recorder')
         self.node = self.ros.node
+        self.labels = LabelListener(self.ros, f'{NODE_OUTPUT}/labels')
         self.out = out
-        self.class_info: dict | None = None
         self.reports: list[dict[str, str]] = []
         self.overlay_latency_ms: list[float] = []
-        self.labels_latency_ms: list[float] = []
         self.overlay_stamps: list[int] = []
         self._writer = None
         self._pending: tuple[np.ndarray, int] | None = None
         self.fps = 25.0
         self.preview_written = False
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(String, f'{NODE_OUTPUT}/class_info',
-                                      self._on_class_info, latched)
         self.node.create_subscription(Image, f'{NODE_OUTPUT}/overlay', self._on_overlay, 10)
-        self.node.create_subscription(Image, f'{NODE_OUTPUT}/labels', self._on_labels, 10)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                       10)
 
@@ -130,11 +122,9 @@ class Recorder:
         stamp = Time.from_msg(msg.header.stamp)
         return (self.node.get_clock().now() - stamp).nanoseconds / 1e6, stamp.nanoseconds
 
-    def _on_class_info(self, msg) -> None:
-        self.class_info = json.loads(msg.data)
-
-    def _on_labels(self, msg) -> None:
-        self.labels_latency_ms.append(self._latency_ms(msg)[0])
+    @property
+    def class_info(self) -> dict | None:
+        return self.labels.class_info
 
     def _on_overlay(self, msg) -> None:
         from sgcp_ros.images import image_to_rgb
@@ -302,12 +292,12 @@ def run_demo(args: argparse.Namespace) -> dict:
         'node': {key: int(last.get(total_key(key), 0)) for key in COUNTERS}
         | {'exit_code': node_exit},
         'recorded': {'overlay_frames': overlay_frames,
-                     'labels_frames': len(recorder.labels_latency_ms),
+                     'labels_frames': len(recorder.labels.arrivals),
                      'overlay_rate_hz': round((overlay_frames - 1) / span_s, 2)
                      if span_s > 0 else None},
         'stage_ms_mean': _stage_means(recorder.reports),
         'latency_ms': {
-            'labels_at_recorder': _percentiles(recorder.labels_latency_ms),
+            'labels_at_recorder': _percentiles(recorder.labels.latency_ms()),
             'overlay_at_recorder': _percentiles(recorder.overlay_latency_ms)},
         'diagnostics_while_playing': {
             'reports': len(levels), 'ok': levels.count(0), 'warn': levels.count(1),

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import struct
 import sys
-import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -39,9 +36,10 @@ from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWr
                                   make_header, stamp_to_ns)
 from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, run_command,
                                  skip_reason)
-from sgcp_ros.stamp_matching import StampMatcher
 from sgcp_ros.bag.report import format_counts, format_latency_table, write_json
 from sgcp_ros.images import image_to_labels, image_to_rgb
+from sgcp_ros.ros_client import LabelArrival, LabelListener, PrivateRosNode
+from sgcp_ros.stamp_matching import StampMatcher
 
 __all__ = ['ReplayOptions', 'replay_bag', 'use_large_message_profile', 'main']
 
@@ -86,67 +84,38 @@ def use_large_message_profile() -> str | None:
     return profile
 
 
-def header_stamp_ns(data: bytes) -> int:
-    """Header stamp of a CDR message whose first field is a std_msgs/Header, read straight
-    from the bytes (4-byte encapsulation, int32 sec, uint32 nanosec) so the executor
-    thread does almost nothing per label."""
-    order = '<' if data[1] & 1 else '>'   # encapsulation 0x0001 = CDR little endian
-    seconds, nanoseconds = struct.unpack_from(f'{order}iI', data, 4)
-    return seconds * 1_000_000_000 + nanoseconds
-
-
 class _RosSide:
-    """One rclpy context, node and executor thread: publishes frames, collects labels."""
+    """This process's node, spinning in the background: publishes frames and hears the
+    node's labels (``LabelListener``), recording them if asked."""
 
     def __init__(self, options: ReplayOptions, image_type: str,
                  writer: BagWriter | None) -> None:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CompressedImage, Image
-
-        from sgcp_ros.ros_client import PrivateRosNode
         self.options, self.writer = options, writer
-        self.condition = threading.Condition()
-        self.labels: list[tuple[int, bytes]] = []     # (receive time ns, CDR)
-        self.stamps: set[int] = set()
         self.probe_stamp: int | None = None
-        self.class_info: str | None = None
+        self.listener: LabelListener | None = None
         # No rclpy signal handlers: Ctrl-C raises KeyboardInterrupt here and we clean up.
         self.ros = PrivateRosNode('sgcp_bag_replay')
-        self.node = self.ros.node
         message_class = CompressedImage if image_type == topics.COMPRESSED_IMAGE_TYPE else Image
         # A camera driver's QoS: what the node subscribes with.
-        self.publisher = self.node.create_publisher(message_class, options.publish_topic,
-                                                    qos_profile_sensor_data)
+        self.publisher = self.ros.node.create_publisher(message_class, options.publish_topic,
+                                                        qos_profile_sensor_data)
         self.ros.spin_in_background()
 
-    def _on_label(self, data: bytes, info) -> None:
-        received = info.get('received_timestamp', 0) or time.time_ns()
-        stamp = header_stamp_ns(data)
-        with self.condition:
-            self.labels.append((received, data))
-            self.stamps.add(stamp)
-            self.condition.notify_all()
-        if self.writer is not None and stamp != self.probe_stamp:
-            self.writer.write_raw(self.options.node_labels_topic, received, data)
-
-    def _on_class_info(self, msg) -> None:
-        with self.condition:
-            self.class_info = msg.data
-
-    def wait_for(self, predicate, timeout_s: float) -> bool:
-        with self.condition:
-            return self.condition.wait_for(predicate, timeout=max(0.0, timeout_s))
+    def _record(self, label: LabelArrival) -> None:
+        if self.writer is not None and label.stamp_ns != self.probe_stamp:
+            self.writer.write_raw(self.options.node_labels_topic, label.received_ns,
+                                  label.data)
 
     def connect(self, timeout_s: float) -> None:
-        """Wait for the node's label publisher and image subscription, then subscribe with
+        """Wait for the node's label publisher and image subscription, then listen with
         the reliability the node offers (a reliable reader would not match a best-effort
         writer)."""
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-        from std_msgs.msg import String
+        from rclpy.qos import ReliabilityPolicy
         labels_topic = self.options.node_labels_topic
         deadline = time.monotonic() + timeout_s
-        while not (writers := self.node.get_publishers_info_by_topic(labels_topic)) or (
+        while not (writers := self.ros.node.get_publishers_info_by_topic(labels_topic)) or (
                 self.publisher.get_subscription_count() == 0):
             if time.monotonic() > deadline:
                 raise CommandError(
@@ -157,22 +126,13 @@ class _RosSide:
                     'sgcp_ros segment.launch.py), on the same ROS_DOMAIN_ID, or pass '
                     '--publish-topic/--node-labels-topic to match its remapping')
             time.sleep(0.1)
-        reliability = (ReliabilityPolicy.BEST_EFFORT
-                       if writers[0].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
-                       else ReliabilityPolicy.RELIABLE)
-        labels = self.node.create_subscription(
-            Image, labels_topic, self._on_label,
-            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=reliability),
-            raw=True)
-        self.node.create_subscription(
-            String, topics.class_info_topic(labels_topic), self._on_class_info,
-            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                       reliability=ReliabilityPolicy.RELIABLE,
-                       durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        while labels.get_publisher_count() == 0:   # matched before the first frame goes out
+        reliable = writers[0].qos_profile.reliability != ReliabilityPolicy.BEST_EFFORT
+        self.listener = LabelListener(self.ros, labels_topic, reliable=reliable,
+                                      on_label=self._record)
+        while self.listener.labels.get_publisher_count() == 0:   # before the first frame
             if time.monotonic() > deadline:
                 raise CommandError(f'{labels_topic} has a publisher but it never matched '
-                                   f'this reader ({reliability.name.lower()})')
+                                   f'this reader ({"reliable" if reliable else "best effort"})')
             time.sleep(0.05)
 
     def publish(self, data: bytes) -> int:
@@ -187,7 +147,7 @@ class _RosSide:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.publish(data)
-            if self.wait_for(lambda: stamp in self.stamps, 1.0):
+            if self.listener.wait_for(lambda: stamp in self.listener.stamps, 1.0):
                 time.sleep(0.3)  # answers to earlier copies may still be on their way
                 return
         raise CommandError(f'the node is connected but answered no probe frame within '
@@ -274,9 +234,11 @@ class _Replay:
                 ros.writer.write_raw(options.publish_topic, self.published[stamp],
                                      message.data)
             if options.lockstep:
-                ros.wait_for(lambda: stamp in ros.stamps, options.frame_timeout_s)
+                ros.listener.wait_for(lambda: stamp in ros.listener.stamps,
+                                      options.frame_timeout_s)
         # Let the last frames come back; frames the node dropped never will.
-        ros.wait_for(lambda: self.published.keys() <= ros.stamps, options.drain_s)
+        ros.listener.wait_for(lambda: self.published.keys() <= ros.listener.stamps,
+                              options.drain_s)
         self._keep(self.matcher.flush())
 
     def report(self, ros: _RosSide, profile: str | None) -> dict:
@@ -285,8 +247,8 @@ class _Replay:
         latency_ms: dict[int, float] = {}
         answers: dict[int, bytes] = {}
         unexpected, duplicates, probes = [], 0, 0
-        for received_ns, data in ros.labels:
-            stamp = header_stamp_ns(data)
+        for label in ros.listener.arrivals:
+            stamp = label.stamp_ns
             if stamp == ros.probe_stamp:
                 probes += 1
             elif stamp not in self.published:
@@ -294,9 +256,10 @@ class _Replay:
             elif stamp in latency_ms:
                 duplicates += 1
             else:
-                latency_ms[stamp] = (received_ns - self.published[stamp]) / 1e6
-                answers[stamp] = data
-        scorer, note = self._scorer(ros.class_info), None
+                latency_ms[stamp] = (label.received_ns - self.published[stamp]) / 1e6
+                answers[stamp] = label.data
+        info = ros.listener.class_info
+        scorer, note = self._scorer(info), None
         for entry in self.frame_log:
             stamp = entry['stamp_ns']
             if entry['status'] != 'published':
@@ -319,11 +282,11 @@ class _Replay:
             note = 'no class list: nothing on the node\'s class_info topic; pass --classes'
         elif not scorer.frames:
             note = 'no published label had ground truth'
-        received = [ns for ns, data in ros.labels if header_stamp_ns(data) in latency_ms]
+        received = [label.received_ns for label in ros.listener.arrivals
+                    if label.stamp_ns in latency_ms]
         sent = sorted(self.published.values())
         span_s = (max(received) - sent[0]) / 1e9 if received else 0.0
         publish_span_s = (sent[-1] - sent[0]) / 1e9 if len(sent) > 1 else 0.0
-        info = json.loads(ros.class_info) if ros.class_info else {}
         return {
             'tool': 'replay_bag',
             'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
@@ -357,13 +320,12 @@ class _Replay:
             'frame_log': self.frame_log,
         }
 
-    def _scorer(self, class_info: str | None) -> Scorer | None:
+    def _scorer(self, info: dict | None) -> Scorer | None:
         if self.label_topic is None:
             return None
-        if class_info is not None:
+        if info is not None:
             from sgcp_core.class_groups import ClassGroups
             from sgcp_core.classes import ClassInfo
-            info = json.loads(class_info)
             # A node running class groups publishes output classes: score in those.
             return Scorer(ClassInfo.from_dict(info).names,
                           truth_groups=ClassGroups.from_class_info(info))
