@@ -31,8 +31,9 @@ from pathlib import Path
 import cv2
 
 from sgcp_core.config import DataConfig
-from sgcp_core.timing import latency_stats
+from sgcp_core.timing import latency_stats, plot_latency_histogram
 from sgcp_ros.demo import _stop, _tail, child_environment
+from sgcp_ros.ros_client import LabelListener, PrivateRosNode
 
 __all__ = ['main', 'parse_args', 'run_case', 'write_camera_video', 'format_table',
            'markdown_table', 'write_histogram']
@@ -41,7 +42,6 @@ NAMESPACE = '/sgcp_node_bench'
 NODE_NAME = 'sgcp_segmentation'
 CAMERA_TOPIC = f'{NAMESPACE}/camera/image'
 LABELS_TOPIC = f'{NAMESPACE}/{NODE_NAME}/labels'
-CLASS_INFO_TOPIC = f'{NAMESPACE}/{NODE_NAME}/class_info'
 DEFAULT_FRAMES = Path(DataConfig().root) / 'val'
 PERCENTILES = (50, 95, 99)
 
@@ -130,62 +130,6 @@ def write_camera_video(frames, size: tuple[int, int], path: Path) -> int:
     return count
 
 
-class LabelListener:
-    """This process's ROS side: label arrival latencies and the node's class_info."""
-
-    def __init__(self) -> None:
-        import rclpy
-        import rclpy.executors
-        from rclpy.qos import (DurabilityPolicy, QoSProfile, ReliabilityPolicy,
-                               qos_profile_sensor_data)
-        from rclpy.signals import SignalHandlerOptions
-        from sensor_msgs.msg import Image
-        from std_msgs.msg import String
-
-        self._rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node('sgcp_node_bench', context=self.context)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.class_info: dict | None = None
-        self.latency_ms: list[float] = []
-        self.arrivals: list[float] = []
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(String, CLASS_INFO_TOPIC, self._on_class_info, latched)
-        self.node.create_subscription(Image, LABELS_TOPIC, self._on_labels,
-                                      qos_profile_sensor_data)
-
-    def _on_class_info(self, msg) -> None:
-        self.class_info = json.loads(msg.data)
-
-    def _on_labels(self, msg) -> None:
-        from rclpy.time import Time
-        now = self.node.get_clock().now()
-        self.latency_ms.append((now - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6)
-        self.arrivals.append(time.monotonic())
-
-    def reset(self) -> None:
-        self.latency_ms.clear()
-        self.arrivals.clear()
-
-    def spin_for(self, seconds: float, until=None, every=None) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if until is not None and until():
-                return True
-            self.executor.spin_once(timeout_sec=0.05)
-            if every is not None:
-                every()
-        return until is not None and bool(until())
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self._rclpy.try_shutdown(context=self.context)
-
-
 class ProcessSampler:
     """CPU time and resident memory of one process (psutil), over a measured window."""
 
@@ -242,13 +186,13 @@ def run_case(listener: LabelListener, model: str, size: tuple[int, int],
     publisher_log = out / f'publisher_{tag}.log'
     frames = max(2, round(args.rate * args.duration))
     listener.reset()
-    listener.class_info = None
+    spin = listener.ros.spin_until
     node = subprocess.Popen([sys.executable, '-m', 'sgcp_ros.segmentation_node', *node_args],
                             stdout=node_log.open('wb'), stderr=subprocess.STDOUT, env=env)
     publisher = None
     try:
-        ready = listener.spin_for(args.startup_timeout, until=lambda: (
-            listener.class_info is not None or node.poll() is not None))
+        ready = spin(lambda: listener.class_info is not None or node.poll() is not None,
+                     args.startup_timeout)
         if not ready or listener.class_info is None:
             raise RuntimeError(f'the node did not start (exit code {node.poll()}):\n'
                                f'{_tail(node_log)}')
@@ -263,23 +207,23 @@ def run_case(listener: LabelListener, model: str, size: tuple[int, int],
             stdout=publisher_log.open('wb'), stderr=subprocess.STDOUT, env=env)
         sampler.start()
         limit = args.duration * 3 + 60
-        listener.spin_for(limit, until=lambda: (publisher.poll() is not None
-                                                or node.poll() is not None),
-                          every=sampler.sample)
+        spin(lambda: publisher.poll() is not None or node.poll() is not None, limit,
+             every=sampler.sample)
         usage = sampler.result()
         if publisher.poll() is None or node.poll() is not None:
             raise RuntimeError(f'playback did not finish: publisher exit {publisher.poll()}, '
                                f'node exit {node.poll()}\n{_tail(node_log)}')
         # The last frames are still in flight: wait for them (bounded by the worst so far).
-        grace = min(5.0, 0.5 + 2 * max(listener.latency_ms, default=0.0) / 1e3)
-        listener.spin_for(grace)
+        grace = min(5.0, 0.5 + 2 * max(listener.latency_ms(), default=0.0) / 1e3)
+        spin(lambda: False, grace)
         published = json.loads(summary_path.read_text())
     finally:
         if publisher is not None:
             _stop(publisher)
         node_exit = _stop(node)
-    received = len(listener.latency_ms)
-    arrivals = listener.arrivals
+    latency_ms = listener.latency_ms()
+    received = len(latency_ms)
+    arrivals = [label.received_ns / 1e9 for label in listener.arrivals]
     processed_hz = ((received - 1) / (arrivals[-1] - arrivals[0])
                     if received > 1 and arrivals[-1] > arrivals[0] else 0.0)
     sent = published['frames_published']
@@ -294,8 +238,8 @@ def run_case(listener: LabelListener, model: str, size: tuple[int, int],
         'dropped_percent': round(100 * (sent - received) / sent, 1) if sent else None,
         'processed_rate_hz': round(processed_hz, 2),
         'latency_ms': {k: (round(v, 2) if isinstance(v, float) else v) for k, v in
-                       latency_stats(listener.latency_ms, PERCENTILES).items()},
-        'latency_samples_ms': [round(v, 3) for v in listener.latency_ms],
+                       latency_stats(latency_ms, PERCENTILES).items()},
+        'latency_samples_ms': [round(v, 3) for v in latency_ms],
         'node': dict(usage, rss_idle_mb=rss_idle_mb, exit_code=node_exit),
         'logs': {'node': str(node_log), 'publisher': str(publisher_log)},
     }
@@ -340,29 +284,11 @@ def markdown_table(results: list[dict]) -> str:
 
 def write_histogram(results: list[dict], path: Path) -> Path:
     """One step histogram of label latency per case, with each case's p99 marked."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    from sgcp_core.files import atomic_write
-    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for r in results:
-        samples = r['latency_samples_ms']
-        if not samples:
-            continue
-        label = (f'{Path(r["model"]).stem} {r["resolution"][0]}x{r["resolution"][1]} '
-                 f'@{r["requested_rate_hz"]:g} Hz')
-        _, _, patches = axes.hist(samples, bins=50, histtype='step', linewidth=1.5,
-                                  label=label)
-        axes.axvline(r['latency_ms']['p99'], color=patches[0].get_edgecolor(),
-                     linestyle='--', linewidth=1)
-    axes.set_xlabel('latency, camera stamp to labels received (ms); dashed: p99')
-    axes.set_ylabel('frames')
-    axes.set_title('sgcp_ros node benchmark')
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    atomic_write(path, lambda temp: figure.savefig(temp, format='png'))
-    plt.close(figure)
-    return path
+    return plot_latency_histogram(
+        {f'{Path(r["model"]).stem} {r["resolution"][0]}x{r["resolution"][1]} '
+         f'@{r["requested_rate_hz"]:g} Hz': r['latency_samples_ms'] for r in results},
+        path, 'sgcp_ros node benchmark', percentile=99,
+        xlabel='latency, camera stamp to labels received (ms)')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID', 'ROS_LOG_DIR',
         'FASTDDS_DEFAULT_PROFILES_FILE')})
     load_average = os.getloadavg()[0]
-    listener = LabelListener()
+    ros = PrivateRosNode('sgcp_node_bench')
+    # Best effort, as a camera consumer listens: a label lost on the way counts as dropped.
+    listener = LabelListener(ros, LABELS_TOPIC, reliable=False)
     results = []
     try:
         for model in args.model:
@@ -402,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         print('node_bench: interrupted', file=sys.stderr)
         return 130
     finally:
-        listener.close()
+        ros.close()
     report = {'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
                           'load_average_1min_at_start': round(load_average, 2)},
               'source': str(args.video or args.frames or DEFAULT_FRAMES),

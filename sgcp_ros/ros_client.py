@@ -140,6 +140,7 @@ class LabelListener:
         from std_msgs.msg import String
 
         from sgcp_ros.topics import class_info_topic
+        self.ros = ros
         self.condition = threading.Condition()
         self.arrivals: list[LabelArrival] = []
         self.stamps: set[int] = set()

@@ -29,6 +29,7 @@ import numpy as np
 from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
 from sgcp_core.errors import CommandError
+from sgcp_core.timing import plot_latency_histogram
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter,
                                   stamp_to_ns)
@@ -36,7 +37,7 @@ from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, ru
                                  skip_reason)
 from sgcp_ros.stamp_matching import StampMatcher
 from sgcp_ros.bag.report import (LatencyLog, contact_sheet, format_counts,
-                                 format_latency_table, plot_iou, plot_latency, write_json)
+                                 format_latency_table, plot_iou, write_json)
 from sgcp_ros.images import array_to_image, image_to_labels, image_to_rgb
 
 __all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']
@@ -278,10 +279,10 @@ def write_outputs(evaluation: Evaluation, out: Path, title: str) -> list[Path]:
                                 evaluation.palette))
     samples = evaluation.latency_samples
     if samples:
-        stages = [s for s in ('decode', 'preprocess', 'inference', 'postprocess',
-                              'frame_total') if s in samples]
-        written.append(plot_latency(samples, out / 'latency.png',
-                                    f'{title}: per-frame latency', stages))
+        stages = ('decode', 'preprocess', 'inference', 'postprocess', 'frame_total')
+        written.append(plot_latency_histogram(
+            {stage: samples[stage] for stage in stages if stage in samples},
+            out / 'latency.png', f'{title}: per-frame latency'))
     if evaluation.tiles:
         written.append(contact_sheet(evaluation.tiles, out / 'contact_sheet.png'))
     return written

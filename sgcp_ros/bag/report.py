@@ -1,6 +1,7 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Latency statistics, printed tables, the JSON report and the plots of the bag tools.
+"""Latency statistics, printed tables, the JSON report and the plots of the bag tools
+(the latency histogram is ``sgcp_core.timing.plot_latency_histogram``).
 
 Every file is written atomically (temporary file, then rename), so a report or plot seen on
 disk is always complete.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,7 @@ from sgcp_core.files import atomic_write, write_png
 from sgcp_core.timing import latency_stats
 
 __all__ = ['LatencyLog', 'format_latency_table', 'format_counts', 'write_json', 'plot_iou',
-           'plot_latency', 'contact_sheet']
+           'contact_sheet']
 
 
 class LatencyLog:
@@ -78,26 +79,13 @@ def write_json(path: str | Path, report: Mapping) -> Path:
     return atomic_write(path, lambda temp: Path(temp).write_text(text + '\n'))
 
 
-def _figure():
-    import matplotlib
-    matplotlib.use('Agg')  # files only; never needs a display
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save_figure(figure, path: str | Path) -> Path:
-    plt = _figure()
-    try:
-        return atomic_write(path, lambda temp: figure.savefig(temp, format='png', dpi=120))
-    finally:
-        plt.close(figure)
-
-
 def plot_iou(summary: Mapping, path: str | Path, title: str,
              palette: Sequence[Sequence[int]] | None = None) -> Path:
     """Bar chart of per-class IoU (%) with the mIoU as a line; classes without pixels show
     as n/a."""
-    plt = _figure()
+    import matplotlib
+    matplotlib.use('Agg')  # files only; never needs a display
+    import matplotlib.pyplot as plt
     names = list(summary['per_class_iou'])
     values = [summary['per_class_iou'][n] for n in names]
     heights = [0.0 if v is None else 100 * v for v in values]
@@ -118,31 +106,10 @@ def plot_iou(summary: Mapping, path: str | Path, title: str,
     axes.set_title(title)
     axes.legend(loc='upper right')
     figure.tight_layout()
-    return _save_figure(figure, path)
-
-
-def plot_latency(samples: Mapping[str, Sequence[float]], path: str | Path, title: str,
-                 stages: Iterable[str] | None = None) -> Path:
-    """Overlaid step histograms of per-frame milliseconds, one per stage, with p95 marks."""
-    plt = _figure()
-    stages = [s for s in (stages or samples) if samples.get(s)]
-    figure, axes = plt.subplots(figsize=(7.5, 4.2))
-    if stages:
-        upper = max(float(np.percentile(samples[s], 99.5)) for s in stages) * 1.05
-        bins = np.linspace(0.0, max(upper, 1e-3), 60)
-        for index, stage in enumerate(stages):
-            values = np.clip(np.asarray(samples[stage]), 0, bins[-1])
-            colour = f'C{index % 10}'
-            axes.hist(values, bins=bins, histtype='step', linewidth=1.4, color=colour,
-                      label=f'{stage} (p95 {np.percentile(samples[stage], 95):.1f} ms)')
-            axes.axvline(np.percentile(samples[stage], 95), color=colour, linestyle=':',
-                         linewidth=1)
-        axes.legend(fontsize=8)
-    axes.set_xlabel('milliseconds per frame')
-    axes.set_ylabel('frames')
-    axes.set_title(title)
-    figure.tight_layout()
-    return _save_figure(figure, path)
+    try:
+        return atomic_write(path, lambda temp: figure.savefig(temp, format='png', dpi=120))
+    finally:
+        plt.close(figure)
 
 
 def contact_sheet(tiles: Sequence[tuple[np.ndarray, str]], path: str | Path,
