@@ -20,7 +20,8 @@ from sgcp_core.errors import ConfigError
 
 __all__ = ['ModelConfig', 'DataConfig', 'TrainConfig', 'EngineConfig', 'CloudConfig',
            'ExperimentConfig', 'load_config', 'config_to_dict', 'ConfigError',
-           'replace_from_dict']
+           'replace_from_dict', 'FieldDoc', 'documented', 'field_doc', 'BACKENDS', 'DEVICES',
+           'LABEL_MODES', 'ONNX_PROVIDERS']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -118,31 +119,91 @@ class TrainConfig:
     cwd_temperature: float = 4.0
 
 
+# The engine's choices, named once: the engine checks values against them, and the
+# command lines and ROS parameters offer them.
+BACKENDS = ('auto', 'torch', 'onnx')
+DEVICES = ('auto', 'cpu', 'cuda')
+LABEL_MODES = ('upsample_logits', 'upsample_logits_bicubic', 'argmax_then_nearest')
+ONNX_PROVIDERS = ('auto', 'tensorrt', 'cuda')
+
+
+@dataclass(frozen=True)
+class FieldDoc:
+    """What a config field means, written once for every place that shows it: the
+    command-line options (``sgcp_core.cli.engine_args``) and the ROS parameter descriptors
+    (``sgcp_ros.parameters``)."""
+
+    help: str
+    choices: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None    # inclusive bounds of a number
+
+
+def documented(default: Any, help: str, *, choices: tuple[str, ...] = (),
+               range: tuple[float, float] | None = None) -> Any:
+    """A dataclass field with ``default``, its FieldDoc in the field's metadata."""
+    return field(default=default, metadata={'doc': FieldDoc(help, tuple(choices), range)})
+
+
+def field_doc(config_field: dataclasses.Field) -> FieldDoc | None:
+    """The FieldDoc of a field made with ``documented``, else None."""
+    return config_field.metadata.get('doc')
+
+
 @dataclass(frozen=True)
 class EngineConfig:
-    model_path: str = ''             # '' = the shipped CamVid checkpoint
-    backend: str = 'auto'            # auto | torch | onnx
-    device: str = 'auto'             # auto | cpu | cuda
-    strict_device: bool = False      # fail instead of falling back to CPU
-    input_height: int = 0            # 0 = the model's own input size from its metadata
-    input_width: int = 0
-    # 'upsample_logits' (exact model output) or 'argmax_then_nearest' (blocky, cheaper). Chosen
-    # by "sgcp bench --label-modes" on CamVid val: the README's label-mode table has its
-    # mIoU and time, measured on the shipped model.
-    label_mode: str = 'upsample_logits'
-    overlay_alpha: float = 0.5
-    threads: int = 0
-    classes_file: str = ''           # '' = names/palette from the model; or camvid|cityscapes|file
-    class_groups_file: str = ''      # '' = the model's classes; or a YAML file of groups/drops
-    min_confidence: float = 0.0      # pixels whose top class probability is lower -> 255
-    warmup_runs: int = 2             # frames run at start-up so the first real one is not slow
-    hold_freed_memory: bool = True   # glibc: keep freed memory mapped (no per-frame page faults)
-    # GPU only (device=cuda). fp16: TensorRT may pick half-precision kernels and PyTorch runs
-    # under CUDA autocast; the CPU always runs the model file's own precision.
-    fp16: bool = False
-    onnx_provider: str = 'auto'      # auto (TensorRT if built in, else CUDA) | tensorrt | cuda
-    trt_cache_dir: str = ''          # TensorRT engine cache; '' = ~/.cache/sgcp_ros/trt
-    trt_workspace_mb: int = 0        # TensorRT builder workspace; 0 = TensorRT's default
+    model_path: str = documented(
+        '', "Model file: an sgcp_ros checkpoint (.pt) or ONNX file (.onnx); '' = "
+            '$SGCP_MODEL, else the shipped CamVid model.')
+    backend: str = documented(
+        'auto', "Inference backend; 'auto' runs .onnx files and, on the CPU, a checkpoint's "
+                'current ONNX export beside it with ONNX Runtime, everything else with '
+                'PyTorch.', choices=BACKENDS)
+    device: str = documented(
+        'auto', "Where the network runs; 'auto' uses CUDA when available, 'cuda' without a "
+                'GPU falls back to the CPU with a warning.', choices=DEVICES)
+    strict_device: bool = documented(
+        False, 'Fail at start-up instead of falling back to the CPU when the requested '
+               'device is unavailable.')
+    input_height: int = documented(
+        0, "Network input height in pixels (frames are resized to it); 0 = the model's own "
+           'size, from its metadata. Set with input_width.', range=(0, 4096))
+    input_width: int = documented(
+        0, "Network input width in pixels; 0 = the model's own size.", range=(0, 8192))
+    # The default was chosen by "sgcp bench --label-modes" on CamVid val: the README's
+    # label-mode table has each mode's mIoU and time, measured on the shipped model.
+    label_mode: str = documented(
+        'upsample_logits', "How labels reach the frame resolution: upsample the class scores "
+                           "(the model's interpolation, or bicubic as the SGCPNet authors "
+                           'evaluated), or argmax first then nearest-neighbour resize '
+                           '(cheaper, blockier).', choices=LABEL_MODES)
+    overlay_alpha: float = documented(
+        0.5, 'Weight of the class colours in the overlay (0 = the camera frame only, 1 = '
+             'colours only).', range=(0.0, 1.0))
+    threads: int = documented(
+        0, "CPU threads for inference; 0 = the runtime's default.", range=(0, 256))
+    classes_file: str = documented(
+        '', "Class names and colours: '' = the model's own, 'camvid', 'cityscapes', or a "
+            'JSON / text file.')
+    class_groups_file: str = documented(
+        '', "'' = the model's classes; or a YAML file grouping them into output classes and "
+            'dropping some to 255 (config/camvid_navigation_groups.yaml).')
+    min_confidence: float = documented(
+        0.0, 'Pixels whose top class probability is below this are labelled 255 (unknown); '
+             '0 = off.', range=(0.0, 1.0))
+    warmup_runs: int = documented(
+        2, 'Frames run at start-up so the first real frame is not slow.', range=(0, 100))
+    hold_freed_memory: bool = documented(
+        True, 'Keep freed memory mapped (glibc) so frames do not pay page faults.')
+    # GPU only (device=cuda): the CPU always runs the model file's own precision.
+    fp16: bool = documented(
+        False, 'On CUDA: half precision (TensorRT fp16 kernels; PyTorch autocast).')
+    onnx_provider: str = documented(
+        'auto', "On CUDA with the onnx backend: 'auto' (TensorRT if built in, else CUDA), "
+                "'tensorrt' or 'cuda'.", choices=ONNX_PROVIDERS)
+    trt_cache_dir: str = documented(
+        '', "Folder for TensorRT engines built at start-up; '' = ~/.cache/sgcp_ros/trt.")
+    trt_workspace_mb: int = documented(
+        0, "TensorRT builder workspace in MiB; 0 = TensorRT's default.", range=(0, 1 << 20))
 
 
 @dataclass(frozen=True)

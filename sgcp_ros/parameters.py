@@ -4,8 +4,9 @@
 
 Defaults and types come from the dataclass fields only: ``sgcp_core.config.EngineConfig``
 for the engine and ``NodeConfig`` below for what only the node has (output toggles, input
-QoS, diagnostics thresholds). This module adds what ROS needs on top: a description, a
-range or list of choices, and whether the value can change while the node runs.
+QoS, diagnostics thresholds). The engine's descriptions, choices and ranges are
+EngineConfig's own (its fields' FieldDoc, which the command lines print too); this module
+adds the node's, and whether a value can change while the node runs.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
-from sgcp_core.config import ConfigError, replace_from_dict
-from sgcp_core.engine import BACKENDS, LABEL_MODES
-from sgcp_core.engine.base import DEVICES
-from sgcp_core.engine.onnx_backend import ONNX_PROVIDERS
+from sgcp_core.config import ConfigError, EngineConfig, field_doc, replace_from_dict
 from sgcp_ros.images import MAX_DECODED_PIXELS
 
 __all__ = ['NodeConfig', 'ParameterSpec', 'ENGINE_PARAMETERS', 'NODE_PARAMETERS',
@@ -65,50 +63,16 @@ class ParameterSpec:
     choices: tuple[str, ...] = ()
 
 
+# The engine's parameters say what `sgcp infer --help` says (EngineConfig's FieldDoc: text,
+# choices, range); ROS adds which may change while the node runs, and where they show.
+_LIVE_ENGINE_FIELDS = frozenset({'overlay_alpha'})
+_ENGINE_NOTES = {'overlay_alpha': 'Used for ~/overlay.',
+                 'min_confidence': "Published as ~/label_info's threshold."}
 ENGINE_PARAMETERS = {
-    'model_path': ParameterSpec(
-        "Model file, an sgcp_ros checkpoint (.pt) or ONNX (.onnx); '' = $SGCP_MODEL or the "
-        'shipped CamVid model.'),
-    'backend': ParameterSpec("Inference backend; 'auto' picks ONNX Runtime on the CPU and "
-                             'PyTorch on CUDA.', choices=BACKENDS),
-    'device': ParameterSpec("Where the network runs; 'auto' uses CUDA when available.",
-                            choices=DEVICES),
-    'strict_device': ParameterSpec('Fail at start-up instead of falling back to the CPU when '
-                                   'the requested device is unavailable.'),
-    'input_height': ParameterSpec('Network input height in pixels (frames are resized to it); '
-                                  "0 = the model's own size. Set with input_width.",
-                                  range=(0, 4096)),
-    'input_width': ParameterSpec('Network input width in pixels; 0 = the model\'s own size.',
-                                 range=(0, 8192)),
-    'label_mode': ParameterSpec('How labels reach the frame resolution: upsample the class '
-                                "scores (the model's interpolation, or bicubic as the "
-                                'SGCPNet authors evaluated), or argmax first then '
-                                'nearest-neighbour resize (cheaper).', choices=LABEL_MODES),
-    'overlay_alpha': ParameterSpec('Weight of the class colours in ~/overlay (0 = the camera '
-                                   'frame only, 1 = colours only).', live=True, range=(0.0, 1.0)),
-    'threads': ParameterSpec('CPU threads for inference; 0 = the library default.',
-                             range=(0, 256)),
-    'classes_file': ParameterSpec("Class names and colours: '' = from the model, 'camvid', "
-                                  "'cityscapes' or a JSON / text file."),
-    'class_groups_file': ParameterSpec("'' = the model's classes; or a YAML file grouping "
-                                       'them into output classes and dropping some to 255 '
-                                       '(config/camvid_navigation_groups.yaml).'),
-    'min_confidence': ParameterSpec('Pixels whose top class probability is below this are '
-                                    'labelled 255 (unknown); 0 = off. Published as '
-                                    "~/label_info's threshold.", range=(0.0, 1.0)),
-    'warmup_runs': ParameterSpec('Frames run at start-up so the first camera frame is not slow.',
-                                 range=(0, 100)),
-    'hold_freed_memory': ParameterSpec('Keep freed memory mapped (glibc) so frames do not pay '
-                                       'page faults.'),
-    'fp16': ParameterSpec('On CUDA: half precision (TensorRT fp16 kernels; PyTorch autocast).'),
-    'onnx_provider': ParameterSpec("On CUDA with the onnx backend: 'auto' (TensorRT if "
-                                   "available, else CUDA), 'tensorrt' or 'cuda'.",
-                                   choices=ONNX_PROVIDERS),
-    'trt_cache_dir': ParameterSpec("Folder for TensorRT engines built at start-up; '' = "
-                                   '~/.cache/sgcp_ros/trt.'),
-    'trt_workspace_mb': ParameterSpec("TensorRT builder workspace in MiB; 0 = TensorRT's "
-                                      'default.', range=(0, 1 << 20)),
-}
+    spec.name: ParameterSpec(' '.join(filter(None, (doc.help, _ENGINE_NOTES.get(spec.name)))),
+                             live=spec.name in _LIVE_ENGINE_FIELDS, range=doc.range,
+                             choices=doc.choices)
+    for spec in dataclasses.fields(EngineConfig) if (doc := field_doc(spec)) is not None}
 
 NODE_PARAMETERS = {
     'publish_labels': ParameterSpec('Publish ~/labels (mono8 class ids, 255 = unknown).',

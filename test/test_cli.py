@@ -55,6 +55,33 @@ def test_help_teaches_with_examples(command, capsys):
         assert 'examples:' in text
 
 
+def test_engine_options_are_generated_from_each_fields_doc():
+    """Every EngineConfig field is an option with its FieldDoc's help and choices (the text
+    the node's ROS parameters carry), and a value outside the field's range fails parsing."""
+    import argparse
+    import dataclasses
+
+    from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
+    from sgcp_core.config import EngineConfig, field_doc
+    parser = argparse.ArgumentParser(prog='engine', add_help=False)
+    add_engine_arguments(parser)
+    options = {action.dest: action for action in parser._actions}
+    for field in dataclasses.fields(EngineConfig):
+        if field.name in ('input_height', 'input_width'):
+            continue
+        doc = field_doc(field)
+        action = next(a for a in options.values() if a.help and
+                      a.help.replace('%%', '%').startswith(doc.help))
+        assert tuple(action.choices or ()) == doc.choices, field.name
+    chosen = engine_config_from_args(parser.parse_args(
+        ['--label-mode', 'upsample_logits_bicubic', '--alpha', '1', '--threads', '256']))
+    assert (chosen.label_mode, chosen.overlay_alpha, chosen.threads) == (
+        'upsample_logits_bicubic', 1.0, 256)
+    for bad in (['--alpha', '1.5'], ['--threads', '-1'], ['--min-confidence', 'nan']):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+
+
 def test_infer_images_and_folder(tiny_checkpoint, val_images, tmp_path, capsys):
     folder = tmp_path / 'frames'
     (folder / 'sub').mkdir(parents=True)

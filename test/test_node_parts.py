@@ -32,6 +32,16 @@ def test_every_config_field_has_a_described_parameter():
     assert all(spec.description for spec in {**ENGINE_PARAMETERS, **NODE_PARAMETERS}.values())
 
 
+def test_engine_parameters_describe_themselves_with_the_command_lines_text():
+    """Description, choices and range come from EngineConfig's FieldDoc, which the engine
+    options of sgcp and evaluate_bag print too: written once."""
+    from sgcp_core.config import field_doc
+    for field in dataclasses.fields(EngineConfig):
+        doc, spec = field_doc(field), ENGINE_PARAMETERS[field.name]
+        assert spec.description.startswith(doc.help), field.name
+        assert (spec.choices, spec.range) == (doc.choices, doc.range), field.name
+
+
 def test_only_runtime_safe_parameters_are_live():
     live = {name for name, spec in {**ENGINE_PARAMETERS, **NODE_PARAMETERS}.items()
             if spec.live}

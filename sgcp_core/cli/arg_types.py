@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 __all__ = ['parse_resolution', 'positive_int', 'non_negative_int', 'positive_float',
-           'output_file']
+           'in_range', 'output_file']
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -46,6 +46,16 @@ def non_negative_int(text: str) -> int:
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
     return _number(text, float, lambda v: 0 < v < float('inf'), 'a number above 0')
+
+
+def in_range(kind: type, low: float, high: float):
+    """argparse type: a ``kind`` (int or float) from ``low`` to ``high`` inclusive."""
+    def parse(text: str):
+        return _number(text, kind, lambda v: low <= v <= high,
+                       f'{"a whole number" if kind is int else "a number"} from {low:g} to '
+                       f'{high:g}')
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
 
 
 def output_file(text: str) -> Path:

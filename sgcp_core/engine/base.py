@@ -9,12 +9,11 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 
+from sgcp_core.config import DEVICES
 from sgcp_core.errors import EngineError
 from sgcp_core.metadata import ModelMeta
 
 __all__ = ['Backend', 'EngineError', 'DEVICES']
-
-DEVICES = ('auto', 'cpu', 'cuda')
 
 
 class Backend(ABC):

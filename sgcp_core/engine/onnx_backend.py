@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgcp_core.config import ONNX_PROVIDERS
 from sgcp_core.engine.base import Backend, EngineError
 from sgcp_core.errors import ModelFileError
 from sgcp_core.metadata import ONNX_INPUT_NAME, meta_from_onnx_props
@@ -20,8 +21,6 @@ __all__ = ['ONNXBackend', 'import_onnxruntime', 'cuda_providers_available', 'cho
 LOG = logging.getLogger('sgcp_core.engine')
 
 GPU_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
-# EngineConfig.onnx_provider: which GPU execution provider to put first on device=cuda.
-ONNX_PROVIDERS = ('auto', 'tensorrt', 'cuda')
 
 
 def default_trt_cache_dir() -> Path:

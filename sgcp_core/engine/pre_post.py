@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo
+from sgcp_core.config import LABEL_MODES
 
 __all__ = ['LABEL_MODES', 'check_rgb', 'preprocess', 'postprocess', 'confidence',
            'resize_rgb', 'colorize', 'overlay']
@@ -26,7 +27,6 @@ __all__ = ['LABEL_MODES', 'check_rgb', 'preprocess', 'postprocess', 'confidence'
 # interpolated planes at frame size); 'upsample_logits_bicubic': the same with bicubic
 # interpolation, as the SGCPNet authors evaluated; 'argmax_then_nearest': argmax at the
 # logits' own resolution, then nearest-neighbour resize of the uint8 label map.
-LABEL_MODES = ('upsample_logits', 'upsample_logits_bicubic', 'argmax_then_nearest')
 _UPSAMPLING_MODES = ('upsample_logits', 'upsample_logits_bicubic')
 
 

@@ -16,7 +16,7 @@ import torch
 
 from sgcp_core.class_groups import ClassGroups, load_class_groups
 from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo, load_class_info
-from sgcp_core.config import ConfigError, EngineConfig
+from sgcp_core.config import BACKENDS, ConfigError, EngineConfig
 from sgcp_core.engine import pre_post
 from sgcp_core.engine.base import DEVICES, Backend, EngineError
 from sgcp_core.engine.torch_backend import hold_freed_memory
@@ -29,8 +29,6 @@ __all__ = ['Segmenter', 'SegResult', 'DeviceFallbackWarning', 'BACKENDS', 'creat
            'gpu_options']
 
 LOG = logging.getLogger('sgcp_core.engine')
-
-BACKENDS = ('auto', 'torch', 'onnx')
 
 
 @dataclass
