@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 import shutil
@@ -23,7 +24,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / 'launch' / 'segment.launch.py'
-EXECUTABLES = ('segmentation_node', 'segmentation_lifecycle_node', 'video_publisher')
+# Every console script setup.py declares (the node, video_publisher, the bag commands,
+# node_bench, sgcp): each must be runnable from <prefix>/lib/sgcp_ros as `ros2 run` does.
+EXECUTABLES = tuple(re.findall(r"'(\w+) = [\w.]+:\w+'", (REPO / 'setup.py').read_text()))
 LAUNCH_ARGUMENTS = {'image', 'image_transport', 'namespace', 'params_file', 'model', 'backend',
                     'device', 'labels', 'color_mask', 'overlay', 'use_sim_time', 'lifecycle',
                     'rviz', 'large_images'}
@@ -38,6 +41,13 @@ def declared_arguments(path: Path) -> set[str]:
 
 def test_launch_file_declares_the_documented_arguments():
     assert LAUNCH_ARGUMENTS <= declared_arguments(LAUNCH_FILE)
+
+
+def test_every_console_script_has_a_launcher_for_wheel_installs():
+    assert {'segmentation_node', 'video_publisher', 'make_bag', 'evaluate_bag', 'replay_bag',
+            'check_bag'} <= set(EXECUTABLES)
+    launchers = {path.name for path in (REPO / 'resource' / 'launchers').iterdir()}
+    assert set(EXECUTABLES) <= launchers, set(EXECUTABLES) - launchers
 
 
 @pytest.fixture(scope='module')
