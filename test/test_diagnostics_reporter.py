@@ -1,0 +1,71 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""DiagnosticsReporter in-process, both branches: through diagnostic_updater (where
+installed) and as a plain DiagnosticArray. Either way the status carries the node's full
+name, and reports keep coming with use_sim_time and no /clock (a steady timer).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+
+import rclpy  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.signals import SignalHandlerOptions  # noqa: E402
+
+from sgcp_ros.diagnostics import DiagnosticsReporter  # noqa: E402
+
+
+def _updater_installed() -> bool:
+    try:
+        import diagnostic_updater  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize('branch', ['diagnostic_updater', 'plain'])
+def test_status_has_the_full_node_name_and_comes_without_a_clock(branch, monkeypatch):
+    if branch == 'diagnostic_updater' and not _updater_installed():
+        pytest.skip('diagnostic_updater is not installed (../shared/ros2-tools or a ROS '
+                    'install provides it)')
+    if branch == 'plain':
+        monkeypatch.setitem(sys.modules, 'diagnostic_updater', None)  # import fails
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    namespace = f'/sgcp_reporter_{branch}'
+    node = rclpy.create_node('sgcp_segmentation', namespace=namespace, context=context,
+                             parameter_overrides=[Parameter('use_sim_time', value=True)])
+    listener = rclpy.create_node('sgcp_reporter_listener', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(listener)
+    received = []
+    listener.create_subscription(DiagnosticArray, '/diagnostics', received.append, 10)
+    try:
+        reporter = DiagnosticsReporter(node, 0.2, node.get_fully_qualified_name(),
+                                       lambda: (DiagnosticStatus.OK, 'fine', [('k', 'v')]))
+        assert reporter.uses_diagnostic_updater == (branch == 'diagnostic_updater')
+        assert node.get_clock().now().nanoseconds == 0  # sim time, and no /clock anywhere
+        name = f'{namespace}/sgcp_segmentation: segmentation'
+        deadline = time.monotonic() + 20.0
+        reports = []
+        while time.monotonic() < deadline and len(reports) < 2:
+            executor.spin_once(timeout_sec=0.1)
+            reports = [s for a in received for s in a.status
+                       if s.name == name and s.message == 'fine']
+        assert len(reports) >= 2, [s.name for a in received for s in a.status]
+        assert reports[0].hardware_id == f'{namespace}/sgcp_segmentation'
+        assert {(kv.key, kv.value) for kv in reports[0].values} == {('k', 'v')}
+    finally:
+        executor.shutdown()
+        listener.destroy_node()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
