@@ -1,6 +1,7 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Files in and out: atomic writes, image and video suffixes, PNG writing, video frames.
+"""Files in and out: atomic writes, image and video suffixes, PNG and JSON writing, video
+frames.
 
 Every file this package writes goes through ``atomic_write`` (write a temporary beside the
 target, then rename), so a reader never sees half a file and a killed writer leaves at most
@@ -10,18 +11,20 @@ a temporary that the next write into the same folder removes.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ['IMAGE_SUFFIXES', 'VIDEO_SUFFIXES', 'atomic_write', 'remove_orphan_temps',
-           'file_digest', 'write_png', 'VideoInfo', 'video_info', 'video_frames',
+           'file_digest', 'write_png', 'write_json', 'VideoInfo', 'video_info', 'video_frames',
            'AtomicVideoWriter']
 
 # What OpenCV reads here; lower case, compared with ``Path.suffix.lower()``.
@@ -106,6 +109,26 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _json_ready(value):
+    """NaN/inf -> None so the file is strict JSON; numpy scalars -> Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | Path, data: object, indent: int = 2) -> Path:
+    """``data`` as strict JSON (NaN and infinities as null, numpy scalars as numbers), one
+    trailing newline, written atomically."""
+    text = json.dumps(_json_ready(data), indent=indent, allow_nan=False) + '\n'
+    return atomic_write(path, lambda temp: Path(temp).write_text(text))
 
 
 def file_digest(path: str | Path) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sgcp_core.files import AtomicVideoWriter, write_png
+from sgcp_core.files import AtomicVideoWriter, write_json, write_png
 from sgcp_core.files import video_info as read_video_info
 from sgcp_core.resources import share_file
 from sgcp_core.timing import latency_stats
@@ -310,7 +310,7 @@ def run_demo(args: argparse.Namespace) -> dict:
                   'stamps at publish time); overlay.mp4 holds each result until the next one, '
                   'at the video rate, so dropped frames show as repeats'),
     }
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    write_json(out / 'summary.json', summary)
     return summary
 
 

@@ -335,9 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                           'load_average_1min_at_start': round(load_average, 2)},
               'source': str(args.video or args.frames or DEFAULT_FRAMES),
               'cases': results}
-    from sgcp_core.files import atomic_write
-    text = json.dumps(report, indent=1)
-    atomic_write(out / 'node_bench.json', lambda temp: Path(temp).write_text(text + '\n'))
+    from sgcp_core.files import write_json
+    write_json(out / 'node_bench.json', report, indent=1)
     print(format_table(results))
     print(markdown_table(results))
     if not args.no_plot:

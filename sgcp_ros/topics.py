@@ -11,7 +11,6 @@ NODE_NAME = 'sgcp_segmentation'
 # The node's input and outputs, as seen from outside with no namespace or remapping.
 NODE_IMAGE = '/image'
 NODE_LABELS = f'/{NODE_NAME}/labels'
-NODE_CLASS_INFO = f'/{NODE_NAME}/class_info'
 # Where make_bag puts camera frames and ground truth, and the other tools look first.
 BAG_IMAGE = '/camera/image_raw'
 BAG_LABELS = '/camera/ground_truth'

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sgcp_core.files import (AtomicVideoWriter, atomic_write, remove_orphan_temps,
-                             video_frames, video_info)
+                             video_frames, video_info, write_json)
 
 
 def _dead_pid() -> int:
@@ -53,6 +53,16 @@ def test_a_failed_write_leaves_nothing_and_folders_are_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(IsADirectoryError):
         atomic_write(tmp_path, lambda temp: None)
+
+
+def test_json_reports_are_strict_json(tmp_path):
+    import json
+    path = write_json(tmp_path / 'r.json', {'miou': float('nan'), 'p95': np.float32(2.5),
+                                            'count': np.int64(3), 'rows': [(1, float('inf'))]})
+    text = path.read_text()
+    assert text.endswith('}\n') and 'NaN' not in text and 'Infinity' not in text
+    assert json.loads(text) == {'miou': None, 'p95': 2.5, 'count': 3, 'rows': [[1, None]]}
+    assert [p.name for p in tmp_path.iterdir()] == ['r.json']
 
 
 def test_video_round_trip_and_bad_videos(tmp_path):

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from sgcp_core.cli.arg_types import output_file, positive_float
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from sgcp_core.config import DataConfig
     from sgcp_core.data import EvalTransform, build_dataset
     from sgcp_core.evaluation import evaluate
-    from sgcp_core.files import atomic_write
+    from sgcp_core.files import write_json
     from sgcp_core.metrics import format_iou_table
     from sgcp_core.resources import resolve_model_path
 
@@ -76,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
     print(f'{model_path} on {args.dataset} {args.split} ({len(dataset)} images)')
     print(format_iou_table(summary))
     if args.json:
-        atomic_write(args.json, lambda temp: Path(temp).write_text(json.dumps(summary,
-                                                                              indent=2)))
+        write_json(args.json, summary)
     return 0
 
 
@@ -88,7 +86,7 @@ def _run_onnx(args: argparse.Namespace, model_path: Path) -> int:
     from sgcp_core.data import build_dataset
     from sgcp_core.engine import Segmenter
     from sgcp_core.evaluation import evaluate_engine
-    from sgcp_core.files import atomic_write
+    from sgcp_core.files import write_json
     from sgcp_core.metrics import format_iou_table
     if args.flip or args.scales != [1.0] or args.upsample:
         raise CommandError(f'{model_path} is ONNX: --flip, --scales and --upsample need the '
@@ -112,8 +110,7 @@ def _run_onnx(args: argparse.Namespace, model_path: Path) -> int:
           f'({len(dataset)} images, {segmenter.backend.describe()})')
     print(format_iou_table(summary))
     if args.json:
-        atomic_write(args.json, lambda temp: Path(temp).write_text(json.dumps(summary,
-                                                                              indent=2)))
+        write_json(args.json, summary)
     return 0
 
 

@@ -43,11 +43,10 @@ import yaml
 from sgcp_core.cli import ArgumentParser
 from sgcp_core.config import EngineConfig, replace_from_dict
 from sgcp_core.errors import CommandError
-from sgcp_core.files import atomic_write
+from sgcp_core.files import atomic_write, write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.common import new_output, run_command
-from sgcp_ros.bag.report import write_json
 
 __all__ = ['Scenario', 'load_scenario', 'run_scenario', 'main']
 

@@ -29,6 +29,7 @@ import numpy as np
 from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
 from sgcp_core.errors import CommandError
+from sgcp_core.files import write_json
 from sgcp_core.timing import plot_latency_histogram
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter,
@@ -37,7 +38,7 @@ from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, ru
                                  skip_reason)
 from sgcp_ros.stamp_matching import StampMatcher
 from sgcp_ros.bag.report import (LatencyLog, contact_sheet, format_counts,
-                                 format_latency_table, plot_iou, write_json)
+                                 format_latency_table, plot_iou)
 from sgcp_ros.images import array_to_image, image_to_labels, image_to_rgb
 
 __all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 import sys
 import time
@@ -30,13 +31,14 @@ from pathlib import Path
 
 from sgcp_core.cli import ArgumentParser
 from sgcp_core.errors import CommandError
+from sgcp_core.files import write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import (STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter,
                                   make_header, stamp_to_ns)
 from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, run_command,
                                  skip_reason)
-from sgcp_ros.bag.report import format_counts, format_latency_table, write_json
+from sgcp_ros.bag.report import format_counts, format_latency_table
 from sgcp_ros.images import image_to_labels, image_to_rgb
 from sgcp_ros.ros_client import LabelArrival, LabelListener, PrivateRosNode
 from sgcp_ros.stamp_matching import StampMatcher
@@ -218,7 +220,7 @@ class _Replay:
                       options.wait_for_node_s)
             self.say('node answered the probe frame; replaying')
         start_wall, first_log = time.monotonic(), first[0].log_time_ns
-        for message, entry in _chain(first, stream):
+        for message, entry in itertools.chain([first], stream):
             if options.max_frames and len(self.published) >= options.max_frames:
                 self.frame_log.remove(entry)   # read, never sent
                 break
@@ -333,11 +335,6 @@ class _Replay:
             from sgcp_core.classes import load_class_info
             return Scorer(load_class_info(self.options.classes).names)
         return None
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None,

@@ -1,7 +1,8 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Latency statistics, printed tables, the JSON report and the plots of the bag tools
-(the latency histogram is ``sgcp_core.timing.plot_latency_histogram``).
+"""Latency statistics, printed tables and the plots of the bag tools (the latency
+histogram is ``sgcp_core.timing.plot_latency_histogram``, JSON reports
+``sgcp_core.files.write_json``).
 
 Every file is written atomically (temporary file, then rename), so a report or plot seen on
 disk is always complete.
@@ -9,7 +10,6 @@ disk is always complete.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,8 +20,7 @@ import numpy as np
 from sgcp_core.files import atomic_write, write_png
 from sgcp_core.timing import latency_stats
 
-__all__ = ['LatencyLog', 'format_latency_table', 'format_counts', 'write_json', 'plot_iou',
-           'contact_sheet']
+__all__ = ['LatencyLog', 'format_latency_table', 'format_counts', 'plot_iou', 'contact_sheet']
 
 
 class LatencyLog:
@@ -59,24 +58,6 @@ def format_counts(counts: Mapping[str, object], title: str = 'frames') -> str:
             value = ', '.join(f'{k}: {v}' for k, v in value.items()) or 'none'
         lines.append(f'  {key:<{width}}  {value}')
     return '\n'.join(lines)
-
-
-def _json_ready(value):
-    """NaN/inf -> None so the file is strict JSON; numpy scalars -> Python numbers."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(path: str | Path, report: Mapping) -> Path:
-    text = json.dumps(_json_ready(report), indent=2, allow_nan=False)
-    return atomic_write(path, lambda temp: Path(temp).write_text(text + '\n'))
 
 
 def plot_iou(summary: Mapping, path: str | Path, title: str,
