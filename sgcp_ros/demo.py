@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from sgcp_core.resources import share_file
 from sgcp_core.timing import latency_stats
 from sgcp_ros.diagnostics import (COUNTERS, INPUT_RATE_KEY, NOT_RUN, STAGES, stage_key,
                                   status_name, total_key)
+from sgcp_ros.ros_client import stop_process, use_large_message_profile
 
 __all__ = ['main', 'parse_args', 'run_demo']
 
@@ -66,14 +66,16 @@ def default_video() -> Path:
 
 
 def child_environment(out: Path) -> dict[str, str]:
-    """Loopback-only discovery, a private domain, logs in ``out`` and the large-image profile."""
-    env = dict(os.environ)
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
-    env.setdefault('ROS_LOG_DIR', str(out / 'ros_log'))
+    """The environment of the node and publisher processes: loopback-only discovery, a
+    private domain, logs in ``out`` and the large-image profile. This process joins the
+    same domain and profile (they are set in its ``os.environ`` too), so call it before
+    creating any ROS node here."""
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+    os.environ.setdefault('ROS_LOG_DIR', str(out / 'ros_log'))
     # 640x272 rgb8 is 522 KB: above Fast DDS's default 512 KB shared-memory segment.
-    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
-                   str(share_file('config/fastdds_large_images.xml')))
+    use_large_message_profile()
+    env = dict(os.environ)
     env['RCUTILS_LOGGING_BUFFERED_STREAM'] = '0'
     # The children import this very sgcp_ros, even from a checkout that is not installed.
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [_import_root(), env.get('PYTHONPATH')]))
@@ -172,16 +174,6 @@ class Recorder:
         self.ros.close()
 
 
-def _stop(process: subprocess.Popen, timeout_s: float = 30.0) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait(timeout=10)
-
-
 def _tail(path: Path, lines: int = 20) -> str:
     return '\n'.join(path.read_text(errors='replace').splitlines()[-lines:])
 
@@ -208,10 +200,6 @@ def run_demo(args: argparse.Namespace) -> dict:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = child_environment(out)
-    # This process joins the same domain and profile as its children.
-    os.environ.update({key: env[key] for key in (
-        'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID', 'ROS_LOG_DIR',
-        'FASTDDS_DEFAULT_PROFILES_FILE')})
     video = (args.video or default_video()).resolve()
     info = read_video_info(video)
     video_info = {'path': str(video), 'frames': info.frame_count, 'fps': info.fps,
@@ -270,8 +258,8 @@ def run_demo(args: argparse.Namespace) -> dict:
         recorder.spin_for(15.0, until=settled)
     finally:
         if publisher is not None:
-            _stop(publisher)
-        node_exit = _stop(node)
+            stop_process(publisher)
+        node_exit = stop_process(node)
         recorder.close()
 
     last = recorder.reports[-1] if recorder.reports else {}

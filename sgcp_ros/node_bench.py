@@ -32,8 +32,8 @@ import cv2
 
 from sgcp_core.config import DataConfig
 from sgcp_core.timing import latency_stats, plot_latency_histogram
-from sgcp_ros.demo import _stop, _tail, child_environment
-from sgcp_ros.ros_client import LabelListener, PrivateRosNode
+from sgcp_ros.demo import _tail, child_environment
+from sgcp_ros.ros_client import LabelListener, PrivateRosNode, stop_process
 
 __all__ = ['main', 'parse_args', 'run_case', 'write_camera_video', 'format_table',
            'markdown_table', 'write_histogram']
@@ -219,8 +219,8 @@ def run_case(listener: LabelListener, model: str, size: tuple[int, int],
         published = json.loads(summary_path.read_text())
     finally:
         if publisher is not None:
-            _stop(publisher)
-        node_exit = _stop(node)
+            stop_process(publisher)
+        node_exit = stop_process(node)
     latency_ms = listener.latency_ms()
     received = len(latency_ms)
     arrivals = [label.received_ns / 1e9 for label in listener.arrivals]
@@ -307,11 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    env = child_environment(out)
-    # This process joins the same domain and profile as its children.
-    os.environ.update({key: env[key] for key in (
-        'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID', 'ROS_LOG_DIR',
-        'FASTDDS_DEFAULT_PROFILES_FILE')})
+    env = child_environment(out)   # this process joins the children's domain and profile
     load_average = os.getloadavg()[0]
     ros = PrivateRosNode('sgcp_node_bench')
     # Best effort, as a camera consumer listens: a label lost on the way counts as dropped.

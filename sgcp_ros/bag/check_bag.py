@@ -193,7 +193,8 @@ def _node_command(scenario: Scenario, namespace: str, compressed: bool) -> list[
 def _run_live(scenario: Scenario, out: Path) -> dict:
     import subprocess
     from sgcp_ros.bag.bagfile import BagReader
-    from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag, use_large_message_profile
+    from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag
+    from sgcp_ros.ros_client import stop_process, use_large_message_profile
     with BagReader(scenario.bag) as reader:   # a bad bag or topic fails before the node starts
         image_topic, _ = reader.image_topics(scenario.image_topic, scenario.label_topic,
                                              topics.BAG_IMAGE, topics.BAG_LABELS)
@@ -225,13 +226,8 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
                                    f'{" ".join(tail)} (log: {log_path})') from None
             raise error
     finally:
-        if node is not None and node.poll() is None:
-            node.send_signal(2)   # SIGINT: the node's clean shutdown
-            try:
-                node.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                node.kill()
-                node.wait()
+        if node is not None:
+            stop_process(node, timeout_s=20)
     return report
 
 

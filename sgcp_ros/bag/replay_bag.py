@@ -40,10 +40,11 @@ from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, ru
                                  skip_reason)
 from sgcp_ros.bag.report import format_counts, format_latency_table
 from sgcp_ros.images import image_to_labels, image_to_rgb
-from sgcp_ros.ros_client import LabelArrival, LabelListener, PrivateRosNode
+from sgcp_ros.ros_client import (LabelArrival, LabelListener, PrivateRosNode,
+                                 use_large_message_profile)
 from sgcp_ros.stamp_matching import StampMatcher
 
-__all__ = ['ReplayOptions', 'replay_bag', 'use_large_message_profile', 'main']
+__all__ = ['ReplayOptions', 'replay_bag', 'main']
 
 PROBE_OFFSET_NS = 1_000_000_000
 
@@ -67,23 +68,6 @@ class ReplayOptions:
     record_storage: str = 'mcap'
     classes: str = ''
     probe: bool = True
-
-
-def use_large_message_profile() -> str | None:
-    """Point Fast DDS at the shipped large-image profile unless the user chose a profile or
-    another RMW: frames of 512 KB and more do not fit Fast DDS's default shared-memory
-    segment and stall over fragmented UDP. Must run before the participant exists."""
-    from sgcp_core.resources import share_file
-    if os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') != 'rmw_fastrtps_cpp' or (
-            os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
-            or os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')):
-        return None
-    try:
-        profile = str(share_file('config/fastdds_large_images.xml'))
-    except FileNotFoundError:
-        return None
-    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
-    return profile
 
 
 class _RosSide:
