@@ -10,7 +10,7 @@ check a regression scenario. A thin layer over shared parts:
     sgcp_core.timing, sgcp_core.files: latency statistics and histogram, JSON reports.
     bagfile: reading (rosbags AnyReader, CRC check) and atomic writing (chunk CRCs).
     common: one-line errors with exit status 2, per-frame and run scoring.
-    report: printed tables, the JSON report and the plots.
+    report: printed tables, the IoU plot and the contact sheet.
     make_bag, evaluate_bag, replay_bag, check_bag: the console commands.
 
 Only ``replay_bag`` (and ``check_bag`` in live mode) imports rclpy.
