@@ -14,6 +14,11 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
 os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='sgcp_ros_log_'))
 
+# launch_testing's pytest plugin would collect test/launch/*_launch_test.py itself, outside
+# the installed environment it needs; test_as_ros_user.py runs it with `launch_test`, as a
+# ROS user does.
+collect_ignore = ['launch']
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAMVID_ROOT = Path(os.environ.get('SGCP_CAMVID_ROOT', REPO_ROOT.parent / 'shared' / 'data'
                                   / 'camvid'))
