@@ -187,6 +187,21 @@ def test_existing_outputs_and_unwritable_folders_exit_2_in_one_line(camvid_bags,
         assert len(error.strip().splitlines()) == 1 and str(existing) in error
 
 
+@pytest.mark.parametrize('option', [['--stamp-tolerance-ms', '-1'],
+                                    ['--stamp-tolerance-ms', 'inf'], ['--max-frames', '-2']])
+def test_bag_reading_options_are_checked_when_parsed(option, tmp_path, capsys):
+    """evaluate_bag and replay_bag share their bag-reading options and their checks
+    (replay_bag's parser needs no ROS)."""
+    from sgcp_ros.bag.replay_bag import build_parser as replay_parser
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main([str(tmp_path), *option])
+    with pytest.raises(SystemExit) as replay_exit:
+        replay_parser().parse_args([str(tmp_path), *option])
+    assert exit_info.value.code == replay_exit.value.code == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(option[0] in line for line in errors), errors
+
+
 def test_corrupt_records_and_unknown_encodings_are_skipped_per_frame(camvid_val_frames,
                                                                      segmenter, tmp_path):
     """Five frames on one topic: good, corrupt CDR, 32FC1 encoding, data shorter than

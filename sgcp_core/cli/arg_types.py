@@ -50,10 +50,12 @@ def positive_float(text: str) -> float:
 
 def in_range(kind: type, low: float, high: float):
     """argparse type: a ``kind`` (int or float) from ``low`` to ``high`` inclusive."""
+    noun = 'a whole number' if kind is int else 'a number'
+    wanted = (f'{noun} from {low:g} to {high:g}' if high < float('inf')
+              else f'{noun} of {low:g} or more')
+
     def parse(text: str):
-        return _number(text, kind, lambda v: low <= v <= high,
-                       f'{"a whole number" if kind is int else "a number"} from {low:g} to '
-                       f'{high:g}')
+        return _number(text, kind, lambda v: low <= v <= high, wanted)
     parse.__name__ = kind.__name__   # argparse names the type in its messages
     return parse
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgcp_core.cli.arg_types import in_range, non_negative_int
 from sgcp_core.errors import USER_ERRORS, CommandError, describe_error
 from sgcp_ros import topics
 from sgcp_ros.images import ImageConversionError
@@ -39,11 +40,17 @@ def new_output(path: Path | None, option: str) -> Path | None:
 
 
 def add_bag_topic_arguments(parser) -> None:
-    """--image-topic and --label-topic, with the defaults every bag command uses."""
+    """--image-topic, --label-topic, --stamp-tolerance-ms and --max-frames, as every
+    command that reads frames and ground truth from a bag takes them."""
     parser.add_argument('--image-topic', help=f'camera topic (default: {topics.BAG_IMAGE}, '
                         'or the bag\'s only Image/CompressedImage topic)')
     parser.add_argument('--label-topic', help='ground-truth mono8 topic (default: '
                         f'{topics.BAG_LABELS} if present; "" for none)')
+    parser.add_argument('--stamp-tolerance-ms', type=in_range(float, 0, 3.6e6),
+                        default=1.0, help='largest stamp difference that pairs a label with '
+                                          'a frame (default: %(default)s)')
+    parser.add_argument('--max-frames', type=non_negative_int, default=0,
+                        help='stop after N frames (default: all)')
 
 
 def skip_reason(error: Exception) -> str:

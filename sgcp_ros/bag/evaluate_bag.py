@@ -253,10 +253,6 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .mcap/.db3 file')
     add_bag_topic_arguments(parser)
-    parser.add_argument('--stamp-tolerance-ms', type=float, default=1.0,
-                        help='largest stamp difference that pairs a label with a frame '
-                             '(default: %(default)s)')
-    parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
     parser.add_argument('--out', type=Path,
                         help='new folder for report.json and the plots (default: '
                              '<bag>_eval in the working directory)')
@@ -295,8 +291,6 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         from sgcp_core.engine import Segmenter
         from sgcp_core.metrics import format_iou_table
-        if args.stamp_tolerance_ms < 0:
-            raise CommandError('--stamp-tolerance-ms must be >= 0')
         out = new_output(args.out or Path(f'{args.bag.name.rsplit(".", 1)[0]}_eval'), '--out')
         options = EvaluationOptions(
             image_topic=args.image_topic, label_topic=args.label_topic,

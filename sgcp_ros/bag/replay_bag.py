@@ -389,9 +389,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--drain', type=float, default=5.0,
                         help='seconds to wait for labels after the last frame '
                              '(default: %(default)s)')
-    parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
-    parser.add_argument('--stamp-tolerance-ms', type=float, default=1.0,
-                        help='ground truth pairing tolerance (default: %(default)s)')
     parser.add_argument('--classes', default='',
                         help='class list for the mIoU if the node publishes no class_info '
                              '(camvid, cityscapes or a file)')
