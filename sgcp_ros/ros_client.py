@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ['PrivateRosNode', 'LabelArrival', 'LabelListener', 'header_stamp_ns',
@@ -111,7 +111,7 @@ class LabelArrival:
 
     stamp_ns: int      # its header stamp: the input frame's, which the node copies
     received_ns: int   # wall clock when DDS handed it to this process
-    data: bytes        # the sensor_msgs/Image, CDR
+    data: bytes | None  # the sensor_msgs/Image, CDR, where the listener keeps it
 
     @property
     def latency_ms(self) -> float:
@@ -134,11 +134,13 @@ class LabelListener:
         reliable: reliable reader (loses nothing a reliable writer sends) or best effort
             (matches any writer).
         depth: reader history depth.
-        on_label: called with each LabelArrival, on the spinning thread.
+        keep_data: keep each label's bytes in ``arrivals`` (else only stamp and time: a
+            long benchmark of large frames would otherwise hold every label map).
+        on_label: called with each LabelArrival (bytes included), on the spinning thread.
     """
 
     def __init__(self, ros: PrivateRosNode, labels_topic: str, *, reliable: bool = True,
-                 depth: int = 100,
+                 depth: int = 100, keep_data: bool = False,
                  on_label: Callable[[LabelArrival], object] | None = None) -> None:
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
@@ -151,6 +153,7 @@ class LabelListener:
         self.stamps: set[int] = set()
         self.class_info: dict | None = None
         self._on_arrival = on_label
+        self._keep_data = keep_data
         self.labels = ros.node.create_subscription(
             Image, labels_topic, self._on_label,
             QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
@@ -166,7 +169,8 @@ class LabelListener:
         arrival = LabelArrival(header_stamp_ns(data),
                                info.get('received_timestamp', 0) or time.time_ns(), data)
         with self.condition:
-            self.arrivals.append(arrival)
+            self.arrivals.append(arrival if self._keep_data
+                                 else replace(arrival, data=None))
             self.stamps.add(arrival.stamp_ns)
             self.condition.notify_all()
         if self._on_arrival is not None:

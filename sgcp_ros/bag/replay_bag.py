@@ -114,7 +114,7 @@ class _RosSide:
             time.sleep(0.1)
         reliable = writers[0].qos_profile.reliability != ReliabilityPolicy.BEST_EFFORT
         self.listener = LabelListener(self.ros, labels_topic, reliable=reliable,
-                                      on_label=self._record)
+                                      keep_data=True, on_label=self._record)
         while self.listener.labels.get_publisher_count() == 0:   # before the first frame
             if time.monotonic() > deadline:
                 raise CommandError(f'{labels_topic} has a publisher but it never matched '
