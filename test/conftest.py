@@ -13,6 +13,11 @@ import pytest
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
 os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='sgcp_ros_log_'))
+# The test process publishes camera-sized frames too (360x480 rgb8 is 518 KB): without the
+# large-image profile they leave Fast DDS's 512 KB shared-memory segment for fragmented
+# UDP, which stalls at random and made node tests flaky.
+os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(
+    Path(__file__).resolve().parents[1] / 'config' / 'fastdds_large_images.xml'))
 
 # launch_testing's pytest plugin would collect test/launch/*_launch_test.py itself, outside
 # the installed environment it needs; test_as_ros_user.py runs it with `launch_test`, as a
