@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 from sgcp_core.errors import USER_ERRORS, CommandError, describe_error
 
-__all__ = ['main', 'CommandError', 'ArgumentParser']
+__all__ = ['main', 'run_command', 'CommandError', 'ArgumentParser']
 
 # sub-command -> module under sgcp_core.cli; imported lazily so `sgcp info` stays quick.
 SUBCOMMANDS = {
@@ -46,19 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_command(prog: str, run: Callable[[], int | None]) -> int:
+    """Call ``run``; bad input (``USER_ERRORS``: a missing or unwritable file, a bad value, a
+    wrong model file or bag) becomes one ``<prog>: error: ...`` line on stderr and exit
+    status 2, an interrupt 130. Every command line of the package ends here."""
     try:
-        return int(args.run(args) or 0)
+        return int(run() or 0)
     except KeyboardInterrupt:
-        print(f'sgcp {args.command}: interrupted', file=sys.stderr)
+        print(f'{prog}: interrupted', file=sys.stderr)
         return 130
     except USER_ERRORS as error:
-        # Bad input (a missing or unwritable file, a bad value, a wrong model file): the
-        # message names the problem; a traceback would only bury it.
-        print(f'sgcp {args.command}: error: {describe_error(error)}', file=sys.stderr)
+        # The message names the file, topic or value at fault; a traceback would bury it.
+        print(f'{prog}: error: {describe_error(error)}', file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(f'sgcp {args.command}', lambda: args.run(args))
 
 
 if __name__ == '__main__':

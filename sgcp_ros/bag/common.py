@@ -4,32 +4,18 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from sgcp_core.cli import run_command
 from sgcp_core.cli.arg_types import in_range, non_negative_int
-from sgcp_core.errors import USER_ERRORS, CommandError, describe_error
+from sgcp_core.errors import CommandError
 from sgcp_ros import topics
 from sgcp_ros.images import ImageConversionError
 
 __all__ = ['run_command', 'new_output', 'add_bag_topic_arguments', 'skip_reason', 'Scorer']
-
-
-def run_command(prog: str, run: Callable[[], int]) -> int:
-    """Call ``run``; bad input (USER_ERRORS, BagError, ImageConversionError) becomes one
-    ``<prog>: error: ...`` line on stderr and exit status 2."""
-    try:
-        return int(run() or 0)
-    except KeyboardInterrupt:
-        print(f'{prog}: interrupted', file=sys.stderr)
-        return 130
-    except USER_ERRORS as error:
-        # The message names the file, topic or value at fault; a traceback would bury it.
-        print(f'{prog}: error: {describe_error(error)}', file=sys.stderr)
-        return 2
 
 
 def new_output(path: Path | None, option: str) -> Path | None:
