@@ -3,6 +3,7 @@
 """Shared fixtures: real CamVid frames from ../shared, a small checkpoint, ROS isolation."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,11 @@ import pytest
 # folder per test run, so parallel runs and the network are never disturbed.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
-os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='sgcp_ros_log_'))
+if 'ROS_LOG_DIR' not in os.environ:
+    # Removed again when the session ends (pytest_sessionfinish), unless it was given.
+    os.environ['ROS_LOG_DIR'] = _OWN_LOG_DIR = tempfile.mkdtemp(prefix='sgcp_ros_log_')
+else:
+    _OWN_LOG_DIR = None
 # The test process publishes camera-sized frames too (360x480 rgb8 is 518 KB): without the
 # large-image profile they leave Fast DDS's 512 KB shared-memory segment for fragmented
 # UDP, which stalls at random and made node tests flaky.
@@ -74,3 +79,8 @@ def tiny_onnx(tiny_checkpoint, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp('onnx') / 'tiny.onnx'
     export_onnx(tiny_checkpoint, path)
     return path
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_LOG_DIR:
+        shutil.rmtree(_OWN_LOG_DIR, ignore_errors=True)
