@@ -503,7 +503,8 @@ def test_replay_scores_a_grouped_node_in_its_output_classes(
     finally:
         stop(process)
     report = json.loads(report_path.read_text())
-    assert report['frames']['scored_with_ground_truth'] == 3
+    assert report['frames']['scored_with_ground_truth'] == 3, (
+        report['frames'], report['metrics_note'], result.stdout)
     assert list(report['metrics']['per_class_iou']) == ['drivable', 'obstacle', 'building',
                                                         'vegetation']
     offline = evaluate_bag(bag, lambda: Segmenter(EngineConfig(

@@ -47,6 +47,8 @@ from sgcp_ros.stamp_matching import StampMatcher
 __all__ = ['ReplayOptions', 'replay_bag', 'main']
 
 PROBE_OFFSET_NS = 1_000_000_000
+# How long to wait, once the node has answered, for its latched class_info.
+CLASS_INFO_WAIT_S = 10.0
 
 
 @dataclass
@@ -226,6 +228,12 @@ class _Replay:
         ros.listener.wait_for(lambda: self.published.keys() <= ros.listener.stamps,
                               options.drain_s)
         self._keep(self.matcher.flush())
+        if self.label_topic is not None and not options.classes:
+            # The latched class_info (the scorer's class list) comes on a DDS match of its
+            # own, which on a loaded machine can trail the labels' by seconds.
+            if not ros.listener.wait_for(lambda: ros.listener.class_info is not None,
+                                         CLASS_INFO_WAIT_S):
+                self.say(f'no class_info from the node within {CLASS_INFO_WAIT_S:g} s')
 
     def report(self, ros: _RosSide, profile: str | None) -> dict:
         """The JSON-ready report; fills each frame's latency, answer and scores."""
