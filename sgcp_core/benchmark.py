@@ -23,8 +23,9 @@ from sgcp_core.config import EngineConfig
 from sgcp_core.engine import LABEL_MODES, Segmenter
 from sgcp_core.metrics import ConfusionMatrix
 
-__all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'bare_forward', 'bench_engines',
-           'compare_label_modes', 'resize_frames', 'time_semantic_cloud']
+__all__ = ['STAGES', 'StageTiming', 'LabelModeResult', 'BatchTiming', 'bare_forward',
+           'bench_engines', 'compare_batching', 'compare_label_modes', 'resize_frames',
+           'time_semantic_cloud']
 
 STAGES = ('preprocess', 'inference', 'postprocess', 'confidence', 'colorize', 'overlay')
 
@@ -69,6 +70,33 @@ class LabelModeResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BatchTiming:
+    """Several cameras' frames through one network run against the same frames one by one.
+
+    Milliseconds per frame (median over rounds) through the whole engine, labels only, as
+    the node produces them.
+    """
+
+    backend: str
+    device: str
+    resolution: tuple[int, int]
+    batch: int
+    sequential_ms: float    # the model's own graph, one frame per segment() call
+    batched_ms: float       # one segment_batch() call of ``batch`` frames
+    runs: int
+    model: str = ''
+    precision: str = ''
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster per frame batching is (below 1: slower)."""
+        return self.sequential_ms / self.batched_ms
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), 'speedup': self.speedup}
 
 
 def resize_frames(frames: Sequence[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
@@ -132,14 +160,82 @@ def bench_engines(config: EngineConfig, backends: Sequence[str],
                               Path(exports), confidence, models)
 
 
-def _export_at(model_path: Path, size: tuple[int, int], folder: Path) -> Path:
+def _export_at(model_path: Path, size: tuple[int, int], folder: Path,
+               dynamic_batch: bool = False) -> Path:
     from sgcp_core.checkpoint import load_model
     from sgcp_core.export import onnx_bytes
     from sgcp_core.files import atomic_write
     model, meta = load_model(model_path)
-    data = onnx_bytes(model, meta, size)
-    return atomic_write(folder / f'{model_path.stem}_{size[0]}x{size[1]}.onnx',
+    data = onnx_bytes(model, meta, size, dynamic_batch=dynamic_batch)
+    suffix = '_batch' if dynamic_batch else ''
+    return atomic_write(folder / f'{model_path.stem}_{size[0]}x{size[1]}{suffix}.onnx',
                         lambda temp: Path(temp).write_bytes(data))
+
+
+def compare_batching(config: EngineConfig, backends: Sequence[str],
+                     sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray],
+                     runs: int, batch: int, models: Sequence[str | Path] = (),
+                     warmup: int = 3) -> tuple[list[BatchTiming], list[str]]:
+    """Per frame cost of ``batch`` frames in one network run against one by one.
+
+    What the node's ``camera_batching`` decides between, for every (size, model, backend):
+    the sequential row runs the graph the node would run today (a ``.pt``'s onnx rows: its
+    export at that size, batch of one), the batched row the same weights taking a batch (a
+    ``.pt``'s onnx rows: exported with a batch axis). The two alternate round by round, in
+    turn first, so other load lands on both alike: compare the ratio, not the times.
+
+    Returns:
+        (timings, notes): the notes say which models were left out and why (an ``.onnx``
+        file exported without ``--dynamic-batch`` cannot take a batch).
+    """
+    from sgcp_core.resources import resolve_model_path
+    model_paths = [resolve_model_path(m) for m in (models or [config.model_path])]
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory(prefix='sgcp_bench_batch_') as folder:
+        for size in sizes:
+            sized = resize_frames(frames, size)
+            for model_path, backend in ((m, b) for m in model_paths for b in backends):
+                is_onnx = model_path.suffix.lower() == '.onnx'
+                if is_onnx and backend != 'onnx':
+                    continue
+                paths = (model_path, model_path)
+                if backend == 'onnx' and not is_onnx:
+                    paths = (_export_at(model_path, size, Path(folder)),
+                             _export_at(model_path, size, Path(folder), dynamic_batch=True))
+                pair = [Segmenter(replace(config, model_path=str(path), backend=backend,
+                                          input_height=size[0], input_width=size[1]))
+                        for path in paths]
+                if not pair[1].takes_batches:
+                    notes.append(f'{model_path.name}: its graph takes one frame per run '
+                                 '(export the checkpoint with "sgcp export --dynamic-batch")')
+                    continue
+                pair[1].prepare_batches(batch)
+                rows.append({'backend': backend, 'size': tuple(size), 'pair': pair,
+                             'frames': sized, 'times': ([], []), 'model': str(model_path),
+                             'precision': pair[0].meta.precision})
+        for index in range(-warmup, runs):
+            for row in rows:
+                chosen = [row['frames'][(index * batch + k) % len(row['frames'])]
+                          for k in range(batch)]
+                for which in ((0, 1) if index % 2 == 0 else (1, 0)):
+                    segmenter = row['pair'][which]
+                    start = time.perf_counter()
+                    if which == 0:
+                        for frame in chosen:
+                            segmenter.segment(frame)
+                    else:
+                        segmenter.segment_batch(chosen)
+                    if index >= 0:
+                        row['times'][which].append(1e3 * (time.perf_counter() - start) / batch)
+        timings = []
+        for row in rows:
+            timings.append(BatchTiming(row['backend'], row['pair'][0].device, row['size'],
+                                       batch, statistics.median(row['times'][0]),
+                                       statistics.median(row['times'][1]), runs,
+                                       row['model'], row['precision']))
+            for segmenter in row['pair']:
+                segmenter.close()
+    return timings, notes
 
 
 def _bench_engines(config: EngineConfig, backends: Sequence[str],

@@ -45,6 +45,7 @@ class ExportReport:
     size_bytes: int
     max_abs_diff: float | None = None   # over the parity frames; None when not checked
     parity_frames: int = 0
+    dynamic_batch: bool = False
 
 
 class _Forward(torch.nn.Module):
@@ -61,7 +62,7 @@ class _Forward(torch.nn.Module):
 
 def onnx_bytes(model: SGCPNet, meta: ModelMeta, input_size: tuple[int, int] | None = None,
                dynamic: bool = False, opset: int = MIN_OPSET,
-               coarse_logits: bool = True) -> bytes:
+               coarse_logits: bool = True, dynamic_batch: bool = False) -> bytes:
     """Serialised ONNX graph of ``model`` (an SGCPNet in eval mode) with metadata.
 
     Args:
@@ -73,6 +74,8 @@ def onnx_bytes(model: SGCPNet, meta: ModelMeta, input_size: tuple[int, int] | No
         opset: ONNX opset, at least 17.
         coarse_logits: output stride-8 logits (the engine's choice) instead of logits at the
             input size.
+        dynamic_batch: let the batch size vary (a named 'batch' axis), so several frames
+            (the node's cameras) run in one call; otherwise the graph takes one frame.
     """
     import onnx
     if opset < MIN_OPSET:
@@ -82,8 +85,13 @@ def onnx_bytes(model: SGCPNet, meta: ModelMeta, input_size: tuple[int, int] | No
                                logits_stride=8 if coarse_logits else 1)
     network = _Forward(model, coarse_logits).cpu().eval()
     example = torch.zeros(1, 3, height, width)
-    dynamic_axes = ({INPUT_NAME: {2: 'height', 3: 'width'},
-                     OUTPUT_NAME: {2: 'logits_height', 3: 'logits_width'}} if dynamic else None)
+    dynamic_axes = {INPUT_NAME: {}, OUTPUT_NAME: {}}
+    if dynamic_batch:
+        dynamic_axes[INPUT_NAME][0] = dynamic_axes[OUTPUT_NAME][0] = 'batch'
+    if dynamic:
+        dynamic_axes[INPUT_NAME].update({2: 'height', 3: 'width'})
+        dynamic_axes[OUTPUT_NAME].update({2: 'logits_height', 3: 'logits_width'})
+    dynamic_axes = {name: axes for name, axes in dynamic_axes.items() if axes} or None
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter is the one that needs no onnxscript; its deprecation
@@ -130,14 +138,14 @@ def _parity(model: SGCPNet, data: bytes, meta: ModelMeta, frames: Sequence[np.nd
 def export_onnx(checkpoint: str | Path, path: str | Path,
                 input_size: tuple[int, int] | None = None, dynamic: bool = False,
                 opset: int = MIN_OPSET, coarse_logits: bool = True,
-                parity_frames: Sequence[np.ndarray] = (), parity_atol: float = 1e-4
-                ) -> ExportReport:
+                parity_frames: Sequence[np.ndarray] = (), parity_atol: float = 1e-4,
+                dynamic_batch: bool = False) -> ExportReport:
     """Export a ``.pt`` checkpoint to ONNX, atomically, optionally checking parity.
 
     Args:
         checkpoint: this package's checkpoint (loads by path alone).
         path: the ``.onnx`` file to write; readers never see a partial file.
-        input_size, dynamic, opset, coarse_logits: see ``onnx_bytes``.
+        input_size, dynamic, opset, coarse_logits, dynamic_batch: see ``onnx_bytes``.
         parity_frames: (H, W, 3) uint8 RGB frames to run through PyTorch and ONNX Runtime;
             export fails (nothing written) if any logit differs by more than parity_atol.
 
@@ -148,7 +156,7 @@ def export_onnx(checkpoint: str | Path, path: str | Path,
     # The graph names the exact weights it came from, so the engine can tell it is current.
     meta = dataclasses.replace(meta, source_sha256=file_digest(checkpoint))
     size = tuple(int(v) for v in (input_size or meta.input_size))
-    data = onnx_bytes(model, meta, size, dynamic, opset, coarse_logits)
+    data = onnx_bytes(model, meta, size, dynamic, opset, coarse_logits, dynamic_batch)
     worst = None
     if parity_frames:
         worst = _parity(model, data, meta, parity_frames, size, coarse_logits)
@@ -157,4 +165,4 @@ def export_onnx(checkpoint: str | Path, path: str | Path,
                               f'(> {parity_atol:g}); {path} not written')
     atomic_write(path, lambda temp: Path(temp).write_bytes(data))
     return ExportReport(Path(path), opset, size, dynamic, 8 if coarse_logits else 1, len(data),
-                        worst, len(parity_frames))
+                        worst, len(parity_frames), dynamic_batch)

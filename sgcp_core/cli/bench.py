@@ -25,6 +25,10 @@ EPILOG = '''examples:
   sgcp bench -m best.pt --label-modes --no-timing
       mIoU and cost of the two label modes on the labelled CamVid val split
   sgcp bench --models models/camvid/sgcpnet_camvid_mobilenetv2.pt \
+      models/camvid/sgcpnet_camvid_mobilenetv3.pt --no-timing --batch 4 --resolution 360x480
+      four cameras' frames through one network run against one by one, per frame: what the
+      node's camera_batching chooses between
+  sgcp bench --models models/camvid/sgcpnet_camvid_mobilenetv2.pt \
       models/camvid/sgcpnet_camvid_mobilenetv3.pt --int8 --backends onnx --miou
       each model next to its <stem>_int8.onnx ("sgcp export --int8"): ms per frame at both
       resolutions, the int8/fp32 speed ratios, and CamVid val mIoU of every file
@@ -85,6 +89,9 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--miou', action='store_true',
                         help='also score every model file on the labelled val split (--data, '
                              '--limit) through the engine, at its own input size')
+    parser.add_argument('--batch', type=positive_int, metavar='N',
+                        help='also time N frames in one network run against the same N one '
+                             'by one (the node\'s camera_batching; interleaved, ms per frame)')
     parser.add_argument('--json', metavar='PATH', type=output_file,
                         help='also write every figure as JSON')
     add_engine_arguments(parser, backend_choice=False)
@@ -227,6 +234,29 @@ def _timing_table(timings) -> list[str]:
     return lines
 
 
+def _batching(args: argparse.Namespace, config, model_paths: list[Path]) -> list[dict]:
+    """--batch: batched against sequential per model, backend and resolution."""
+    from sgcp_core import benchmark
+    frames, source = _load_frames(args)
+    backends = args.backends or [
+        b for b in ('torch', 'onnx')
+        if b == 'torch' or importlib.util.find_spec('onnxruntime') is not None]
+    timings, notes = benchmark.compare_batching(config, backends, args.resolution, frames,
+                                                args.runs, args.batch, models=model_paths)
+    print(f'batches of {args.batch} frames ({source}) against the same frames one by one, '
+          f'ms per frame through the engine (labels only), median of {args.runs} rounds, '
+          'the two alternating:')
+    print(f'{"model":<34} {"backend":<7} {"device":<6} {"input":>9} {"one by one":>10} '
+          f'{"batched":>8} {"speed-up":>8}')
+    for t in timings:
+        print(f'{Path(t.model).stem[:34]:<34} {t.backend:<7} {t.device:<6} '
+              f'{t.resolution[0]:>4}x{t.resolution[1]:<4} {t.sequential_ms:10.2f} '
+              f'{t.batched_ms:8.2f} {t.speedup:7.2f}x')
+    for note in notes:
+        print(f'not batched: {note}')
+    return [t.to_dict() for t in timings]
+
+
 def _model_mious(args: argparse.Namespace, config, model_paths: list[Path]) -> list[dict]:
     """Val mIoU of every model file through the engine (labels by upsampled logits)."""
     from sgcp_core.config import DataConfig
@@ -284,6 +314,8 @@ def run(args: argparse.Namespace) -> int:
                                           confidence=args.confidence, models=model_paths)
         print('\n'.join(_timing_table(timings)))
         report['timings'] = [t.to_dict() for t in timings]
+    if args.batch and args.batch > 1:
+        report['batching'] = _batching(args, config, model_paths)
     if args.miou:
         report['miou'] = _model_mious(args, config, model_paths)
     if args.int8 and 'timings' in report:

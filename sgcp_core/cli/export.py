@@ -18,6 +18,8 @@ EPILOG = '''examples:
   sgcp export -m best.pt -o best_720.onnx --input-size 720x960
   sgcp export -m best.pt --dynamic --check-images ../shared/data/camvid/val
       any input size at run time; parity checked on real frames before writing
+  sgcp export -m best.pt --dynamic-batch
+      any number of frames per run: a node with several cameras can batch them (on a GPU)
 
 The file carries class names, palette, mean/std, input size and model variant as ONNX
 metadata, so "sgcp infer -m X.onnx" and the ROS node need nothing else. By default the graph
@@ -44,6 +46,9 @@ def add_parser(commands, name: str) -> None:
                         help="input size to export at (default: the model's own)")
     parser.add_argument('--dynamic', action='store_true',
                         help='accept any height and width at run time')
+    parser.add_argument('--dynamic-batch', action='store_true',
+                        help='accept any batch size, so a node with several cameras can run '
+                             'their frames together (camera_batching)')
     parser.add_argument('--opset', type=positive_int, default=17,
                         help='ONNX opset (>= 17; default 17)')
     parser.add_argument('--full-logits', action='store_true',
@@ -87,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
     frames = [] if args.no_check else _parity_frames(args.check_images, size)
     report = export_onnx(model, out, input_size=size, dynamic=args.dynamic, opset=args.opset,
                          coarse_logits=not args.full_logits, parity_frames=frames,
-                         parity_atol=args.atol)
+                         parity_atol=args.atol, dynamic_batch=args.dynamic_batch)
     shape = 'dynamic HxW' if report.dynamic else f'{size[0]}x{size[1]}'
+    if report.dynamic_batch:
+        shape += ', any batch size'
     check = ('parity not checked' if report.max_abs_diff is None else
              f'max |ORT - torch| logit {report.max_abs_diff:.2e} over {report.parity_frames} '
              f'frame(s)')

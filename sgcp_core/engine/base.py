@@ -24,6 +24,8 @@ class Backend(ABC):
         device: 'cpu' or 'cuda', where the network actually runs.
         meta: the model file's metadata, read once when the backend is built.
         fixed_input_size: (H, W) when the network only accepts one size, else None.
+        fixed_batch_size: the only batch size the network accepts (an ONNX graph exported
+            without ``--dynamic-batch``: 1), or None when it takes any.
         logits_stride: how much smaller than the input the returned logits are (8: the
             network's stride-8 head without its final upsampling; 1: input resolution).
         upsample: the interpolation the model was trained with ('bilinear'/'bicubic').
@@ -33,6 +35,7 @@ class Backend(ABC):
     device: str
     meta: ModelMeta
     fixed_input_size: tuple[int, int] | None = None
+    fixed_batch_size: int | None = None
     logits_stride: int = 1
     upsample: str = 'bilinear'
 
@@ -41,10 +44,11 @@ class Backend(ABC):
         """Run the network.
 
         Args:
-            images: (1, 3, H, W) float32, normalised.
+            images: (N, 3, H, W) float32, normalised; N = 1 unless the network takes
+                batches (``fixed_batch_size`` None).
 
         Returns:
-            (1, C, H / logits_stride, W / logits_stride) float32 logits; a torch tensor
+            (N, C, H / logits_stride, W / logits_stride) float32 logits; a torch tensor
             (possibly on the GPU) or a numpy array, whichever is cheaper for the backend.
         """
 

@@ -149,9 +149,11 @@ class ONNXBackend(Backend):
         if len(inputs) != 1 or inputs[0].name != ONNX_INPUT_NAME:
             raise ModelFileError(f'{source}: expected one input named {ONNX_INPUT_NAME!r}, '
                                  f'got {[i.name for i in inputs]}')
-        height, width = inputs[0].shape[2:]
+        batch, _, height, width = inputs[0].shape
         self.fixed_input_size = ((height, width) if isinstance(height, int)
                                  and isinstance(width, int) else None)
+        # A named (symbolic) batch axis takes any number of frames in one run.
+        self.fixed_batch_size = batch if isinstance(batch, int) else None
         self.logits_stride = self.meta.logits_stride
         self.upsample = self.meta.model.upsample
         self._output_names = [self.session.get_outputs()[0].name]

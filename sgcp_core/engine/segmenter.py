@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +43,9 @@ class SegResult:
         overlay: (H, W, 3) uint8 RGB frame blended with the colour mask, or None.
         confidence: (H, W) uint8 top class probability x 255, or None if not asked for.
         timings_ms: milliseconds per stage: 'preprocess', 'inference', 'postprocess',
-            'confidence', 'colorize' and 'overlay' when computed, and 'total'.
+            'confidence', 'colorize' and 'overlay' when computed, and 'total'. In a batch
+            'inference' is this frame's share: the network run divided by ``batch_size``.
+        batch_size: frames that went through the network together with this one (1: alone).
     """
 
     labels: np.ndarray
@@ -50,6 +53,7 @@ class SegResult:
     overlay: np.ndarray | None = None
     confidence: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    batch_size: int = 1
 
 
 def _model_kind(path: Path) -> str:
@@ -269,6 +273,7 @@ class Segmenter:
         self._std = self.meta.std
         self._palette = self.classes.palette_array()
         self._input_buffer = np.empty((1, 3) + self.input_size, np.float32)
+        self._batch_buffer = np.empty((0, 3) + self.input_size, np.float32)  # grown on use
         self._lock = threading.Lock()
         self._warm_up(config.warmup_runs)
 
@@ -282,6 +287,12 @@ class Segmenter:
     def device(self) -> str:
         """'cpu' or 'cuda': where the network runs (after any fallback)."""
         return self.backend.device
+
+    @property
+    def takes_batches(self) -> bool:
+        """True when ``segment_batch`` runs several frames in one network call (PyTorch, or
+        an ONNX graph exported with ``--dynamic-batch``); otherwise it runs them one by one."""
+        return self.backend.fixed_batch_size is None
 
     def describe(self) -> str:
         """One line for logs: backend, device, model, input size, classes, label mode."""
@@ -318,6 +329,28 @@ class Segmenter:
         return logits, {'preprocess': 1e3 * (preprocessed - start),
                         'inference': 1e3 * (inferred - preprocessed)}
 
+    def _infer_batch(self, frames: Sequence[np.ndarray]
+                     ) -> tuple[np.ndarray | torch.Tensor, list[dict]]:
+        """(N, C, h, w) logits of N frames from one network run; per-frame timings."""
+        count = len(frames)
+        if self._batch_buffer.shape[0] < count:
+            self._batch_buffer = np.empty((count, 3) + self.input_size, np.float32)
+        images = self._batch_buffer[:count]
+        timings = []
+        for index, rgb in enumerate(frames):
+            start = time.perf_counter()
+            # Each frame is resized to the network's input on its own, as segment() does, so
+            # cameras of different resolutions share a batch.
+            pre_post.preprocess(rgb, self.input_size, self._mean, self._std,
+                                out=images[index:index + 1])
+            timings.append({'preprocess': 1e3 * (time.perf_counter() - start)})
+        start = time.perf_counter()
+        logits = self.backend.forward(images)
+        share = 1e3 * (time.perf_counter() - start) / count
+        for timing in timings:
+            timing['inference'] = share
+        return logits, timings
+
     def postprocess(self, logits: np.ndarray | torch.Tensor, output_size: tuple[int, int],
                     label_mode: str | None = None) -> np.ndarray:
         """(1, C, h, w) logits -> (H, W) uint8 labels at ``output_size`` (H, W)."""
@@ -347,34 +380,91 @@ class Segmenter:
         with self._lock:
             start = time.perf_counter()
             logits, timings = self._infer_logits(rgb)
-            size = tuple(output_size) if output_size is not None else rgb.shape[:2]
+            return self._finish(rgb, logits, timings, start, want_color, want_overlay,
+                                overlay_alpha, want_confidence, output_size)
+
+    def segment_batch(self, frames: Sequence[np.ndarray],
+                      options: Sequence[dict] | None = None) -> list[SegResult]:
+        """Segment several frames, with one network run where the backend takes batches.
+
+        The results equal ``segment(frame, **option)`` for each frame (the test suite checks
+        this); only the network call is shared. Without ``takes_batches`` the frames run
+        one by one.
+
+        Args:
+            frames: (H, W, 3) uint8 RGB frames; their sizes may differ (each is resized to
+                the network input, as ``segment`` does).
+            options: per frame, ``segment``'s keyword arguments (want_color, want_overlay,
+                overlay_alpha, want_confidence, output_size); default none.
+
+        Returns:
+            One SegResult per frame, in order, with ``batch_size`` set.
+
+        Raises:
+            ValueError: a frame that is not (H, W, 3) uint8, or options of another length.
+        """
+        options = list(options) if options is not None else [{}] * len(frames)
+        if len(options) != len(frames):
+            raise ValueError(f'{len(frames)} frames but {len(options)} option sets')
+        if len(frames) <= 1 or not self.takes_batches:
+            return [self.segment(rgb, **option) for rgb, option in zip(frames, options)]
+        for rgb in frames:
+            pre_post.check_rgb(rgb)
+        with self._lock:
+            logits, timings = self._infer_batch(frames)
+            results = []
+            for index, (rgb, option) in enumerate(zip(frames, options)):
+                result = self._finish(rgb, logits[index:index + 1], timings[index], None,
+                                      **option)
+                result.batch_size = len(frames)
+                results.append(result)
+        return results
+
+    def prepare_batches(self, size: int) -> None:
+        """Run one batch of ``size`` grey frames now, so the backend allocates (TensorRT:
+        builds its engine) for that batch size at start-up rather than on camera frames."""
+        if size > 1 and self.takes_batches:
+            frame = np.full(self.input_size + (3,), 128, np.uint8)
+            self.segment_batch([frame] * size)
+
+    def _finish(self, rgb: np.ndarray, logits: np.ndarray | torch.Tensor, timings: dict,
+                start: float | None, want_color: bool = False, want_overlay: bool = False,
+                overlay_alpha: float | None = None, want_confidence: bool = False,
+                output_size: tuple[int, int] | None = None) -> SegResult:
+        """``segment``'s steps after the network, on this frame's (1, C, h, w) logits.
+
+        'total' is the time since ``start``, or (None: a frame of a batch, whose network run
+        was shared) the sum of this frame's stages.
+        """
+        size = tuple(output_size) if output_size is not None else rgb.shape[:2]
+        before = time.perf_counter()
+        labels = self.postprocess(logits, size)
+        timings['postprocess'] = 1e3 * (time.perf_counter() - before)
+        sure = None
+        if want_confidence or self._min_confidence > 0:
             before = time.perf_counter()
-            labels = self.postprocess(logits, size)
-            timings['postprocess'] = 1e3 * (time.perf_counter() - before)
-            sure = None
-            if want_confidence or self._min_confidence > 0:
-                before = time.perf_counter()
-                sure = pre_post.confidence(logits, size, self.label_mode)
-                timings['confidence'] = 1e3 * (time.perf_counter() - before)
+            sure = pre_post.confidence(logits, size, self.label_mode)
+            timings['confidence'] = 1e3 * (time.perf_counter() - before)
+        before = time.perf_counter()
+        if self._min_confidence > 0:
+            labels[sure < self._min_confidence] = UNKNOWN_LABEL
+        if self.class_groups is not None:
+            labels = self.class_groups.apply(labels)
+        if self._min_confidence > 0 or self.class_groups is not None:
+            timings['postprocess'] += 1e3 * (time.perf_counter() - before)
+        color = blended = None
+        if want_color or want_overlay:
             before = time.perf_counter()
-            if self._min_confidence > 0:
-                labels[sure < self._min_confidence] = UNKNOWN_LABEL
-            if self.class_groups is not None:
-                labels = self.class_groups.apply(labels)
-            if self._min_confidence > 0 or self.class_groups is not None:
-                timings['postprocess'] += 1e3 * (time.perf_counter() - before)
-            color = blended = None
-            if want_color or want_overlay:
-                before = time.perf_counter()
-                color = pre_post.colorize(labels, self._palette)
-                timings['colorize'] = 1e3 * (time.perf_counter() - before)
-            if want_overlay:
-                before = time.perf_counter()
-                alpha = self.config.overlay_alpha if overlay_alpha is None else overlay_alpha
-                frame = rgb if rgb.shape[:2] == size else pre_post.resize_rgb(rgb, size)
-                blended = pre_post.overlay(frame, color, labels, alpha)
-                timings['overlay'] = 1e3 * (time.perf_counter() - before)
-            timings['total'] = 1e3 * (time.perf_counter() - start)
+            color = pre_post.colorize(labels, self._palette)
+            timings['colorize'] = 1e3 * (time.perf_counter() - before)
+        if want_overlay:
+            before = time.perf_counter()
+            alpha = self.config.overlay_alpha if overlay_alpha is None else overlay_alpha
+            frame = rgb if rgb.shape[:2] == size else pre_post.resize_rgb(rgb, size)
+            blended = pre_post.overlay(frame, color, labels, alpha)
+            timings['overlay'] = 1e3 * (time.perf_counter() - before)
+        timings['total'] = (sum(timings.values()) if start is None
+                            else 1e3 * (time.perf_counter() - start))
         return SegResult(labels, color if want_color else None, blended,
                          sure if want_confidence else None, timings)
 
