@@ -9,9 +9,11 @@ as a plain DiagnosticArray otherwise, with the same status name and keys either 
 
 The status is named after the node's fully qualified name (``/front/sgcp_segmentation:
 segmentation``): aggregators key statuses by name, so two cameras' nodes in two namespaces
-must not share one. Reports are timed on the steady clock, not the node's: with
-use_sim_time a ROS-time timer stops whenever /clock does (a paused bag, no bag at all),
-which is exactly when someone looks at /diagnostics.
+must not share one. A node serving several cameras adds one status per camera
+(``/sgcp_segmentation: segmentation front``) beside the node's overall one. Reports are
+timed on the steady clock, not the node's: with use_sim_time a ROS-time timer stops
+whenever /clock does (a paused bag, no bag at all), which is exactly when someone looks at
+/diagnostics.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from sgcp_ros.parameters import NodeConfig
 
 __all__ = ['STAGES', 'LATENCY_KEYS', 'WindowReport', 'FrameStatistics', 'summarize',
            'DiagnosticsReporter', 'STATUS_TASK', 'COUNTERS', 'INPUT_RATE_KEY',
-           'PROCESSED_RATE_KEY', 'NOT_RUN', 'stage_key', 'total_key', 'status_name']
+           'PROCESSED_RATE_KEY', 'NOT_RUN', 'stage_key', 'total_key', 'status_name',
+           'camera_task']
 
 # Per-frame stages, in pipeline order. 'colorize' and 'overlay' only run for subscribers.
 STAGES = ('convert', 'preprocess', 'inference', 'postprocess', 'confidence', 'colorize',
@@ -55,9 +58,15 @@ def total_key(counter: str) -> str:
     return f'{counter} frames total'
 
 
-def status_name(node_name: str) -> str:
-    """The status name for a node's fully qualified name."""
-    return f'{node_name}: {STATUS_TASK}'
+def camera_task(camera: str) -> str:
+    """The task (status name after the node's) of one camera of the node, or of the whole
+    node for ''."""
+    return f'{STATUS_TASK} {camera}' if camera else STATUS_TASK
+
+
+def status_name(node_name: str, camera: str = '') -> str:
+    """The status name for a node's fully qualified name (and one of its cameras)."""
+    return f'{node_name}: {camera_task(camera)}'
 
 
 @dataclass
@@ -75,12 +84,19 @@ class WindowReport:
     latency_ms: list[float] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
     last_problem: str = ''
+    network_runs: list[int] = field(default_factory=list)   # frames in each network run
 
 
 class FrameStatistics:
-    """Thread-safe counters and samples for the current window."""
+    """Thread-safe counters and samples for the current window.
 
-    def __init__(self) -> None:
+    Args:
+        overall: another FrameStatistics that records everything this one records too (a
+            camera's statistics feed the node's overall ones).
+    """
+
+    def __init__(self, overall: FrameStatistics | None = None) -> None:
+        self._overall = overall
         self._lock = threading.Lock()
         self._totals = dict.fromkeys(COUNTERS, 0)
         self._start = time.monotonic()
@@ -96,12 +112,16 @@ class FrameStatistics:
             self._count('received')
             if replaced_unprocessed:
                 self._count('dropped')
+        if self._overall is not None:
+            self._overall.record_received(replaced_unprocessed)
 
     def record_problem(self, kind: str, reason: str) -> None:
         """``kind`` 'rejected' (bad message) or 'failed' (engine error) with its reason."""
         with self._lock:
             self._count(kind)
             self._window.last_problem = reason
+        if self._overall is not None:
+            self._overall.record_problem(kind, reason)
 
     def record_processed(self, stage_ms: dict[str, float], latency_ms: float | None,
                          measurable: bool = True) -> None:
@@ -120,6 +140,13 @@ class FrameStatistics:
                 self._window.latency_ms.append(latency_ms)
             elif not measurable:
                 self._window.unmeasured += 1
+        if self._overall is not None:
+            self._overall.record_processed(stage_ms, latency_ms, measurable)
+
+    def record_network_run(self, frames: int) -> None:
+        """The network ran once for ``frames`` frames (several cameras' in a batch)."""
+        with self._lock:
+            self._window.network_runs.append(frames)
 
     def take_window(self) -> WindowReport:
         """The window so far, with totals; starts the next one."""
@@ -212,11 +239,14 @@ class DiagnosticsReporter:
         period_s: seconds between reports.
         hardware_id: the device the status is about (the node's fully qualified name).
         make_status: returns (level, message, values) for the window just ended.
+
+    ``set_cameras`` adds one status per camera, each from its own ``make_status``.
     """
 
     def __init__(self, node: Node, period_s: float, hardware_id: str, make_status) -> None:
         self._node = node
         self._make_status = make_status
+        self._cameras: dict[str, object] = {}
         self.name = status_name(node.get_fully_qualified_name())
         try:
             import diagnostic_updater
@@ -245,19 +275,37 @@ class DiagnosticsReporter:
         """True when diagnostic_updater publishes the status (it is installed)."""
         return self._updater is not None
 
+    def set_cameras(self, make_statuses: dict) -> None:
+        """Report one status per camera from now on: {camera name: make_status}, replacing
+        the cameras set before ({} removes them)."""
+        if self._updater is not None:
+            for camera in self._cameras:
+                self._updater.removeByName(camera_task(camera))
+            for camera, make_status in make_statuses.items():
+                self._updater.add(camera_task(camera), self._filler(make_status))
+        self._cameras = dict(make_statuses)
+
+    def _filler(self, make_status):
+        def fill(stat):
+            level, message, values = make_status()
+            stat.summary(level, message)
+            for key, value in values:
+                stat.add(key, value)
+            return stat
+        return fill
+
     def _fill_wrapper(self, stat):
-        level, message, values = self._make_status()
-        stat.summary(level, message)
-        for key, value in values:
-            stat.add(key, value)
-        return stat
+        return self._filler(self._make_status)(stat)
 
     def _publish(self) -> None:
-        level, message, values = self._make_status()
-        status = DiagnosticStatus(level=level, message=message,
-                                  name=self.name,
-                                  hardware_id=self._hardware_id,
-                                  values=[KeyValue(key=k, value=v) for k, v in values])
-        array = DiagnosticArray(status=[status])
+        node_name = self._node.get_fully_qualified_name()
+        statuses = []
+        for camera, make_status in [('', self._make_status), *self._cameras.items()]:
+            level, message, values = make_status()
+            statuses.append(DiagnosticStatus(
+                level=level, message=message, name=status_name(node_name, camera),
+                hardware_id=self._hardware_id,
+                values=[KeyValue(key=k, value=v) for k, v in values]))
+        array = DiagnosticArray(status=statuses)
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._publisher.publish(array)

@@ -12,23 +12,30 @@ adds the node's, and whether a value can change while the node runs.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from sgcp_core.config import ConfigError, EngineConfig, field_doc, replace_from_dict
 from sgcp_ros.images import MAX_DECODED_PIXELS
 
 __all__ = ['NodeConfig', 'ParameterSpec', 'ENGINE_PARAMETERS', 'NODE_PARAMETERS',
-           'QOS_RELIABILITIES', 'IMAGE_TRANSPORTS', 'LIVE_PARAMETERS', 'EFFECTIVE_PARAMETERS',
-           'declare_config', 'read_config', 'check_choice', 'check_node_config']
+           'QOS_RELIABILITIES', 'IMAGE_TRANSPORTS', 'CAMERA_BATCHING', 'LIVE_PARAMETERS',
+           'EFFECTIVE_PARAMETERS', 'declare_config', 'read_config', 'check_choice',
+           'check_camera_names', 'check_node_config']
 
 QOS_RELIABILITIES = ('best_effort', 'reliable')
 # image_transport's names for the two transports this node decodes itself: 'raw' subscribes
 # <image> (sensor_msgs/Image), 'compressed' subscribes <image>/compressed (JPEG or PNG).
 IMAGE_TRANSPORTS = ('raw', 'compressed')
+# Not on/off: YAML (and so -p NAME:=on) reads those as booleans.
+CAMERA_BATCHING = ('auto', 'always', 'never')
+# A camera name becomes one token of its topic names (NAME/image, ~/NAME/labels).
+_CAMERA_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 # Start-up parameters the node overwrites with what it runs once the model is loaded
 # (the resolved file, the backend and device 'auto' picked, the model's input size).
 EFFECTIVE_PARAMETERS = ('model_path', 'backend', 'device', 'input_height', 'input_width')
@@ -51,6 +58,8 @@ class NodeConfig:
     latency_error_ms: float = 1000.0
     min_rate_warn_hz: float = 0.0         # processed frames/s while dropping; 0 = off
     min_rate_error_hz: float = 0.0
+    cameras: tuple[str, ...] = ()         # empty: one camera on image, outputs under ~/
+    camera_batching: str = 'auto'         # frames of several cameras in one network run
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,21 @@ NODE_PARAMETERS = {
     'min_rate_error_hz': ParameterSpec('ERROR when the node drops frames and processes fewer '
                                        'than this many per second; 0 = off.', live=True,
                                        range=(0.0, 1000.0)),
+    'cameras': ParameterSpec('Camera names, served by one model: each NAME reads NAME/image '
+                             '(NAME/image/compressed with image_transport compressed), '
+                             'NAME/camera_info and NAME/depth, and publishes ~/NAME/labels, '
+                             'color_mask, overlay, class_info, camera_info, confidence, points '
+                             'and label_info, with its own /diagnostics status. Frames are '
+                             'taken newest first per camera and round-robin across cameras. '
+                             'Empty: one camera on image, outputs under ~/.'),
+    'camera_batching': ParameterSpec("With several cameras, run the frames waiting from "
+                                     "several cameras through the network as one batch: "
+                                     "'auto' on CUDA only (on the CPU a batch measured no "
+                                     "faster per frame than one by one: README, Many "
+                                     "cameras), 'always' on any device, 'never'. Needs a "
+                                     'model that takes batches: a .pt, or an ONNX file '
+                                     'exported with --dynamic-batch.',
+                                     choices=CAMERA_BATCHING),
 }
 
 LIVE_PARAMETERS = frozenset(name for specs in (ENGINE_PARAMETERS, NODE_PARAMETERS)
@@ -152,11 +176,20 @@ def declare_config(node: Node, config_type: type, specs: dict[str, ParameterSpec
     values = {}
     for field in dataclasses.fields(config_type):
         default = getattr(defaults, field.name)
-        if not isinstance(default, (bool, int, float, str)):
-            continue  # tuples and nested configs have no ROS parameter equivalent here
+        if not _is_parameter(field, default):
+            continue  # other tuples and nested configs have no ROS parameter equivalent here
         spec = specs.get(field.name, ParameterSpec(f'{config_type.__name__}.{field.name}'))
         name = prefix + field.name
-        value = node.declare_parameter(name, default, _descriptor(name, default, spec)).value
+        descriptor = _descriptor(name, default, spec)
+        if isinstance(default, tuple):
+            # An empty default says nothing of its type ([] would be a byte array): declare
+            # the type, then give the default where the launch gave no value.
+            value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY, descriptor).value
+            if value is None:
+                value = list(default)
+                node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, value)])
+        else:
+            value = node.declare_parameter(name, default, descriptor).value
         problem = check_choice(name, value)
         if problem:
             raise ConfigError(problem)
@@ -164,12 +197,18 @@ def declare_config(node: Node, config_type: type, specs: dict[str, ParameterSpec
     return replace_from_dict(defaults, values, f'{node.get_name()} parameters')
 
 
+def _is_parameter(field: dataclasses.Field, default: Any) -> bool:
+    """Scalars, and tuples of strings (string arrays), become ROS parameters."""
+    return isinstance(default, (bool, int, float, str)) or (
+        str(field.type) == 'tuple[str, ...]')
+
+
 def read_config(node: Node, config_type: type, prefix: str = '') -> Any:
     """``config_type`` built from the node's current values of the declared parameters."""
     defaults = config_type()
     values = {field.name: node.get_parameter(prefix + field.name).value
               for field in dataclasses.fields(config_type)
-              if isinstance(getattr(defaults, field.name), (bool, int, float, str))}
+              if _is_parameter(field, getattr(defaults, field.name))}
     return replace_from_dict(defaults, values, f'{node.get_name()} parameters')
 
 
@@ -181,8 +220,30 @@ def check_choice(name: str, value: Any) -> str | None:
     return None
 
 
+def check_camera_names(names) -> str | None:
+    """Why ``names`` cannot name the node's cameras (empty, repeated, not one ROS name
+    token), or None."""
+    seen = set()
+    for position, name in enumerate(names, 1):
+        if not name:
+            return (f'parameter cameras: camera {position} has an empty name (give each camera '
+                    f'a name such as front)')
+        if not _CAMERA_NAME.fullmatch(name):
+            return (f'parameter cameras: {name!r} is not a valid camera name (letters, digits '
+                    'and underscores, not starting with a digit: it becomes a topic name '
+                    'token, as in front/image)')
+        if name in seen:
+            return f'parameter cameras: {name!r} is given twice; camera names must be unique'
+        seen.add(name)
+    return None
+
+
 def check_node_config(config: NodeConfig) -> str | None:
-    """The reason ``config``'s thresholds contradict each other, or None when they fit."""
+    """The reason ``config`` cannot work (thresholds that contradict each other, bad camera
+    names), or None when it fits."""
+    problem = check_camera_names(config.cameras)
+    if problem:
+        return problem
     if config.latency_warn_ms > config.latency_error_ms:
         return (f'latency_warn_ms ({config.latency_warn_ms}) must not exceed latency_error_ms '
                 f'({config.latency_error_ms})')

@@ -16,6 +16,8 @@ Topics (relative; the node's namespace and remapping place them):
          ~/confidence (mono8, top class probability x 255), ~/points (PointCloud2: x y z
          float32 in the depth image's optical frame, label uint8, optional rgb and
          confidence), ~/label_info (vision_msgs/LabelInfo, latched; where installed).
+    A named camera NAME of the node (its ``cameras`` parameter) reads NAME/depth and
+    publishes ~/NAME/camera_info, ~/NAME/confidence, ~/NAME/points and ~/NAME/label_info.
 
 Depth and segmented frames are paired by header stamp with message_filters'
 ApproximateTimeSynchronizer where it is installed, else with the bag tools' StampMatcher;
@@ -369,10 +371,13 @@ class RobotOutputs:
         image_topic: the resolved image topic (camera_info is its sibling).
         input_qos: the QoS of the image subscription, used for camera_info and depth too.
         log_problem: ``(key, text)`` throttled error logging of the node.
+        camera: the node's camera these outputs belong to ('' = its only one): a named
+            camera's topics are NAME/depth in and ~/NAME/... out.
     """
 
     def __init__(self, node: Node, segmenter, outputs: OutputsConfig, cloud: CloudConfig,
-                 image_topic: str, input_qos: QoSProfile, log_problem) -> None:
+                 image_topic: str, input_qos: QoSProfile, log_problem,
+                 camera: str = '') -> None:
         self._node = node
         self._outputs = outputs
         self._cloud_config = cloud
@@ -385,23 +390,26 @@ class RobotOutputs:
         self._depth_size: tuple[int, int] | None = None
         self._label_info_frame: str | None = None
 
+        prefix = f'{camera}/' if camera else ''
         self.camera_info_topic = camera_info_topic(image_topic)
-        self._info_pub = node.create_publisher(CameraInfo, '~/camera_info', OUTPUT_QOS)
-        self._confidence_pub = node.create_publisher(Image, '~/confidence', OUTPUT_QOS)
-        self._points_pub = node.create_publisher(PointCloud2, '~/points', OUTPUT_QOS)
-        self._label_info_pub = (node.create_publisher(LabelInfo, '~/label_info', LATCHED_QOS)
+        self._info_pub = node.create_publisher(CameraInfo, f'~/{prefix}camera_info', OUTPUT_QOS)
+        self._confidence_pub = node.create_publisher(Image, f'~/{prefix}confidence', OUTPUT_QOS)
+        self._points_pub = node.create_publisher(PointCloud2, f'~/{prefix}points', OUTPUT_QOS)
+        self._label_info_pub = (node.create_publisher(LabelInfo, f'~/{prefix}label_info',
+                                                      LATCHED_QOS)
                                 if LabelInfo is not None else None)
         if LabelInfo is None:
-            node.get_logger().info('vision_msgs is not installed: no ~/label_info')
+            node.get_logger().info(f'vision_msgs is not installed: no ~/{prefix}label_info')
         self._pairing = DepthPairing(cloud.stamp_tolerance_s, self._publish_cloud)
         self._subscriptions = [
             node.create_subscription(CameraInfo, self.camera_info_topic, self._on_camera_info,
                                      input_qos),
-            node.create_subscription(Image, 'depth', self._on_depth, input_qos)]
+            node.create_subscription(Image, f'{prefix}depth', self._on_depth, input_qos)]
         self.depth_topic = self._subscriptions[1].topic_name
         self._publish_label_info('')
         node.get_logger().info(
-            f'robot outputs: camera_info from {self.camera_info_topic}, depth from '
+            f'robot outputs{" of camera " + camera if camera else ""}: camera_info from '
+            f'{self.camera_info_topic}, depth from '
             f'{self.depth_topic} (paired by {self._pairing.method}, tolerance '
             f'{cloud.stamp_tolerance_s:g} s), labels at the {outputs.output_size} size')
 

@@ -2,10 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """The segmentation node: camera images in; labels, colour mask, overlay and diagnostics out.
 
-Threads: the executor only stores each incoming frame in a one-slot ``LatestFrame``; a
-worker thread takes the newest one, converts, segments and publishes it. A frame that
-arrives while the previous one waits is replaced (counted as dropped), so a slow model
-never builds a queue and the outputs are always about the latest image.
+Threads: the executor only stores each incoming frame in its camera's one-slot mailbox
+(``LatestFrames``); a worker thread takes the newest one, converts, segments and publishes
+it. A frame that arrives while the previous one of its camera waits is replaced (counted
+as dropped), so a slow model never builds a queue and the outputs are always about the
+latest image.
+
+One node serves several cameras (``cameras`` parameter, one ``CameraStream`` each) with one
+model: the worker takes the cameras' frames round-robin, so none starves another, and with
+``camera_batching`` runs the frames waiting from several cameras as one network batch.
 
 Two nodes share this work (``SegmentationWork``): ``SegmentationNode`` loads the model and
 runs from start-up (``~/enable`` pauses and resumes it without unloading), and
@@ -20,6 +25,9 @@ Topics (relative, so namespaces and remapping place them):
          ~/class_info (std_msgs/String JSON, latched); /diagnostics (DiagnosticArray);
          and from ``sgcp_ros.robot_outputs``: ~/camera_info, ~/confidence, ~/points
          (semantic cloud from the depth input), ~/label_info (vision_msgs/LabelInfo).
+    With cameras [front, ...]: front/image in (front/image/compressed), front/camera_info,
+    front/depth; ~/front/labels ... ~/front/label_info and ~/front/class_info out, a
+    /diagnostics status per camera beside the node's; ~/class_info stays.
     Labels are never sent as JPEG: its lossy compression changes pixel values, and a changed
     class id is a wrong class, not a slightly different shade.
 """
@@ -41,7 +49,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
@@ -51,15 +59,15 @@ from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import ConfigError, EngineConfig
 from sgcp_core.engine import EngineError, Segmenter
 from sgcp_core.resources import resolve_model_path
+from sgcp_ros.camera_stream import CameraStream, topic_prefix
 from sgcp_ros.diagnostics import DiagnosticsReporter, FrameStatistics, summarize
-from sgcp_ros.images import (ImageConversionError, array_to_image, image_to_rgb,
-                             rgb_to_compressed)
-from sgcp_ros.latest_frame import LatestFrame
+from sgcp_ros.images import ImageConversionError, image_to_rgb
+from sgcp_ros.latest_frame import LatestFrames
 from sgcp_ros.log_throttle import KeyedThrottle
 from sgcp_ros.parameters import (EFFECTIVE_PARAMETERS, ENGINE_PARAMETERS, LIVE_PARAMETERS,
                                  NODE_PARAMETERS, NodeConfig, check_choice, check_node_config,
                                  declare_config, read_config)
-from sgcp_ros.robot_outputs import (PARAMETER_NAMES as ROBOT_OUTPUT_PARAMETERS, RobotOutputs,
+from sgcp_ros.robot_outputs import (PARAMETER_NAMES as ROBOT_OUTPUT_PARAMETERS,
                                     declare_outputs_config, read_outputs_config)
 from sgcp_ros.ros_logging import library_logs_to
 
@@ -67,10 +75,6 @@ __all__ = ['NODE_NAME', 'SegmentationWork', 'SegmentationNode', 'SegmentationLif
            'main']
 
 NODE_NAME = 'sgcp_segmentation'
-# Outputs: reliable writers match reliable and best-effort readers (RViz, rosbag, tools);
-# depth 1 because only the newest result matters.
-OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                        reliability=ReliabilityPolicy.RELIABLE)
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -87,7 +91,8 @@ class SegmentationWork:
     Mixed into an rclpy ``Node`` or ``LifecycleNode``: ``_declare`` (constructor),
     ``_load`` / ``_unload`` (the model: configure / cleanup), ``_start`` / ``_stop``
     (outputs, input and worker: activate / deactivate), ``_subscribe`` / ``_unsubscribe``
-    (the input only: ``~/enable``).
+    (the input only: ``~/enable``). Each camera's topics and statistics are a
+    ``CameraStream``; the model, the worker and the overall statistics are the node's.
     """
 
     def _declare(self) -> None:
@@ -97,9 +102,8 @@ class SegmentationWork:
         self._worker = None
         self._latest = None
         self._stopping = threading.Event()
-        self._input_sub = None
-        self._outputs = {}
-        self._robot_outputs = None
+        self._cameras: dict[str, CameraStream] = {}
+        self._batch_limit = 1         # frames per network run: cameras batched, or 1
         self._latched = []
         self._state = 'unconfigured'
         self._startup_open = True     # start-up parameters may change (no model loaded)
@@ -147,7 +151,32 @@ class SegmentationWork:
         self._publish_class_info(str(segmenter.model_path))
         self._facts = {'backend': segmenter.backend_name, 'device': segmenter.device,
                        'model': str(segmenter.model_path), 'input size': f'{height}x{width}'}
+        cameras = self._config.cameras
+        if cameras:
+            self._batch_limit, batching = self._choose_batching()
+            self._facts.update({'cameras': ', '.join(cameras), 'camera batching': batching})
+            self.get_logger().info(f'{len(cameras)} cameras ({", ".join(cameras)}), one model; '
+                                   f'camera batching: {batching}')
+            # TensorRT builds an engine per batch shape: build it now, not on camera frames.
+            self._segmenter.prepare_batches(self._batch_limit)
         self._state = 'inactive'
+
+    def _choose_batching(self) -> tuple[int, str]:
+        """(frames per network run, the reason) from camera_batching, the cameras and the
+        model: 'auto' batches on CUDA only, where it was measured to pay (README)."""
+        count, mode = len(self._config.cameras), self._config.camera_batching
+        segmenter = self._segmenter
+        if count < 2 or mode == 'never':
+            return 1, 'off (never)' if count > 1 else 'one camera'
+        if mode == 'auto' and segmenter.device != 'cuda':
+            return 1, 'off (auto: batching does not pay on the CPU)'
+        if not segmenter.takes_batches:
+            why = (f'{segmenter.model_path.name} takes one frame per run (export it with '
+                   '"sgcp export --dynamic-batch", or run the .pt)')
+            if mode == 'always':
+                self.get_logger().warning(f'camera_batching always, but {why}')
+            return 1, f'off: {why}'
+        return count, f'on: up to {count} frames per network run ({mode})'
 
     def _write_effective_values(self, **values) -> None:
         # 'auto', '' and 0 mean "let the node choose": after loading, `ros2 param get` shows
@@ -174,9 +203,13 @@ class SegmentationWork:
             # names/palette above are the output classes; this says what each one gathers.
             info['class_groups'] = segmenter.class_groups.to_dict()
             info['model_classes'] = segmenter.model_classes.to_dict()
-        class_info_pub = self.create_publisher(String, '~/class_info', LATCHED_QOS)
-        class_info_pub.publish(String(data=json.dumps(info)))
-        self._latched = [class_info_pub]
+        # One beside each camera's labels too, where tools look for it (class_info_topic).
+        self._latched = []
+        for camera in ('', *self._config.cameras):
+            class_info_pub = self.create_publisher(
+                String, f'~/{topic_prefix(camera)}class_info', LATCHED_QOS)
+            class_info_pub.publish(String(data=json.dumps(info)))
+            self._latched.append(class_info_pub)
 
     def _unload(self) -> None:
         """Free the model; start-up parameters may change again."""
@@ -192,58 +225,50 @@ class SegmentationWork:
 
     # -- outputs, input and worker (activate / deactivate) -------------------------------
     def _start(self) -> None:
-        """Create the outputs, start the worker, subscribe the input."""
-        self._outputs = {
-            'labels': self.create_publisher(Image, '~/labels', OUTPUT_QOS),
-            'color_mask': self.create_publisher(Image, '~/color_mask', OUTPUT_QOS),
-            'overlay': self.create_publisher(Image, '~/overlay', OUTPUT_QOS),
-            # <overlay>/compressed after remapping, as image_transport names it.
-            'overlay_jpeg': self.create_publisher(
-                CompressedImage, self.resolve_topic_name('~/overlay') + '/compressed',
-                OUTPUT_QOS),
-        }
+        """Create every camera's outputs, start the worker, subscribe the inputs."""
+        config = self._config
+        robot_config = read_outputs_config(self)
+        named = bool(config.cameras)
+        self._cameras = {
+            # A single camera's statistics are the node's; each named one feeds them.
+            name: CameraStream(self, name, config, self._segmenter, robot_config,
+                               FrameStatistics(overall=self._stats) if named else self._stats,
+                               self._on_frame, self._log_problem)
+            for name in (config.cameras or ('',))}
+        if named:
+            self._diagnostics.set_cameras({
+                name: (lambda camera=camera: self._camera_status(camera))
+                for name, camera in self._cameras.items()})
         self._stopping = threading.Event()
-        self._latest = LatestFrame()
-        self._worker = threading.Thread(target=self._run_worker, name='sgcp_inference',
-                                        args=(self._stopping, self._latest), daemon=True)
+        self._latest = LatestFrames(self._cameras)
+        self._worker = threading.Thread(
+            target=self._run_worker, name='sgcp_inference',
+            args=(self._stopping, self._latest, self._cameras, self._batch_limit), daemon=True)
         self._worker.start()
         self._subscribe()
-        outputs, cloud = read_outputs_config(self)
-        self._robot_outputs = RobotOutputs(self, self._segmenter, outputs, cloud,
-                                           self.resolve_topic_name('image'),
-                                           self._input_sub.qos_profile, self._log_problem)
 
     def _subscribe(self) -> None:
         config = self._config
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=config.input_qos_depth,
-                         reliability=(ReliabilityPolicy.BEST_EFFORT
-                                      if config.input_qos_reliability == 'best_effort'
-                                      else ReliabilityPolicy.RELIABLE))
-        if config.image_transport == 'compressed':
-            # image_transport's convention: the compressed stream of topic T is T/compressed,
-            # after remapping (-r image:=/camera/image_raw -> /camera/image_raw/compressed).
-            topic = self.resolve_topic_name('image') + '/compressed'
-            self._input_sub = self.create_subscription(CompressedImage, topic,
-                                                       self._on_frame, qos)
-        else:
-            self._input_sub = self.create_subscription(Image, 'image', self._on_frame, qos)
-        self._facts['image topic'] = self._input_sub.topic_name
+        for camera in self._cameras.values():
+            camera.subscribe()
+        topics = ', '.join(camera.input_topic for camera in self._cameras.values())
+        if not config.cameras:
+            self._facts['image topic'] = topics
         self._state = 'active'
         self.get_logger().info(
             f'ready: {self._facts["backend"]} on {self._facts["device"]}, input '
             f'{self._facts["input size"]}, {self._segmenter.classes.num_classes} classes, '
-            f'model {self._facts["model"]}; listening on {self._input_sub.topic_name} '
+            f'model {self._facts["model"]}; listening on {topics} '
             f'({config.image_transport}, {config.input_qos_reliability}, depth '
             f'{config.input_qos_depth})')
 
     def _unsubscribe(self, state: str) -> None:
-        if self._input_sub is not None:
-            self.destroy_subscription(self._input_sub)
-        self._input_sub = None
+        for camera in self._cameras.values():
+            camera.unsubscribe()
         self._state = state
 
     def _stop(self) -> None:
-        """Unsubscribe, let the worker finish the frame in hand, remove the outputs."""
+        """Unsubscribe, let the worker finish the frames in hand, remove the outputs."""
         self._unsubscribe('inactive')
         self._stopping.set()
         if self._latest is not None:
@@ -251,42 +276,53 @@ class SegmentationWork:
         if self._worker is not None:
             self._worker.join(timeout=10.0)
         self._worker = self._latest = None
-        for publisher in self._outputs.values():
-            self.destroy_publisher(publisher)
-        self._outputs = {}
-        if self._robot_outputs is not None:
-            self._robot_outputs.close()
-        self._robot_outputs = None
+        self._diagnostics.set_cameras({})
+        for camera in self._cameras.values():
+            camera.close()
+        self._cameras = {}
 
     def _release(self) -> None:
         """Everything, from any state: used when the node is destroyed."""
-        if self._worker is not None or self._input_sub is not None:
+        if self._worker is not None or self._cameras:
             self._stop()
         if self._segmenter is not None:
             self._unload()
 
     # -- executor side -------------------------------------------------------------------
-    def _on_frame(self, msg: Image | CompressedImage) -> None:
+    def _on_frame(self, camera: CameraStream, msg: Image | CompressedImage) -> None:
         latest = self._latest
         if latest is not None:
-            self._stats.record_received(replaced_unprocessed=latest.put(msg))
+            camera.stats.record_received(replaced_unprocessed=latest.put(camera.name, msg))
 
     _STATE_MESSAGES = {'unconfigured': 'unconfigured: no model loaded',
                        'inactive': 'inactive: model loaded, not subscribed',
                        'paused': 'paused (~/enable false): model loaded, not subscribed'}
 
     def _diagnostic_status(self):
+        """The node's status: all its cameras together."""
         window = self._stats.take_window()
         if self._state != 'active':
             return DiagnosticStatus.OK, self._STATE_MESSAGES[self._state], list(
                 self._facts.items())
-        publishers = (self.count_publishers(self._input_sub.topic_name)
-                      if self._input_sub is not None else 0)
+        cameras = list(self._cameras.values())
+        publishers = sum(camera.publishers_on_input() for camera in cameras)
         level, message, values = summarize(window, self._config, self._facts, publishers)
-        robot_outputs = self._robot_outputs
-        if robot_outputs is not None:
-            values += robot_outputs.diagnostic_values()
+        if not self._config.cameras and cameras:
+            values += cameras[0].robot_outputs.diagnostic_values()
+        elif window.network_runs:
+            values.append(('frames per network run',
+                           f'{sum(window.network_runs) / len(window.network_runs):.2f}'))
         return level, message, values
+
+    def _camera_status(self, camera: CameraStream):
+        """One named camera's status: its own rates, drops, latency and robot outputs."""
+        window = camera.stats.take_window()
+        if self._state != 'active':
+            return DiagnosticStatus.OK, self._STATE_MESSAGES[self._state], list(
+                camera.facts.items())
+        level, message, values = summarize(window, self._config, camera.facts,
+                                           camera.publishers_on_input())
+        return level, message, values + camera.robot_outputs.diagnostic_values()
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         # rclpy has already enforced types and ranges before this runs. This is the node's
@@ -304,7 +340,9 @@ class SegmentationWork:
             reason = check_choice(parameter.name, parameter.value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
-        changes = {p.name: p.value for p in ours if p.name in _NODE_FIELDS}
+        # String arrays arrive as lists; the config holds tuples.
+        changes = {p.name: tuple(p.value) if isinstance(p.value, list) else p.value
+                   for p in ours if p.name in _NODE_FIELDS}
         config = dataclasses.replace(self._config, **changes)
         reason = check_node_config(config)
         if reason:
@@ -320,17 +358,21 @@ class SegmentationWork:
         return SetParametersResult(successful=True)
 
     # -- worker thread -------------------------------------------------------------------
-    def _run_worker(self, stopping: threading.Event, latest: LatestFrame) -> None:
+    def _run_worker(self, stopping: threading.Event, latest: LatestFrames,
+                    cameras: dict[str, CameraStream], batch_limit: int) -> None:
         while not stopping.is_set():
-            msg = latest.take(timeout_s=0.5)
-            if msg is None:
+            # The next camera(s) in turn with a frame waiting: one, or one per camera when
+            # batching, so every camera gets its turn however fast another one publishes.
+            taken = [(cameras[name], msg) for name, msg in latest.take(0.5, batch_limit)]
+            if not taken:
                 continue
             try:
-                self._process(msg)
-            except Exception as error:  # noqa: BLE001 - the camera must keep being served
+                self._process(taken)
+            except Exception as error:  # noqa: BLE001 - the cameras must keep being served
                 if stopping.is_set() or not self.context.ok():
                     return  # shutting down: publishers are gone
-                self._stats.record_problem('failed', repr(error))
+                for camera, _ in taken:
+                    camera.stats.record_problem('failed', repr(error))
                 self._log_problem(f'unexpected:{type(error).__name__}',
                                   f'frame failed unexpectedly: {error!r}')
 
@@ -340,51 +382,45 @@ class SegmentationWork:
             more = f' ({suppressed} more like it since the last report)' if suppressed else ''
             self.get_logger().error(text + more)
 
-    def _process(self, msg: Image | CompressedImage) -> None:
-        start = time.perf_counter()
-        try:
-            rgb = image_to_rgb(msg, max_pixels=self._config.max_image_pixels)
-        except ImageConversionError as error:
-            self._stats.record_problem('rejected', str(error))
-            self._log_problem(f'{error.kind}:{error.source}', f'dropped a frame: {error}')
-            return
-        converted = time.perf_counter()
+    def _process(self, taken: list[tuple[CameraStream, Image | CompressedImage]]) -> None:
+        """Convert, segment (one network run for all of them) and publish cameras' frames."""
         config = self._config
-        outputs = self._outputs
-        overlay_jpeg_wanted = outputs['overlay_jpeg'].get_subscription_count() > 0
-        want_overlay = config.publish_overlay and (
-            outputs['overlay'].get_subscription_count() > 0 or overlay_jpeg_wanted)
-        want_color = (config.publish_color_mask
-                      and outputs['color_mask'].get_subscription_count() > 0)
-        robot_outputs = self._robot_outputs
+        frames = []   # (camera, header, rgb, convert ms, segment options)
+        for camera, msg in taken:
+            start = time.perf_counter()
+            try:
+                rgb = image_to_rgb(msg, max_pixels=config.max_image_pixels)
+            except ImageConversionError as error:
+                camera.stats.record_problem('rejected', str(error))
+                self._log_problem(f'{camera.name}:{error.kind}:{error.source}',
+                                  f'{camera.label}dropped a frame: {error}')
+                continue
+            frames.append((camera, msg.header, rgb, 1e3 * (time.perf_counter() - start),
+                           camera.segment_options(config, self._overlay_alpha)))
+        if not frames:
+            return
         try:
-            result = self._segmenter.segment(rgb, want_color=want_color,
-                                             want_overlay=want_overlay,
-                                             overlay_alpha=self._overlay_alpha,
-                                             **robot_outputs.segment_options())
+            results = self._segmenter.segment_batch([frame[2] for frame in frames],
+                                                    [frame[4] for frame in frames])
         except (ValueError, EngineError) as error:
-            self._stats.record_problem('failed', str(error))
+            for camera, *_ in frames:
+                camera.stats.record_problem('failed', str(error))
             self._log_problem(f'engine:{type(error).__name__}', f'segmentation failed: {error}')
             return
-        segmented = time.perf_counter()
-        header = msg.header
-        if config.publish_labels:
-            outputs['labels'].publish(array_to_image(result.labels, header))
-        if result.color_mask is not None:
-            outputs['color_mask'].publish(array_to_image(result.color_mask, header))
-        if result.overlay is not None:
-            outputs['overlay'].publish(array_to_image(result.overlay, header))
-            if overlay_jpeg_wanted:
-                outputs['overlay_jpeg'].publish(rgb_to_compressed(
-                    result.overlay, header, 'jpeg', jpeg_quality=config.overlay_jpeg_quality))
-        published = time.perf_counter()
-        # Timed on their own in /diagnostics ('cloud ms'): the cloud waits for its depth.
-        robot_outputs.publish(header, rgb, result)
-
-        stage_ms = {name: value for name, value in result.timings_ms.items() if name != 'total'}
-        stage_ms['convert'] = 1e3 * (converted - start)
-        stage_ms['publish'] = 1e3 * (published - segmented)
-        self._stats.record_processed(stage_ms, *self._latency_ms(header))
+        batch = results[0].batch_size
+        for _ in range(len(results) // batch):
+            self._stats.record_network_run(batch)
+        for (camera, header, rgb, convert_ms, _), result in zip(frames, results):
+            before = time.perf_counter()
+            camera.publish(header, result, config)
+            publish_ms = 1e3 * (time.perf_counter() - before)
+            # Timed on their own in /diagnostics ('cloud ms'): the cloud waits for its depth.
+            camera.robot_outputs.publish(header, rgb, result)
+            stage_ms = {name: value for name, value in result.timings_ms.items()
+                        if name != 'total'}
+            stage_ms['convert'] = convert_ms
+            stage_ms['publish'] = publish_ms
+            camera.stats.record_processed(stage_ms, *self._latency_ms(header))
 
     def _latency_ms(self, header) -> tuple[float | None, bool]:
         """(latency from the header stamp to now on the node's clock, measurable).
@@ -432,7 +468,8 @@ class SegmentationNode(SegmentationWork, Node):
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response):
         if request.data and self._state == 'paused':
             self._subscribe()
-            response.message = f'resumed: listening on {self._input_sub.topic_name}'
+            response.message = 'resumed: listening on ' + ', '.join(
+                camera.input_topic for camera in self._cameras.values())
         elif not request.data and self._state == 'active':
             self._unsubscribe('paused')
             response.message = 'paused: not subscribed, model kept loaded'

@@ -69,3 +69,44 @@ def test_status_has_the_full_node_name_and_comes_without_a_clock(branch, monkeyp
         listener.destroy_node()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.parametrize('branch', ['diagnostic_updater', 'plain'])
+def test_each_camera_gets_a_status_of_its_own_until_removed(branch, monkeypatch):
+    if branch == 'diagnostic_updater' and not _updater_installed():
+        pytest.skip('diagnostic_updater is not installed')
+    if branch == 'plain':
+        monkeypatch.setitem(sys.modules, 'diagnostic_updater', None)
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node('sgcp_segmentation', namespace=f'/sgcp_cams_{branch}',
+                             context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    received = []
+    node.create_subscription(DiagnosticArray, '/diagnostics', received.append, 10)
+    node_name = node.get_fully_qualified_name()
+
+    def names_within(seconds: float) -> set:
+        received.clear()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        return {(s.name, s.message) for a in received for s in a.status}
+
+    try:
+        reporter = DiagnosticsReporter(node, 0.2, node_name,
+                                       lambda: (DiagnosticStatus.OK, 'node', []))
+        reporter.set_cameras({camera: (lambda camera=camera: (DiagnosticStatus.WARN, camera,
+                                                              [('camera', camera)]))
+                              for camera in ('front', 'rear')})
+        assert {(f'{node_name}: segmentation', 'node'),
+                (f'{node_name}: segmentation front', 'front'),
+                (f'{node_name}: segmentation rear', 'rear')} <= names_within(2.0)
+        reporter.set_cameras({})
+        names_within(0.5)   # a report in flight may still name them
+        assert names_within(1.0) == {(f'{node_name}: segmentation', 'node')}
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

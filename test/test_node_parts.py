@@ -17,10 +17,10 @@ from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from sgcp_core.config import EngineConfig  # noqa: E402
 from sgcp_ros.diagnostics import (LATENCY_KEYS, STAGES, FrameStatistics,  # noqa: E402
                                   summarize)
-from sgcp_ros.latest_frame import LatestFrame  # noqa: E402
+from sgcp_ros.latest_frame import LatestFrames  # noqa: E402
 from sgcp_ros.log_throttle import KeyedThrottle  # noqa: E402
 from sgcp_ros.parameters import (ENGINE_PARAMETERS, NODE_PARAMETERS, NodeConfig,  # noqa: E402
-                                 check_node_config)
+                                 check_camera_names, check_node_config)
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = {'backend': 'onnx', 'device': 'cpu'}
@@ -69,28 +69,66 @@ def test_contradicting_thresholds_are_named():
 
 
 def test_latest_frame_keeps_only_the_newest_and_counts_what_it_replaced():
-    slot = LatestFrame()
-    assert slot.put('frame 1') is False
-    assert slot.put('frame 2') is True          # frame 1 was never taken: dropped
-    assert slot.take(timeout_s=0.1) == 'frame 2'
-    assert slot.take(timeout_s=0.05) is None
+    slot = LatestFrames()
+    assert slot.put(None, 'frame 1') is False
+    assert slot.put(None, 'frame 2') is True          # frame 1 was never taken: dropped
+    assert slot.take(timeout_s=0.1) == [(None, 'frame 2')]
+    assert slot.take(timeout_s=0.05) == []
 
 
 def test_latest_frame_wakes_a_waiting_taker_on_put_and_on_close():
-    slot = LatestFrame()
+    slot = LatestFrames()
     taken = []
     worker = threading.Thread(target=lambda: taken.append(slot.take(timeout_s=10.0)))
     worker.start()
     time.sleep(0.05)
-    slot.put('frame')
+    slot.put(None, 'frame')
     worker.join(timeout=5.0)
-    assert taken == ['frame']
+    assert taken == [[(None, 'frame')]]
     worker = threading.Thread(target=lambda: taken.append(slot.take(timeout_s=10.0)))
     start = time.monotonic()
     worker.start()
     slot.close()
     worker.join(timeout=5.0)
-    assert taken[-1] is None and time.monotonic() - start < 5.0
+    assert taken[-1] == [] and time.monotonic() - start < 5.0
+
+
+def test_cameras_are_served_round_robin_and_a_busy_one_never_starves_another():
+    slots = LatestFrames(['fast', 'slow', 'third'])
+    served = []
+    for tick in range(12):
+        slots.put('fast', f'fast {tick}')          # always has a frame waiting
+        if tick % 4 == 0:
+            assert slots.put('slow', f'slow {tick}') is False
+        served += [key for key, _ in slots.take(timeout_s=0.0)]
+    assert served.count('slow') == 3               # every slow frame was served...
+    slow_turns = [i for i, key in enumerate(served) if key == 'slow']
+    assert all(turn - tick * 4 <= 1 for turn, tick in zip(slow_turns, range(3)))  # ...at once
+    # A batch takes one frame per camera, starting after the last camera served.
+    slots = LatestFrames(['fast', 'slow', 'third'])
+    slots.put('fast', 'first')
+    assert slots.take(0.0, limit=3) == [('fast', 'first')]
+    for key in ('fast', 'slow', 'third'):
+        slots.put(key, key)
+    assert [key for key, _ in slots.take(0.0, limit=2)] == ['slow', 'third']
+    assert slots.take(0.0, limit=3) == [('fast', 'fast')]
+    with pytest.raises(ValueError, match='distinct'):
+        LatestFrames(['a', 'a'])
+
+
+@pytest.mark.parametrize('names, problem', [
+    (('front', 'front'), "'front' is given twice"),
+    (('front', ''), 'camera 2 has an empty name'),
+    (('front left',), "'front left' is not a valid camera name"),
+    (('2nd',), "'2nd' is not a valid camera name"),
+    (('cam/front',), "'cam/front' is not a valid camera name"),
+    (('~front',), "'~front' is not a valid camera name"),
+])
+def test_bad_camera_names_are_named_in_one_line(names, problem):
+    reason = check_camera_names(names)
+    assert problem in reason and '\n' not in reason
+    assert check_node_config(NodeConfig(cameras=names)) == reason
+    assert check_camera_names(('front', 'rear_left', '_2')) is None
 
 
 def test_throttle_is_per_key_and_reports_suppressed_messages():
