@@ -14,6 +14,14 @@ private ROS domain, as ``sgcp_ros.demo`` runs them:
         --model models/camvid/sgcpnet_camvid.pt models/camvid/sgcpnet_camvid_int8.onnx
     python -m sgcp_ros.node_bench --video drive.mp4 --rate 15 --resolution 480x640
 
+With ``--cameras N`` (N > 1) each case is one node with N cameras (its ``cameras``
+parameter: cam0 ... camN-1) and one publisher per camera at the rate, each playing the
+frames from its own starting point; the figures are per camera and for all together, and
+the case is followed by the same model under one camera, for the memory one node for N
+cameras saves (RSS against a single-camera node's):
+
+    node_bench --cameras 4 --rate 15 --resolution 360x480 --duration 30
+
 Prints a table; writes ``node_bench.json`` and ``latency_histogram.png`` into --out.
 """
 
@@ -35,8 +43,9 @@ from sgcp_core.timing import latency_stats, plot_latency_histogram
 from sgcp_ros.demo import _tail, child_environment
 from sgcp_ros.ros_client import LabelListener, PrivateRosNode, stop_process
 
-__all__ = ['main', 'parse_args', 'run_case', 'write_camera_video', 'format_table',
-           'markdown_table', 'write_histogram']
+__all__ = ['main', 'parse_args', 'run_case', 'run_cameras_case', 'camera_topics',
+           'write_camera_video', 'format_table', 'format_camera_table', 'markdown_table',
+           'cameras_markdown_table', 'write_histogram']
 
 NAMESPACE = '/sgcp_node_bench'
 NODE_NAME = 'sgcp_segmentation'
@@ -44,6 +53,7 @@ CAMERA_TOPIC = f'{NAMESPACE}/camera/image'
 LABELS_TOPIC = f'{NAMESPACE}/{NODE_NAME}/labels'
 DEFAULT_FRAMES = Path(DataConfig().root) / 'val'
 PERCENTILES = (50, 95, 99)
+RSS_TARGET = 1.3   # one node for N cameras against one single-camera node (issue 14)
 
 
 def _resolution(text: str) -> tuple[int, int]:
@@ -66,7 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="model files (.pt / .onnx); default: the node's own")
     parser.add_argument('--resolution', nargs='+', type=_resolution, default=[(720, 960)],
                         metavar='HxW', help='camera resolutions (default 720x960)')
-    parser.add_argument('--rate', type=float, default=30.0, help='camera Hz (default 30)')
+    parser.add_argument('--rate', type=float, default=30.0,
+                        help='camera Hz, of each camera (default 30)')
+    parser.add_argument('--cameras', type=int, default=1, metavar='N',
+                        help='cameras served by one node (its cameras parameter), each with '
+                             'its own publisher at --rate; N > 1 also runs the model under one '
+                             'camera to compare memory (default 1)')
     parser.add_argument('--duration', type=float, default=20.0, metavar='SECONDS',
                         help='seconds of camera frames per case (default 20)')
     source = parser.add_mutually_exclusive_group()
@@ -85,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.duration <= 0:
         parser.error('--rate and --duration must be positive')
+    if not 1 <= args.cameras <= 64:
+        parser.error(f'--cameras must be 1 to 64, got {args.cameras}')
     return args
 
 
@@ -169,80 +186,178 @@ def _precision(model: str) -> str:
         return '?'
 
 
-def run_case(listener: LabelListener, model: str, size: tuple[int, int],
-             args: argparse.Namespace, env: dict[str, str], out: Path) -> dict:
-    """One node process under one camera; the measured figures as a dict."""
-    tag = f'{Path(model).stem or "default"}_{size[0]}x{size[1]}'
-    video = out / f'camera_{size[0]}x{size[1]}.avi'
-    if not video.is_file():
-        write_camera_video(_source_frames(args), size, video)
-    node_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}', '-r', f'image:={CAMERA_TOPIC}',
-                 '-p', 'publish_overlay:=false', '-p', 'publish_color_mask:=false']
-    if model:
-        node_args += ['-p', f'model_path:={Path(model).resolve()}']
-    for param in args.param:
-        node_args += ['-p', param]
-    node_log = out / f'node_{tag}.log'
-    publisher_log = out / f'publisher_{tag}.log'
-    frames = max(2, round(args.rate * args.duration))
-    listener.reset()
-    spin = listener.ros.spin_until
-    node = subprocess.Popen([sys.executable, '-m', 'sgcp_ros.segmentation_node', *node_args],
-                            stdout=node_log.open('wb'), stderr=subprocess.STDOUT, env=env)
-    publisher = None
-    try:
-        ready = spin(lambda: listener.class_info is not None or node.poll() is not None,
-                     args.startup_timeout)
-        if not ready or listener.class_info is None:
-            raise RuntimeError(f'the node did not start (exit code {node.poll()}):\n'
-                               f'{_tail(node_log)}')
-        sampler = ProcessSampler(node.pid)
-        rss_idle_mb = round(sampler.process.memory_info().rss / 2**20, 1)
-        summary_path = out / f'publisher_{tag}.json'
-        summary_path.unlink(missing_ok=True)
-        publisher = subprocess.Popen(
-            [sys.executable, '-m', 'sgcp_ros.video_publisher', '--video', str(video),
-             '--topic', CAMERA_TOPIC, '--rate', str(args.rate), '--loop', '--max-frames',
-             str(frames), '--wait-for-subscribers', '30', '--summary-json', str(summary_path)],
-            stdout=publisher_log.open('wb'), stderr=subprocess.STDOUT, env=env)
-        sampler.start()
-        limit = args.duration * 3 + 60
-        spin(lambda: publisher.poll() is not None or node.poll() is not None, limit,
-             every=sampler.sample)
-        usage = sampler.result()
-        if publisher.poll() is None or node.poll() is not None:
-            raise RuntimeError(f'playback did not finish: publisher exit {publisher.poll()}, '
-                               f'node exit {node.poll()}\n{_tail(node_log)}')
-        # The last frames are still in flight: wait for them (bounded by the worst so far).
-        grace = min(5.0, 0.5 + 2 * max(listener.latency_ms(), default=0.0) / 1e3)
-        spin(lambda: False, grace)
-        published = json.loads(summary_path.read_text())
-    finally:
-        if publisher is not None:
-            stop_process(publisher)
-        node_exit = stop_process(node)
+def camera_topics(count: int) -> list[tuple[str, str, str]]:
+    """(camera name, image topic, labels topic) for a node with ``count`` cameras. One is
+    the node's unnamed camera with its image remapped, as a single-camera node is run."""
+    if count == 1:
+        return [('', CAMERA_TOPIC, LABELS_TOPIC)]
+    return [(f'cam{k}', f'{NAMESPACE}/cam{k}/image', f'{NAMESPACE}/{NODE_NAME}/cam{k}/labels')
+            for k in range(count)]
+
+
+def _camera_videos(args: argparse.Namespace, size: tuple[int, int], count: int,
+                   out: Path) -> list[Path]:
+    """One video per camera: the same source loop, camera k starting k/count of the way in,
+    so the cameras show different frames at any moment, as real ones would."""
+    videos = [out / f'camera_{size[0]}x{size[1]}' f'{"" if k == 0 else f"_{k}"}.avi'
+              for k in range(count)]
+    missing = [k for k, video in enumerate(videos) if not video.is_file()]
+    if missing:
+        frames = list(_source_frames(args))
+        for k in missing:
+            shift = k * len(frames) // count
+            write_camera_video(iter(frames[shift:] + frames[:shift]), size, videos[k])
+    return videos
+
+
+def _camera_figures(listener: LabelListener, published: dict) -> dict:
+    """What one camera's publisher sent and its labels' arrivals, as figures."""
     latency_ms = listener.latency_ms()
     received = len(latency_ms)
     arrivals = [label.received_ns / 1e9 for label in listener.arrivals]
     processed_hz = ((received - 1) / (arrivals[-1] - arrivals[0])
                     if received > 1 and arrivals[-1] > arrivals[0] else 0.0)
     sent = published['frames_published']
-    info = listener.class_info
     return {
-        'model': info.get('model', model), 'precision': _precision(info.get('model', model)),
-        'backend': info.get('backend'), 'device': info.get('device'),
-        'resolution': list(size), 'input_size': info.get('input_size'),
-        'requested_rate_hz': args.rate, 'input_rate_hz': published['rate_hz'],
-        'frames_published': sent, 'labels_received': received,
-        'dropped': sent - received,
+        'input_rate_hz': published['rate_hz'], 'frames_published': sent,
+        'labels_received': received, 'dropped': sent - received,
         'dropped_percent': round(100 * (sent - received) / sent, 1) if sent else None,
         'processed_rate_hz': round(processed_hz, 2),
-        'latency_ms': {k: (round(v, 2) if isinstance(v, float) else v) for k, v in
-                       latency_stats(latency_ms, PERCENTILES).items()},
+        'latency_ms': _latency(latency_ms),
         'latency_samples_ms': [round(v, 3) for v in latency_ms],
-        'node': dict(usage, rss_idle_mb=rss_idle_mb, exit_code=node_exit),
-        'logs': {'node': str(node_log), 'publisher': str(publisher_log)},
     }
+
+
+def _latency(samples: list[float]) -> dict:
+    return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in
+            latency_stats(samples, PERCENTILES).items()}
+
+
+def _run_node(listeners: list[LabelListener], model: str, size: tuple[int, int],
+              args: argparse.Namespace, env: dict[str, str], out: Path
+              ) -> tuple[list[dict], dict, dict, dict]:
+    """One node process with one camera per listener, each camera's publisher playing at
+    --rate; (per-camera figures, node usage, class_info, log paths)."""
+    cameras = camera_topics(len(listeners))
+    tag = (f'{Path(model).stem or "default"}_{size[0]}x{size[1]}'
+           + (f'_{len(cameras)}cams' if len(cameras) > 1 else ''))
+    videos = _camera_videos(args, size, len(cameras), out)
+    node_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}',
+                 '-p', 'publish_overlay:=false', '-p', 'publish_color_mask:=false']
+    if len(cameras) == 1:
+        node_args += ['-r', f'image:={CAMERA_TOPIC}']
+    else:
+        node_args += ['-p', 'cameras:=[' + ', '.join(name for name, _, _ in cameras) + ']']
+    if model:
+        node_args += ['-p', f'model_path:={Path(model).resolve()}']
+    for param in args.param:
+        node_args += ['-p', param]
+    node_log = out / f'node_{tag}.log'
+    frames = max(2, round(args.rate * args.duration))
+    for listener in listeners:
+        listener.reset()
+    spin = listeners[0].ros.spin_until
+    node = subprocess.Popen([sys.executable, '-m', 'sgcp_ros.segmentation_node', *node_args],
+                            stdout=node_log.open('wb'), stderr=subprocess.STDOUT, env=env)
+    publishers = []
+    summaries = []
+    try:
+        # Every camera's class_info is latched at start-up: the node is ready when all are in.
+        ready = spin(lambda: all(listener.class_info is not None for listener in listeners)
+                     or node.poll() is not None, args.startup_timeout)
+        if not ready or node.poll() is not None:
+            raise RuntimeError(f'the node did not start (exit code {node.poll()}):\n'
+                               f'{_tail(node_log)}')
+        sampler = ProcessSampler(node.pid)
+        rss_idle_mb = round(sampler.process.memory_info().rss / 2**20, 1)
+        for (name, topic, _), video in zip(cameras, videos):
+            suffix = f'_{name}' if name else ''
+            summary_path = out / f'publisher_{tag}{suffix}.json'
+            summary_path.unlink(missing_ok=True)
+            summaries.append(summary_path)
+            publishers.append(subprocess.Popen(
+                [sys.executable, '-m', 'sgcp_ros.video_publisher', '--video', str(video),
+                 '--topic', topic, '--frame-id', name or 'camera', '--rate', str(args.rate),
+                 '--loop', '--max-frames', str(frames), '--wait-for-subscribers', '30',
+                 '--summary-json', str(summary_path)],
+                stdout=(out / f'publisher_{tag}{suffix}.log').open('wb'),
+                stderr=subprocess.STDOUT, env=env))
+        sampler.start()
+        limit = args.duration * 3 + 60
+        spin(lambda: all(p.poll() is not None for p in publishers) or node.poll() is not None,
+             limit, every=sampler.sample)
+        usage = sampler.result()
+        if any(p.poll() is None for p in publishers) or node.poll() is not None:
+            raise RuntimeError(f'playback did not finish: publisher exits '
+                               f'{[p.poll() for p in publishers]}, node exit {node.poll()}\n'
+                               f'{_tail(node_log)}')
+        # The last frames are still in flight: wait for them (bounded by the worst so far).
+        worst = max((max(listener.latency_ms(), default=0.0) for listener in listeners))
+        spin(lambda: False, min(5.0, 0.5 + 2 * worst / 1e3))
+        published = [json.loads(path.read_text()) for path in summaries]
+    finally:
+        for publisher in publishers:
+            stop_process(publisher)
+        node_exit = stop_process(node)
+    figures = [dict(_camera_figures(listener, sent), camera=name)
+               for listener, sent, (name, _, _) in zip(listeners, published, cameras)]
+    usage = dict(usage, rss_idle_mb=rss_idle_mb, exit_code=node_exit)
+    logs = {'node': str(node_log), 'publishers': [str(p.with_suffix('.log')) for p in summaries]}
+    return figures, usage, listeners[0].class_info, logs
+
+
+def _case_facts(info: dict, model: str, size: tuple[int, int], args) -> dict:
+    return {'model': info.get('model', model), 'precision': _precision(info.get('model', model)),
+            'backend': info.get('backend'), 'device': info.get('device'),
+            'resolution': list(size), 'input_size': info.get('input_size'),
+            'requested_rate_hz': args.rate}
+
+
+def run_case(listener: LabelListener, model: str, size: tuple[int, int],
+             args: argparse.Namespace, env: dict[str, str], out: Path) -> dict:
+    """One node process under one camera; the measured figures as a dict."""
+    (figures,), usage, info, logs = _run_node([listener], model, size, args, env, out)
+    figures.pop('camera')
+    return {**_case_facts(info, model, size, args), **figures, 'node': usage,
+            'logs': {'node': logs['node'], 'publisher': logs['publishers'][0]}}
+
+
+def run_cameras_case(listeners: list[LabelListener], single: LabelListener, model: str,
+                     size: tuple[int, int], args: argparse.Namespace, env: dict[str, str],
+                     out: Path) -> list[dict]:
+    """One node for ``len(listeners)`` cameras, then the same model under one camera.
+
+    Returns:
+        [the cameras case, the single-camera case]. The cameras case holds the figures of
+        all cameras together (rates summed, latency over every label map) at the top level,
+        as a single-camera case does, each camera's in 'per_camera', and its node's peak
+        RSS against the single-camera node's ('rss_vs_single_camera').
+    """
+    figures, usage, info, logs = _run_node(listeners, model, size, args, env, out)
+    sent = sum(f['frames_published'] for f in figures)
+    received = sum(f['labels_received'] for f in figures)
+    samples = [v for f in figures for v in f['latency_samples_ms']]
+    case = {**_case_facts(info, model, size, args), 'cameras': len(listeners),
+            'input_rate_hz': round(sum(f['input_rate_hz'] for f in figures), 3),
+            'frames_published': sent, 'labels_received': received, 'dropped': sent - received,
+            'dropped_percent': round(100 * (sent - received) / sent, 1) if sent else None,
+            'processed_rate_hz': round(sum(f['processed_rate_hz'] for f in figures), 2),
+            'latency_ms': _latency(samples), 'latency_samples_ms': samples,
+            'per_camera': figures, 'node': usage, 'logs': logs}
+    print('node_bench: the same model under one camera, for the memory comparison',
+          flush=True)
+    baseline = run_case(single, model, size, args, env, out)
+    case['single_camera_rss_peak_mb'] = baseline['node']['rss_peak_mb']
+    case['rss_vs_single_camera'] = round(usage['rss_peak_mb']
+                                         / baseline['node']['rss_peak_mb'], 3)
+    return [case, baseline]
+
+
+def _case_name(result: dict, width: int = 40) -> str:
+    """The model file's name (cut to ``width``), and the cameras of a many-camera case."""
+    cameras = result.get('cameras', 1)
+    suffix = f' [{cameras} cameras]' if cameras > 1 else ''
+    return Path(result['model']).name[:width - len(suffix)] + suffix
 
 
 def format_table(results: list[dict]) -> str:
@@ -256,13 +371,56 @@ def format_table(results: list[dict]) -> str:
         def ms(key: str) -> str:
             return '-' if lat[key] is None else f'{lat[key]:.1f}'
         lines.append(
-            f'{Path(r["model"]).name[:40]:<40} {r["precision"]:<7} '
+            f'{_case_name(r):<40} {r["precision"]:<7} '
             f'{r["resolution"][0]:>4}x{r["resolution"][1]:<4} {r["input_rate_hz"]:6.1f} '
             f'{r["processed_rate_hz"]:6.1f} {r["frames_published"]:5d} {r["dropped"]:5d} '
             f'{r["dropped_percent"]:5.1f} {ms("p50"):>6} {ms("p95"):>6} {ms("p99"):>6} '
             f'{ms("max"):>6} {r["node"]["cpu_percent"]:5.0f} {r["node"]["rss_peak_mb"]:7.0f}')
     lines.append('latency ms: camera stamp to labels received here; out Hz: label maps per '
-                 'second; RSS: the node\'s peak while playing')
+                 'second; RSS: the node\'s peak while playing; [N cameras]: one node, all its '
+                 'cameras together (Hz summed)')
+    return '\n'.join(lines)
+
+
+def format_camera_table(results: list[dict]) -> str:
+    """Each camera of the many-camera cases, and the node's memory against one camera's."""
+    lines = []
+    for r in (r for r in results if r.get('cameras', 1) > 1):
+        lines += [f'{_case_name(r)} at {r["resolution"][0]}x{r["resolution"][1]}, '
+                  f'{r["requested_rate_hz"]:g} Hz per camera:',
+                  f'{"camera":<8} {"in Hz":>6} {"out Hz":>6} {"sent":>5} {"drop":>5} '
+                  f'{"drop%":>5} {"p50":>6} {"p95":>6} {"p99":>6} {"max":>6}']
+        for camera in [*r['per_camera'], dict(r, camera='all')]:
+            lat = camera['latency_ms']
+            cells = ' '.join('-'.rjust(6) if lat[k] is None else f'{lat[k]:6.1f}'
+                             for k in ('p50', 'p95', 'p99', 'max'))
+            lines.append(f'{camera["camera"]:<8} {camera["input_rate_hz"]:6.1f} '
+                         f'{camera["processed_rate_hz"]:6.1f} {camera["frames_published"]:5d} '
+                         f'{camera["dropped"]:5d} {camera["dropped_percent"]:5.1f} {cells}')
+        lines.append(f'node RSS peak {r["node"]["rss_peak_mb"]:.0f} MB for {r["cameras"]} '
+                     f'cameras, {r["single_camera_rss_peak_mb"]:.0f} MB for one: '
+                     f'{r["rss_vs_single_camera"]:.2f}x (target <= {RSS_TARGET:g}x); node CPU '
+                     f'{r["node"]["cpu_percent"]:.0f} %')
+    return '\n'.join(lines)
+
+
+def cameras_markdown_table(results: list[dict]) -> str:
+    """The README's many-camera table: one row per camera of each many-camera case."""
+    lines = ['| model | cameras | camera | input Hz | processed Hz | dropped % | p50 ms | '
+             'p95 ms | p99 ms | max ms | node RSS MB (one camera) |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    for r in (r for r in results if r.get('cameras', 1) > 1):
+        rss = (f'{r["node"]["rss_peak_mb"]:.0f} ({r["single_camera_rss_peak_mb"]:.0f}, '
+               f'{r["rss_vs_single_camera"]:.2f}x)')
+        for camera in [*r['per_camera'], dict(r, camera='all')]:
+            lat = camera['latency_ms']
+            cells = ['-' if lat[k] is None else f'{lat[k]:.1f}'
+                     for k in ('p50', 'p95', 'p99', 'max')]
+            lines.append(f'| {Path(r["model"]).name} | {r["cameras"]} x '
+                         f'{r["resolution"][0]}x{r["resolution"][1]} | {camera["camera"]} | '
+                         f'{camera["input_rate_hz"]:.1f} | {camera["processed_rate_hz"]:.1f} | '
+                         f'{camera["dropped_percent"]:.1f} | ' + ' | '.join(cells)
+                         + f' | {rss if camera["camera"] == "all" else ""} |')
     return '\n'.join(lines)
 
 
@@ -286,7 +444,9 @@ def write_histogram(results: list[dict], path: Path) -> Path:
     """One step histogram of label latency per case, with each case's p99 marked."""
     return plot_latency_histogram(
         {f'{Path(r["model"]).stem} {r["resolution"][0]}x{r["resolution"][1]} '
-         f'@{r["requested_rate_hz"]:g} Hz': r['latency_samples_ms'] for r in results},
+         f'@{r["requested_rate_hz"]:g} Hz'
+         + (f' x {r["cameras"]} cameras' if r.get('cameras', 1) > 1 else ''):
+         r['latency_samples_ms'] for r in results},
         path, 'sgcp_ros node benchmark', percentile=99,
         xlabel='latency, camera stamp to labels received (ms)')
 
@@ -312,13 +472,22 @@ def main(argv: list[str] | None = None) -> int:
     ros = PrivateRosNode('sgcp_node_bench')
     # Best effort, as a camera consumer listens: a label lost on the way counts as dropped.
     listener = LabelListener(ros, LABELS_TOPIC, reliable=False)
+    camera_listeners = []
+    if args.cameras > 1:
+        camera_listeners = [LabelListener(ros, labels, reliable=False)
+                            for _, _, labels in camera_topics(args.cameras)]
     results = []
     try:
         for model in args.model:
             for size in args.resolution:
+                cameras = f'{args.cameras} cameras at ' if args.cameras > 1 else ''
                 print(f'node_bench: {model or "default model"} at {size[0]}x{size[1]}, '
-                      f'{args.rate:g} Hz for {args.duration:g} s', flush=True)
-                results.append(run_case(listener, model, size, args, env, out))
+                      f'{cameras}{args.rate:g} Hz for {args.duration:g} s', flush=True)
+                if camera_listeners:
+                    results += run_cameras_case(camera_listeners, listener, model, size, args,
+                                                env, out)
+                else:
+                    results.append(run_case(listener, model, size, args, env, out))
     except (OSError, ValueError, RuntimeError) as error:
         print(f'node_bench: error: {error}', file=sys.stderr)
         return 1
@@ -334,7 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     from sgcp_core.files import write_json
     write_json(out / 'node_bench.json', report, indent=1)
     print(format_table(results))
-    print(markdown_table(results))
+    if camera_listeners:
+        print(format_camera_table(results))
+        print(cameras_markdown_table(results))
+    else:
+        print(markdown_table(results))
     if not args.no_plot:
         print(f'histogram: {write_histogram(results, out / "latency_histogram.png")}')
     print(f'json: {out / "node_bench.json"}')

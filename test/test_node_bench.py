@@ -80,3 +80,44 @@ def test_node_bench_measures_a_short_run(tmp_path, tiny_onnx):
         f'| {tiny_onnx.name} | fp32 | 90x120 | ')
     png = (out / 'latency_histogram.png').read_bytes()
     assert png.startswith(b'\x89PNG')
+
+
+def test_cameras_are_named_and_bounded(capsys):
+    assert node_bench.camera_topics(1) == [('', node_bench.CAMERA_TOPIC,
+                                            node_bench.LABELS_TOPIC)]
+    assert node_bench.camera_topics(2) == [
+        ('cam0', '/sgcp_node_bench/cam0/image', '/sgcp_node_bench/sgcp_segmentation/cam0/labels'),
+        ('cam1', '/sgcp_node_bench/cam1/image', '/sgcp_node_bench/sgcp_segmentation/cam1/labels')]
+    for bad in ('0', '65'):
+        with pytest.raises(SystemExit):
+            node_bench.parse_args(['--cameras', bad])
+        assert '--cameras must be 1 to 64' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_node_bench_measures_one_node_for_two_cameras(tmp_path, tiny_onnx):
+    frames = tmp_path / 'frames'
+    frames.mkdir()
+    rng = np.random.default_rng(1)
+    for index in range(4):
+        cv2.imwrite(str(frames / f'{index:03d}.png'),
+                    rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+    out = tmp_path / 'out'
+    assert node_bench.main(['--model', str(tiny_onnx), '--frames', str(frames), '--cameras',
+                            '2', '--resolution', '90x120', '--rate', '5', '--duration', '3',
+                            '--startup-timeout', '180', '--out', str(out)]) == 0
+    cases = json.loads((out / 'node_bench.json').read_text())['cases']
+    cameras, single = cases
+    assert cameras['cameras'] == 2 and 'cameras' not in single
+    assert [c['camera'] for c in cameras['per_camera']] == ['cam0', 'cam1']
+    for camera in cameras['per_camera']:
+        assert camera['frames_published'] == 15
+        assert 0 < camera['labels_received'] <= 15
+        assert camera['latency_ms']['count'] == camera['labels_received']
+    assert cameras['frames_published'] == 30 == 2 * single['frames_published']
+    assert cameras['labels_received'] == sum(c['labels_received'] for c in cameras['per_camera'])
+    assert cameras['rss_vs_single_camera'] == pytest.approx(
+        cameras['node']['rss_peak_mb'] / single['node']['rss_peak_mb'], abs=1e-3)
+    assert cameras['node']['exit_code'] == single['node']['exit_code'] == 0
+    # Each camera played its own video (a different starting frame).
+    assert (out / 'camera_90x120.avi').is_file() and (out / 'camera_90x120_1.avi').is_file()
