@@ -26,7 +26,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
@@ -43,9 +43,13 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 SIZES = {'front': (60, 80), 'rear': (48, 64)}
 
 
-def image(rgb: np.ndarray, frame_id: str, stamp) -> Image:
-    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding='rgb8',
-                step=rgb.shape[1] * 3, data=rgb.tobytes())
+def image(rgb: np.ndarray, frame_id: str, stamp, compressed: bool = False):
+    if compressed:
+        msg = CompressedImage(format='jpeg', data=cv2.imencode(
+            '.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes())
+    else:
+        msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding='rgb8',
+                    step=rgb.shape[1] * 3, data=rgb.tobytes())
     msg.header.frame_id, msg.header.stamp = frame_id, stamp
     return msg
 
@@ -53,12 +57,14 @@ def image(rgb: np.ndarray, frame_id: str, stamp) -> Image:
 class Client:
     """Publishes each camera's frames and collects each camera's outputs."""
 
-    def __init__(self, name: str, namespace: str, cameras) -> None:
+    def __init__(self, name: str, namespace: str, cameras, compressed: bool = False) -> None:
         self.ros = PrivateRosNode(name)
         self.node = self.ros.node
         self.output = f'{namespace}/sgcp_segmentation'
-        self.image_pubs = {c: self.node.create_publisher(Image, f'{namespace}/{c}/image', 1)
-                           for c in cameras}
+        self.image_pubs = {c: self.node.create_publisher(
+            CompressedImage if compressed else Image,
+            f'{namespace}/{c}/image' + ('/compressed' if compressed else ''), 1)
+            for c in cameras}
         self.labels = {c: [] for c in cameras}
         self.class_info = {}
         self.diagnostics = []
@@ -234,16 +240,18 @@ def test_enable_pauses_and_resumes_every_camera(batched_node, frames):
 
 
 def test_a_flooded_camera_does_not_starve_a_slow_one(tiny_onnx, frames, tmp_path):
-    """The managed node, one frame per network run: a camera publishing as fast as it can
-    beside one at 2 Hz; every slow frame is segmented, none dropped."""
+    """The managed node, one frame per network run, compressed input (NAME/image/compressed):
+    a camera publishing as fast as it can beside one at 2 Hz; every slow frame is segmented,
+    none dropped."""
     namespace = '/sgcp_flood'
     log = tmp_path / 'node.log'
     process = subprocess.Popen(
         [sys.executable, '-m', 'sgcp_ros.entry_points', '--lifecycle', '--ros-args',
          '-r', f'__ns:={namespace}', '-p', f'model_path:={tiny_onnx}',
-         '-p', 'cameras:=[fast, slow]', '-p', 'diagnostics_period_s:=0.5'],
+         '-p', 'cameras:=[fast, slow]', '-p', 'image_transport:=compressed',
+         '-p', 'diagnostics_period_s:=0.5'],
         stdout=log.open('wb'), stderr=subprocess.STDOUT, cwd=REPO, env=node_environment())
-    client = Client('sgcp_flood_client', namespace, ('fast', 'slow'))
+    client = Client('sgcp_flood_client', namespace, ('fast', 'slow'), compressed=True)
     change = client.node.create_client(ChangeState, f'{namespace}/sgcp_segmentation/'
                                        'change_state')
 
@@ -257,9 +265,10 @@ def test_a_flooded_camera_does_not_starve_a_slow_one(tiny_onnx, frames, tmp_path
     flooding = threading.Event()
 
     def flood() -> None:
-        fast = frames['front']
+        fast = image(frames['front'], 'fast_optical', client.now(), compressed=True)
         while flooding.is_set():
-            client.image_pubs['fast'].publish(image(fast, 'fast_optical', client.now()))
+            fast.header.stamp = client.now()
+            client.image_pubs['fast'].publish(fast)
             time.sleep(0.002)
 
     flooder = threading.Thread(target=flood, daemon=True)
@@ -267,14 +276,15 @@ def test_a_flooded_camera_does_not_starve_a_slow_one(tiny_onnx, frames, tmp_path
         transition(Transition.TRANSITION_CONFIGURE)
         transition(Transition.TRANSITION_ACTIVATE)
         wait_until_started(client, process, log, ('', 'fast', 'slow'))
-        client.labelled('slow', image(frames['rear'], 'slow_optical_first', client.now()))
+        client.labelled('slow', image(frames['rear'], 'slow_optical_first', client.now(),
+                                      compressed=True))
         flooding.set()
         flooder.start()
         slow_sent = []
         client.spin_until(lambda: len(client.labels['fast']) > 5, REPLY_TIMEOUT_S,
                           'the flood to be served')
         for index in range(8):
-            msg = image(frames['rear'], f'slow_optical_{index}', client.now())
+            msg = image(frames['rear'], f'slow_optical_{index}', client.now(), compressed=True)
             client.image_pubs['slow'].publish(msg)
             slow_sent.append(msg.header)
             client.ros.spin_until(lambda: False, 0.5)
@@ -292,7 +302,9 @@ def test_a_flooded_camera_does_not_starve_a_slow_one(tiny_onnx, frames, tmp_path
         assert fast_count > 10
         # ...while every slow frame got its turn: none replaced while waiting.
         assert missed == [], (missed, log.read_text()[-2000:])
-        assert statuses[f'{client.output}: segmentation slow']['dropped frames total'] == '0'
+        slow_status = statuses[f'{client.output}: segmentation slow']
+        assert slow_status['dropped frames total'] == '0'
+        assert slow_status['image topic'] == f'{namespace}/slow/image/compressed'
         transition(Transition.TRANSITION_DEACTIVATE)
         assert 'deactivated' in log.read_text()
     finally:
