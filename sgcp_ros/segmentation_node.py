@@ -163,7 +163,8 @@ class SegmentationWork:
 
     def _choose_batching(self) -> tuple[int, str]:
         """(frames per network run, the reason) from camera_batching, the cameras and the
-        model: 'auto' batches on CUDA only, where it was measured to pay (README)."""
+        model. 'auto' batches on CUDA only: on the CPU it was measured not to pay (README,
+        Many cameras); on a GPU it is expected to, not yet measured."""
         count, mode = len(self._config.cameras), self._config.camera_batching
         segmenter = self._segmenter
         if count < 2 or mode == 'never':
