@@ -10,6 +10,7 @@ metrics JSON and the learning-curve / per-class IoU plot.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,13 +21,24 @@ from sgcp_core.checkpoint import model_from_checkpoint, read_checkpoint, save_ch
 from sgcp_core.files import atomic_write
 from sgcp_core.models import count_conv_macs, count_parameters
 
-__all__ = ['package_run']
+__all__ = ['package_run', 'log_without_progress_bars']
 
 RUN_FILES = ('config.yaml', 'metrics.json', 'curves.png')
+# A tqdm progress-bar redraw ("epoch 3/40:  52%|#####     | 30/58 [01:02<...]"): a
+# terminal's view, not evidence; the per-epoch lines the trainer writes stay.
+_PROGRESS_BAR = re.compile(r'\d+%\|[^|]*\|\s*\d+/\d+ \[')
 
 
 def _copy(source: Path, target: Path) -> None:
     atomic_write(target, lambda temp: shutil.copyfile(source, temp))
+
+
+def log_without_progress_bars(text: str) -> str:
+    """``text`` less its progress-bar redraws, which make a long run's log mostly bars."""
+    # splitlines() splits at the carriage returns a bar redraws with, too; blank lines are
+    # mostly the spaces that erased a bar.
+    return ''.join(line + '\n' for line in text.splitlines()
+                   if line.strip() and not _PROGRESS_BAR.search(line))
 
 
 def package_run(run_dir: str | Path, out_dir: str | Path, stem: str,
@@ -75,7 +87,8 @@ def package_run(run_dir: str | Path, out_dir: str | Path, stem: str,
         _copy(run_dir / name, out_dir / f'{stem}_{name}' if name != 'config.yaml'
               else out_dir / f'{stem}.yaml')
     if log_file:
-        _copy(Path(log_file), out_dir / f'{stem}_train.log')
+        text = log_without_progress_bars(Path(log_file).read_text(errors='replace'))
+        atomic_write(out_dir / f'{stem}_train.log', lambda temp: Path(temp).write_text(text))
     report = export_onnx(out_dir / f'{stem}.pt', out_dir / f'{stem}.onnx',
                          parity_frames=parity_frames)
     summary['onnx_parity_max_abs_diff'] = report.max_abs_diff

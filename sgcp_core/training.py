@@ -37,7 +37,7 @@ from sgcp_core.data.transforms import INTERPOLATIONS, PAD_MODES
 from sgcp_core.evaluation import evaluate
 from sgcp_core.files import atomic_write
 from sgcp_core.losses import (LOSSES, channel_wise_divergence, pixel_kl_divergence,
-                              segmentation_loss)
+                              pool_teacher_logits, segmentation_loss)
 from sgcp_core.metadata import make_meta
 from sgcp_core.models import build_sgcpnet, load_state_dict_strict
 
@@ -240,10 +240,16 @@ class _TrainingNetwork(nn.Module):
         self.model = model
         self.aux = aux
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, images: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(logits at the input size, the same at stride 8, auxiliary logits)."""
         taps = {} if self.aux is not None else None
-        logits = self.model(images, taps=taps)
-        return logits, (self.aux(taps, images.shape[-2:]) if self.aux is not None else {})
+        coarse = self.model(images, coarse=True, taps=taps)
+        # What model(images) returns, with the stride-8 map kept for distillation.
+        logits = F.interpolate(coarse, size=images.shape[-2:], mode=self.model.upsample,
+                               align_corners=False)
+        return logits, coarse, (self.aux(taps, images.shape[-2:]) if self.aux is not None
+                                else {})
 
 
 def _training_facts(config: ExperimentConfig, held_out: bool) -> dict:
@@ -419,7 +425,7 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
                 images = batch[0].to(device, non_blocking=True)
                 labels = batch[1].to(device, non_blocking=True)
                 with torch.autocast(device.type, enabled=use_amp):
-                    logits, aux_logits = network(images)
+                    logits, coarse_logits, aux_logits = network(images)
                     logits = logits.float()
                     terms = {'seg': segmentation_loss(
                         logits, labels, kind=tc.loss, ignore_index=dc.ignore_index,
@@ -430,13 +436,15 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
                             ignore_index=dc.ignore_index, ohem_thresh=tc.ohem_thresh,
                             ohem_min_fraction=tc.ohem_min_fraction)
                     if teacher_on:
-                        teacher = batch[2].to(device, non_blocking=True)
+                        coarse_logits = coarse_logits.float()
+                        teacher = pool_teacher_logits(batch[2].to(device, non_blocking=True),
+                                                      coarse_logits.shape[-2:])
                         if tc.kd_weight:
                             terms['kd'] = tc.kd_weight * pixel_kl_divergence(
-                                logits, teacher, tc.kd_temperature)
+                                coarse_logits, teacher, tc.kd_temperature)
                         if tc.cwd_weight:
                             terms['cwd'] = tc.cwd_weight * channel_wise_divergence(
-                                logits, teacher, tc.cwd_temperature)
+                                coarse_logits, teacher, tc.cwd_temperature)
                     loss = sum(terms.values())
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()

@@ -96,6 +96,22 @@ def test_package_run_ships_checkpoint_onnx_and_evidence(short_run, camvid_val_fr
         package_run(tmp_path, tmp_path / 'elsewhere', 'x')
 
 
+def test_shipped_log_keeps_epoch_lines_and_drops_progress_bars():
+    """A long run's log is mostly tqdm redraws (carriage returns, erasing blanks): the
+    shipped copy keeps what the trainer wrote and nothing else."""
+    from sgcp_core.release import log_without_progress_bars
+    raw = ('epoch 1: loss 2.4053 (0.6 img/s)\n'
+           'epoch 2/40:   0%|          | 0/58 [00:00<?, ?it/s]\r'
+           'epoch 2/40:  52%|#####     | 30/58 [01:02<00:58,  2.1s/it, loss=1.6]\r'
+           '                                          \r'
+           'epoch 2: loss 2.0660 val mIoU 78.14% (trained on) (0.9 img/s)\n'
+           'stopped at step 851/2320; resume with --resume last.pt\n')
+    assert log_without_progress_bars(raw) == (
+        'epoch 1: loss 2.4053 (0.6 img/s)\n'
+        'epoch 2: loss 2.0660 val mIoU 78.14% (trained on) (0.9 img/s)\n'
+        'stopped at step 851/2320; resume with --resume last.pt\n')
+
+
 @pytest.mark.heavy
 def test_resume_matches_uninterrupted_run(small_camvid, tmp_path):
     uninterrupted = train(_config(small_camvid, tmp_path / 'full'), progress=False)
@@ -287,6 +303,21 @@ def test_distillation_terms_vanish_when_student_matches_teacher():
             assert torch.isfinite(same) and same.abs() < 1e-5, loss.__name__
             other = loss(torch.randn(2, 5, 6, 8), teacher, temperature)
             assert other > 0.01, loss.__name__
+
+
+def test_teacher_logits_pool_onto_the_output_grid_over_defined_pixels_only():
+    """Distillation runs at stride 8: each cell is the mean of the teacher's defined
+    pixels under it; padding (NaN) neither counts nor leaks, a cell of padding stays NaN."""
+    from sgcp_core.losses import pool_teacher_logits
+    teacher = torch.arange(2 * 16 * 24, dtype=torch.float32).reshape(1, 2, 16, 24)
+    teacher[:, :, :8, :8] = float('nan')       # the top-left cell: all padding
+    teacher[:, :, 8:, 16:20] = float('nan')    # half of the bottom-right cell
+    pooled = pool_teacher_logits(teacher, (2, 3))
+    assert pooled.shape == (1, 2, 2, 3)
+    assert torch.isnan(pooled[:, :, 0, 0]).all()
+    assert torch.isfinite(pooled[:, :, 1:, :]).all() and torch.isfinite(pooled[:, :, 0, 1:]).all()
+    torch.testing.assert_close(pooled[0, 1, 0, 1], teacher[0, 1, :8, 8:16].mean())
+    torch.testing.assert_close(pooled[0, 0, 1, 2], teacher[0, 0, 8:, 20:24].mean())
 
 
 def test_config_rejects_values_the_loop_cannot_run_with(small_camvid, tmp_path):
