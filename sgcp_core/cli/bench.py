@@ -13,6 +13,7 @@ from pathlib import Path
 from sgcp_core.cli.arg_types import (non_negative_int, output_file, parse_resolution,
                                      positive_int)
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
+from sgcp_core.config import LABEL_MODES
 
 __all__ = ['add_parser', 'run']
 
@@ -23,7 +24,7 @@ EPILOG = '''examples:
       both backends at 360x480 and 720x960 on CamVid val frames (from the data config)
   sgcp bench -m best.pt --frames my_frames/ --resolution 480x640 1080x1920 --runs 50
   sgcp bench -m best.pt --label-modes --no-timing
-      mIoU and cost of the two label modes on the labelled CamVid val split
+      mIoU and cost of the label modes on the labelled CamVid val split
   sgcp bench --models models/camvid/sgcpnet_camvid_mobilenetv2.pt \
       models/camvid/sgcpnet_camvid_mobilenetv3.pt --no-timing --batch 4 --resolution 360x480
       four cameras' frames through one network run against one by one, per frame: what the
@@ -66,7 +67,7 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--no-timing', action='store_true',
                         help='skip the stage timings (e.g. with --label-modes)')
     parser.add_argument('--label-modes', action='store_true',
-                        help='compare upsample_logits and argmax_then_nearest: mIoU and '
+                        help=f'compare the label modes ({", ".join(LABEL_MODES)}): mIoU and '
                              'postprocess time on labelled frames (--data)')
     parser.add_argument('--data', metavar='ROOT',
                         help='CamVid root with val/ and valannot/ for --label-modes '
