@@ -5,8 +5,12 @@
 ``quantize_onnx`` takes the fp32 graph ``sgcp_core.export`` writes (or a ``.pt`` checkpoint,
 exported first), runs real frames through it to calibrate the activation ranges and writes
 a QDQ model: int8 per-channel weights, uint8 activations (ONNX Runtime's recommended pair
-for x86 CPUs with VNNI), with chosen nodes left in fp32. Frames are preprocessed by the
-engine's own ``preprocess``, so calibration sees exactly what inference will see.
+for x86 CPUs with VNNI), with chosen nodes (and their activations) left in fp32. Around
+the quantizer, ``sgcp_core.qdq_rewrites`` spells hard-swish, hard-sigmoid and
+squeeze-excite pooling with ops that stay int8, widens depthwise convolutions to channel
+counts ONNX Runtime's fast int8 kernel takes and folds constant multipliers into
+quantization scales. Frames are preprocessed by the engine's own ``preprocess``, so
+calibration sees exactly what inference will see.
 
 The result is an ordinary ONNX file for the engine and the node. Its metadata is the fp32
 model's plus ``precision: "int8"`` and ``calibration`` (method, frame count, where the
@@ -27,6 +31,8 @@ import numpy as np
 from sgcp_core.files import atomic_write, file_digest
 from sgcp_core.metadata import ONNX_INPUT_NAME as INPUT_NAME
 from sgcp_core.metadata import meta_from_onnx_props, meta_to_onnx_props
+from sgcp_core.qdq_rewrites import (REWRITE_PREFIX, rewrite_for_quantization,
+                                    simplify_quantized)
 
 __all__ = ['CALIBRATION_METHODS', 'EXCLUDE_GROUPS', 'DEFAULT_METHOD', 'DEFAULT_EXCLUDE',
            'DEFAULT_CALIBRATION_FRAMES', 'QuantizeReport', 'FrameCalibrationReader',
@@ -36,12 +42,16 @@ __all__ = ['CALIBRATION_METHODS', 'EXCLUDE_GROUPS', 'DEFAULT_METHOD', 'DEFAULT_E
 CALIBRATION_METHODS = ('minmax', 'entropy', 'percentile')
 # Chosen on CamVid val with tools/int8_sweep.py (64 train frames; mIoU loss against fp32):
 # MobileNetV2 variant: percentile -0.50, entropy -0.65, minmax -0.72 points; MobileNetV3
-# variant: percentile -0.08, minmax -0.27. Keeping the first convolution, the classifier
-# or the SGCP fusion nodes in fp32 moved mIoU by at most 0.1 point either way for any
-# method (within noise), while a float first convolution runs at full resolution and
-# showed up in profiles of the int8 graph, so nothing is kept in fp32 by default.
+# variant: percentile -0.08, minmax -0.27. Keeping the classifier or the SGCP fusion nodes
+# in fp32 moved mIoU by at most 0.1 point either way for any method (within noise).
+# The first convolution (3 input channels, full resolution) is slower as an int8 kernel
+# than in float, where ONNX Runtime also fuses its activation (on the MobileNetV3 variant
+# it took about 1.7x the float convolution's time in profiles at 360x480); kept in fp32 it
+# made that variant's int8 file faster and left the MobileNetV2 variant's speed as it was
+# (interleaved runs), with mIoU (percentile, after the sgcp_core.qdq_rewrites rewrites)
+# -0.05 instead of -0.10 (MobileNetV3) and -0.47 instead of -0.53 (MobileNetV2).
 DEFAULT_METHOD = 'percentile'
-DEFAULT_EXCLUDE: tuple[str, ...] = ()
+DEFAULT_EXCLUDE: tuple[str, ...] = ('first_conv',)
 DEFAULT_CALIBRATION_FRAMES = 64
 # () = every operator type ONNX Runtime's quantizer handles. Conv alone leaves a
 # Dequantize/Quantize pair around every activation (in profiles here those pairs cost
@@ -208,6 +218,20 @@ def _method_enum(method: str):
     return table[method]
 
 
+def _cache_covers(cache: str | Path, graph, excluded: Sequence[str]) -> bool:
+    """False when ``cache`` exists but lacks ranges of tensors the rewrites added here (its
+    graph kept other nodes in fp32); ONNX Runtime would leave those tensors in float."""
+    import json
+    cache = Path(cache)
+    if not cache.is_file():
+        return True
+    ranges = json.loads(cache.read_text()).get('data', {})
+    kept = set(excluded)
+    return all(output in ranges for node in graph.node
+               if node.name.startswith(REWRITE_PREFIX) and node.name not in kept
+               for output in node.output)
+
+
 def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
                   frames: int = DEFAULT_CALIBRATION_FRAMES, method: str = DEFAULT_METHOD,
                   exclude: Sequence[str] = DEFAULT_EXCLUDE,
@@ -222,13 +246,15 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
         calibration: folder of images (e.g. CamVid ``train``); ``frames`` of them, spread
             over the folder, calibrate the activation ranges.
         method: 'minmax', 'entropy' or 'percentile' (99.999th, ONNX Runtime's default).
-        exclude: node groups / name patterns kept in fp32; see ``resolve_excluded_nodes``.
+        exclude: node groups / name patterns kept in fp32 (with the activations that follow
+            them); see ``resolve_excluded_nodes``.
         op_types: operator types to quantize; empty: all ONNX Runtime's quantizer handles
             (see ``DEFAULT_OP_TYPES`` for why).
         dynamic: for a checkpoint, export with any input size allowed (see ``fp32_onnx``).
         calibration_cache: optional JSON file with the calibrated ranges: reused when it
-            exists for the same method, written otherwise. Lets one calibration serve
-            several ``exclude`` choices.
+            exists for the same method and covers this graph, written otherwise. Lets one
+            calibration serve several ``exclude`` choices (calibrate the one with the fewest
+            fp32 nodes first).
 
     Returns:
         QuantizeReport.
@@ -245,18 +271,26 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
     meta = meta_from_onnx_props(props, str(model))
     if meta.precision != 'fp32':
         raise ValueError(f'{model} is already {meta.precision}; quantize the fp32 model')
-    resolve_excluded_nodes(fp32.graph, exclude)   # fail fast on a typo, before any work
+    # Fails fast on a typo, before any work.
+    chosen = resolve_excluded_nodes(fp32.graph, exclude)
+    # Ops that would run in float between int8 convolutions become ops that quantize; the
+    # activations of nodes kept in fp32 stay with them (see sgcp_core.qdq_rewrites).
+    kept_float = rewrite_for_quantization(fp32, chosen)
     images = calibration_images(calibration, frames)
     reader = FrameCalibrationReader(images, meta.input_size, meta.mean, meta.std)
     with tempfile.TemporaryDirectory(prefix='sgcp_int8_') as work:
         work = Path(work)
         source, prepared, quantized = work / 'fp32.onnx', work / 'prep.onnx', work / 'q.onnx'
-        source.write_bytes(data)
+        onnx.save(fp32, str(source))
         # Shape inference and ONNX Runtime's graph optimisations first, as the quantizer
         # recommends: folded constants and fused ops calibrate and quantize as one.
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
-        graph = onnx.load(str(prepared))
-        excluded = resolve_excluded_nodes(graph.graph, exclude)
+        graph = onnx.load(str(prepared)).graph
+        # Constant folding removes some named nodes (e.g. the fusion weights' arithmetic).
+        present = {node.name for node in graph.node}
+        excluded = [name for name in kept_float if name in present]
+        if calibration_cache and not _cache_covers(calibration_cache, graph, excluded):
+            Path(calibration_cache).unlink()   # made for a graph with other nodes in fp32
         stride = min(FRAMES_PER_PASS, len(images))
         while len(images) % stride:
             stride -= 1   # the strided calibration needs passes of equal size
@@ -269,6 +303,7 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
             calibration_cache_path=(str(calibration_cache) if calibration_cache else None),
             extra_options={'CalibStridedMinMax': stride})
         result = onnx.load(str(quantized))
+    simplify_quantized(result)
     calibration_meta = {
         'method': method, 'frames': len(images), 'source': str(calibration),
         'excluded_nodes': excluded, 'per_channel': True, 'format': 'QDQ',

@@ -33,10 +33,61 @@ def frames_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tiny_int8(tiny_checkpoint, frames_dir, tmp_path_factory):
+    """The 0.61M architecture (untrained) quantized with its first and last convolutions in
+    fp32."""
     out = tmp_path_factory.mktemp('int8') / 'tiny_int8.onnx'
     report = quantize_onnx(tiny_checkpoint, out, frames_dir, frames=4, method='minmax',
-                           exclude=['classifier'])
+                           exclude=['first_conv', 'classifier'])
     return out, report
+
+
+# What ONNX Runtime runs without computing in float: integer kernels, (de)quantization and
+# ops that only move or index data (shapes, layout, nearest resize and max-pool of uint8).
+_NOT_FLOAT_COMPUTE = {'QuantizeLinear', 'DequantizeLinear', 'Shape', 'Gather', 'Unsqueeze',
+                      'Concat', 'Slice', 'Transpose', 'Resize', 'MaxPool', 'NhwcMaxPool',
+                      'ReorderInput', 'ReorderOutput', 'Reshape', 'Identity'}
+
+
+def _optimized_graph(path, tmp_path):
+    """The graph ONNX Runtime runs for ``path`` (CPU, all optimisations), as saved by it."""
+    import onnx
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / 'optimized.onnx')
+    options.log_severity_level = 3   # saving an NCHWc-optimised graph warns that it is
+    ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
+    return onnx.load(str(tmp_path / 'optimized.onnx')).graph
+
+
+def _float_islands(graph) -> list[str]:
+    """Float-computing nodes with an integer kernel both upstream and downstream of them."""
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def integer(node):
+        return node.op_type.startswith('QLinear')
+
+    def reaches(node, step, seen):
+        for neighbour in step(node):
+            if id(neighbour) not in seen:
+                seen.add(id(neighbour))
+                if integer(neighbour) or reaches(neighbour, step, seen):
+                    return True
+        return False
+
+    def upstream(node):
+        return [producers[i] for i in node.input if i in producers]
+
+    def downstream(node):
+        return [c for o in node.output for c in consumers.get(o, [])]
+
+    return [f'{node.op_type} {node.name}' for node in graph.node
+            if not integer(node) and node.op_type not in _NOT_FLOAT_COMPUTE
+            and reaches(node, upstream, set()) and reaches(node, downstream, set())]
 
 
 def test_int8_file_says_how_it_was_made(tiny_int8, frames_dir):
@@ -59,11 +110,115 @@ def test_int8_graph_is_qdq_and_keeps_excluded_nodes_in_float(tiny_int8):
     ops = {node.op_type for node in graph.node}
     assert {'QuantizeLinear', 'DequantizeLinear'} <= ops
     producers = {output: node for node in graph.node for output in node.output}
-    for node in graph.node:
-        if node.name in report.excluded_nodes:
-            # Its weight is a plain float initializer, not the output of a DequantizeLinear.
-            weight = node.input[1]
-            assert weight not in producers or producers[weight].op_type != 'DequantizeLinear'
+    convs = [node for node in graph.node if node.name in report.excluded_nodes
+             and node.op_type == 'Conv']
+    assert len(convs) == 2
+    for node in convs:
+        # Weight and bias are plain float initializers, not outputs of DequantizeLinear
+        # (the untrained network's equal zero biases are shared with quantized convs).
+        for name in node.input[1:]:
+            assert name not in producers or producers[name].op_type != 'DequantizeLinear'
+
+
+def test_int8_graph_has_no_float_islands_between_int8_kernels(tiny_int8, tmp_path):
+    # The 0.61M architecture's hard-swish, hard-sigmoid and squeeze-excite ran in float
+    # between int8 convolutions (Dequantize/Quantize around each): no int8 speed-up.
+    path, report = tiny_int8
+    graph = _optimized_graph(path, tmp_path)
+    assert _float_islands(graph) == []
+    ops = [node.op_type for node in graph.node]
+    assert ops.count('QLinearConv') == 85   # all but the first and last convolutions
+    for op in ('QLinearGlobalAveragePool', 'QLinearAdd', 'QLinearMul', 'QLinearSigmoid'):
+        assert op in ops
+    assert not {'HardSwish', 'HardSigmoid', 'ReduceMean'} & set(ops)
+    # The first convolution's hard-swish stays in float with it, not quantized between.
+    assert [n for n in report.excluded_nodes if '/stem/' in n] == [
+        '/model/encoder/stem/conv/Conv', '/model/encoder/stem/act/HardSwish/HardSigmoid',
+        '/model/encoder/stem/act/HardSwish/Mul']
+
+
+def test_rewrites_for_quantization_compute_the_same_function(tiny_onnx, camvid_val_frames):
+    import onnx
+    import onnxruntime as ort
+    from sgcp_core.engine.pre_post import preprocess
+    from sgcp_core.metadata import read_meta
+    from sgcp_core.qdq_rewrites import rewrite_for_quantization
+    model = onnx.load(str(tiny_onnx))
+    first_conv = next(n.name for n in model.graph.node if n.op_type == 'Conv')
+    kept = rewrite_for_quantization(model, [first_conv])
+    assert kept[0] == first_conv and len(kept) == 3   # + its HardSigmoid and Mul, named
+    ops = [node.op_type for node in model.graph.node]
+    assert 'HardSwish' not in ops and 'ReduceMean' not in ops
+    assert ops.count('HardSigmoid') == 1 and ops.count('GlobalAveragePool') == 9
+    # The 72-, 88- and 120-channel depthwise convolutions, widened with zero channels.
+    groups = [a.i for n in model.graph.node if n.op_type == 'Conv' for a in n.attribute
+              if a.name == 'group' and a.i > 1 and '/encoder/' in n.name]
+    assert groups == [16, 80, 96, 96, 240, 240, 128, 144, 288, 576, 576]
+    meta = read_meta(tiny_onnx)
+    images = preprocess(camvid_val_frames[0][1], meta.input_size, meta.mean, meta.std)
+    before, after = (ort.InferenceSession(m, providers=['CPUExecutionProvider']).run(
+        None, {'images': images})[0] for m in (str(tiny_onnx), model.SerializeToString()))
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
+
+
+def test_simplified_qdq_graph_folds_scalar_multipliers_and_reads_shapes_quantized():
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from sgcp_core.qdq_rewrites import simplify_quantized
+
+    def constant(name, value, dtype=np.float32):
+        return numpy_helper.from_array(np.asarray(value, dtype), name)
+
+    # y = Resize(DQ(Q(x)) * 0.25 -> Q -> DQ, to the size of x), nearest; and x * 0.25 + x.
+    nodes = [
+        helper.make_node('QuantizeLinear', ['x', 's', 'z'], ['xq']),
+        helper.make_node('DequantizeLinear', ['xq', 's', 'z'], ['xd']),
+        helper.make_node('DequantizeLinear', ['cq', 'cs', 'cz'], ['c']),
+        helper.make_node('Mul', ['xd', 'c'], ['m'], 'scale_by_constant'),
+        helper.make_node('QuantizeLinear', ['m', 'ms', 'z'], ['mq']),
+        helper.make_node('DequantizeLinear', ['mq', 'ms', 'z'], ['md']),
+        helper.make_node('Add', ['md', 'xd'], ['a']),
+        helper.make_node('QuantizeLinear', ['a', 's', 'z'], ['aq']),
+        helper.make_node('DequantizeLinear', ['aq', 's', 'z'], ['y']),
+        helper.make_node('Shape', ['xd'], ['shape'])]
+    initializers = [constant('s', 0.05), constant('z', 128, np.uint8),
+                    constant('cq', 255, np.uint8), constant('cs', 0.25 / 255),
+                    constant('cz', 0, np.uint8), constant('ms', 0.0125)]
+    graph = helper.make_graph(
+        nodes, 'qdq', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 2, 3, 4])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 2, 3, 4]),
+         helper.make_tensor_value_info('shape', TensorProto.INT64, [4])], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
+    x = np.random.default_rng(0).uniform(-6, 6, (1, 2, 3, 4)).astype(np.float32)
+    expected = ort.InferenceSession(model.SerializeToString(),
+                                    providers=['CPUExecutionProvider']).run(None, {'x': x})
+    counts = simplify_quantized(model)
+    onnx.checker.check_model(model)
+    assert counts == {'folded_multipliers': 1, 'shapes_of_quantized': 1}
+    ops = [node.op_type for node in model.graph.node]
+    assert 'Mul' not in ops and ops.count('QuantizeLinear') == 2
+    assert next(n for n in model.graph.node if n.op_type == 'Shape').input[0] == 'xq'
+    got = ort.InferenceSession(model.SerializeToString(),
+                               providers=['CPUExecutionProvider']).run(None, {'x': x})
+    np.testing.assert_array_equal(got[1], expected[1])
+    # One rounding step fewer: within one output quantization step of the original.
+    np.testing.assert_allclose(got[0], expected[0], atol=0.05 + 1e-6)
+
+
+def test_calibration_cache_without_the_rewritten_tensors_is_not_reused(tmp_path):
+    import json
+    from onnx import helper
+    from sgcp_core.quantize import _cache_covers
+    graph = helper.make_graph([helper.make_node('Add', ['x', 'c'], ['int8prep/a/shifted'],
+                                                'int8prep/a/Add')], 'g', [], [])
+    cache = tmp_path / 'ranges.json'
+    assert _cache_covers(cache, graph, [])                    # no cache yet: calibrate
+    cache.write_text(json.dumps({'data': {'x': {}}}))
+    assert not _cache_covers(cache, graph, [])                # made with that node in fp32
+    assert _cache_covers(cache, graph, ['int8prep/a/Add'])
+    cache.write_text(json.dumps({'data': {'x': {}, 'int8prep/a/shifted': {}}}))
+    assert _cache_covers(cache, graph, [])
 
 
 def test_engine_runs_the_int8_file_at_any_size(tiny_int8, tiny_checkpoint):
