@@ -48,8 +48,9 @@ CALIBRATION_METHODS = ('minmax', 'entropy', 'percentile')
 # than in float, where ONNX Runtime also fuses its activation (on the MobileNetV3 variant
 # it took about 1.7x the float convolution's time in profiles at 360x480); kept in fp32 it
 # made that variant's int8 file faster and left the MobileNetV2 variant's speed as it was
-# (interleaved runs), with mIoU (percentile, after the sgcp_core.qdq_rewrites rewrites)
-# -0.05 instead of -0.10 (MobileNetV3) and -0.47 instead of -0.53 (MobileNetV2).
+# (interleaved runs), with mIoU (percentile, after the sgcp_core.qdq_rewrites rewrites but
+# before the depthwise widening) -0.05 instead of -0.10 (MobileNetV3) and -0.47 instead
+# of -0.53 (MobileNetV2).
 DEFAULT_METHOD = 'percentile'
 DEFAULT_EXCLUDE: tuple[str, ...] = ('first_conv',)
 DEFAULT_CALIBRATION_FRAMES = 64
