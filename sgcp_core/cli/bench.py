@@ -331,10 +331,11 @@ def run(args: argparse.Namespace) -> int:
         samples = [dataset.load_raw(i) for i in range(count)]
         results = benchmark.compare_label_modes(segmenter, samples, progress=True)
         print(f'label modes on {count} labelled val frames ({segmenter.describe()}):')
-        print(f'{"output":>9}  {"mode":<20} {"mIoU %":>7} {"pixel acc %":>11} '
+        width = max(map(len, LABEL_MODES))
+        print(f'{"output":>9}  {"mode":<{width}} {"mIoU %":>7} {"pixel acc %":>11} '
               f'{"postprocess ms":>14}')
         for r in results:
-            print(f'{r.output_size[0]:>4}x{r.output_size[1]:<4}  {r.mode:<20} '
+            print(f'{r.output_size[0]:>4}x{r.output_size[1]:<4}  {r.mode:<{width}} '
                   f'{100 * r.miou:7.2f} {100 * r.pixel_accuracy:11.2f} '
                   f'{r.postprocess_ms:14.2f}')
         first, second = results[0], results[1]   # both modes at the dataset's resolution
