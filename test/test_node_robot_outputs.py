@@ -465,7 +465,8 @@ def test_the_readme_launch_example_starts_the_node_with_its_remaps_and_groups(
         run.wait_for('robot outputs: camera_info from /camera/camera/color/camera_info, depth '
                      'from /camera/camera/aligned_depth_to_color/image_raw')
         run.wait_for('labels at the depth size')
-        assert ', 4 classes,' in run.text()     # the navigation groups, not CamVid's 11
+        # The 'ready' line comes after the outputs' lines: wait for it too.
+        run.wait_for(', 4 classes,')    # the navigation groups, not CamVid's 11
     finally:
         return_code = run.stop()
     run.assert_clean_exit(return_code)
