@@ -160,6 +160,20 @@ def bench_engines(config: EngineConfig, backends: Sequence[str],
                               Path(exports), confidence, models)
 
 
+def _bench_cases(config: EngineConfig, models: Sequence[str | Path], backends: Sequence[str],
+                 sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray]):
+    """(size, frames at that size, model path, backend) of every case a bench times: each
+    model under each backend that can run it (an ``.onnx`` file only under ONNX Runtime)."""
+    from sgcp_core.resources import resolve_model_path
+    model_paths = [resolve_model_path(m) for m in (models or [config.model_path])]
+    for size in sizes:
+        sized = resize_frames(frames, size)
+        for model_path, backend in ((m, b) for m in model_paths for b in backends):
+            if model_path.suffix.lower() == '.onnx' and backend != 'onnx':
+                continue
+            yield size, sized, model_path, backend
+
+
 def _export_at(model_path: Path, size: tuple[int, int], folder: Path,
                dynamic_batch: bool = False) -> Path:
     from sgcp_core.checkpoint import load_model
@@ -188,31 +202,25 @@ def compare_batching(config: EngineConfig, backends: Sequence[str],
         (timings, notes): the notes say which models were left out and why (an ``.onnx``
         file exported without ``--dynamic-batch`` cannot take a batch).
     """
-    from sgcp_core.resources import resolve_model_path
-    model_paths = [resolve_model_path(m) for m in (models or [config.model_path])]
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix='sgcp_bench_batch_') as folder:
-        for size in sizes:
-            sized = resize_frames(frames, size)
-            for model_path, backend in ((m, b) for m in model_paths for b in backends):
-                is_onnx = model_path.suffix.lower() == '.onnx'
-                if is_onnx and backend != 'onnx':
-                    continue
-                paths = (model_path, model_path)
-                if backend == 'onnx' and not is_onnx:
-                    paths = (_export_at(model_path, size, Path(folder)),
-                             _export_at(model_path, size, Path(folder), dynamic_batch=True))
-                pair = [Segmenter(replace(config, model_path=str(path), backend=backend,
-                                          input_height=size[0], input_width=size[1]))
-                        for path in paths]
-                if not pair[1].takes_batches:
-                    notes.append(f'{model_path.name}: its graph takes one frame per run '
-                                 '(export the checkpoint with "sgcp export --dynamic-batch")')
-                    continue
-                pair[1].prepare_batches(batch)
-                rows.append({'backend': backend, 'size': tuple(size), 'pair': pair,
-                             'frames': sized, 'times': ([], []), 'model': str(model_path),
-                             'precision': pair[0].meta.precision})
+        for size, sized, model_path, backend in _bench_cases(config, models, backends, sizes,
+                                                             frames):
+            paths = (model_path, model_path)
+            if backend == 'onnx' and model_path.suffix.lower() != '.onnx':
+                paths = (_export_at(model_path, size, Path(folder)),
+                         _export_at(model_path, size, Path(folder), dynamic_batch=True))
+            pair = [Segmenter(replace(config, model_path=str(path), backend=backend,
+                                      input_height=size[0], input_width=size[1]))
+                    for path in paths]
+            if not pair[1].takes_batches:
+                notes.append(f'{model_path.name}: its graph takes one frame per run '
+                             '(export the checkpoint with "sgcp export --dynamic-batch")')
+                continue
+            pair[1].prepare_batches(batch)
+            rows.append({'backend': backend, 'size': tuple(size), 'pair': pair,
+                         'frames': sized, 'times': ([], []), 'model': str(model_path),
+                         'precision': pair[0].meta.precision})
         for index in range(-warmup, runs):
             for row in rows:
                 chosen = [row['frames'][(index * batch + k) % len(row['frames'])]
@@ -243,27 +251,22 @@ def _bench_engines(config: EngineConfig, backends: Sequence[str],
                    bare: bool, warmup: int, exports: Path,
                    confidence: bool = False,
                    models: Sequence[str | Path] = ()) -> list[StageTiming]:
-    from sgcp_core.resources import resolve_model_path
-    model_paths = [resolve_model_path(m) for m in (models or [config.model_path])]
     rows = []
-    for size in sizes:
-        sized = resize_frames(frames, size)
-        for model_path, backend in ((m, b) for m in model_paths for b in backends):
-            is_onnx = model_path.suffix.lower() == '.onnx'
-            if is_onnx and backend != 'onnx':
-                continue
-            path = model_path
-            if backend == 'onnx' and not is_onnx:
-                path = _export_at(model_path, size, exports)
-            segmenter = Segmenter(replace(config, model_path=str(path), backend=backend,
-                                          input_height=size[0], input_width=size[1]))
-            forward = None
-            if bare and not is_onnx:
-                forward = bare_forward(model_path, backend, size, config.threads,
-                                       segmenter.device)
-            rows.append({'backend': backend, 'size': tuple(size), 'segmenter': segmenter,
-                         'frames': sized, 'forward': forward, 'stages': {}, 'bare': [],
-                         'model': str(model_path), 'precision': segmenter.meta.precision})
+    for size, sized, model_path, backend in _bench_cases(config, models, backends, sizes,
+                                                         frames):
+        is_onnx = model_path.suffix.lower() == '.onnx'
+        path = model_path
+        if backend == 'onnx' and not is_onnx:
+            path = _export_at(model_path, size, exports)
+        segmenter = Segmenter(replace(config, model_path=str(path), backend=backend,
+                                      input_height=size[0], input_width=size[1]))
+        forward = None
+        if bare and not is_onnx:
+            forward = bare_forward(model_path, backend, size, config.threads,
+                                   segmenter.device)
+        rows.append({'backend': backend, 'size': tuple(size), 'segmenter': segmenter,
+                     'frames': sized, 'forward': forward, 'stages': {}, 'bare': [],
+                     'model': str(model_path), 'precision': segmenter.meta.precision})
     for index in range(-warmup, runs):
         for row in rows:
             frame = row['frames'][index % len(row['frames'])]
