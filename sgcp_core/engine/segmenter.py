@@ -272,8 +272,7 @@ class Segmenter:
         self._mean = self.meta.mean
         self._std = self.meta.std
         self._palette = self.classes.palette_array()
-        self._input_buffer = np.empty((1, 3) + self.input_size, np.float32)
-        self._batch_buffer = np.empty((0, 3) + self.input_size, np.float32)  # grown on use
+        self._input_buffer = np.empty((1, 3) + self.input_size, np.float32)  # grown by batches
         self._lock = threading.Lock()
         self._warm_up(config.warmup_runs)
 
@@ -317,29 +316,20 @@ class Segmenter:
             in ms). The logits are the backend's, at ``input_size / backend.logits_stride``.
         """
         with self._lock:
-            return self._infer_logits(rgb)
+            logits, (timings,) = self._infer([rgb])
+            return logits, timings
 
-    def _infer_logits(self, rgb: np.ndarray) -> tuple[np.ndarray | torch.Tensor, dict]:
-        start = time.perf_counter()
-        images = pre_post.preprocess(rgb, self.input_size, self._mean, self._std,
-                                     out=self._input_buffer)
-        preprocessed = time.perf_counter()
-        logits = self.backend.forward(images)
-        inferred = time.perf_counter()
-        return logits, {'preprocess': 1e3 * (preprocessed - start),
-                        'inference': 1e3 * (inferred - preprocessed)}
-
-    def _infer_batch(self, frames: Sequence[np.ndarray]
-                     ) -> tuple[np.ndarray | torch.Tensor, list[dict]]:
+    def _infer(self, frames: Sequence[np.ndarray]
+               ) -> tuple[np.ndarray | torch.Tensor, list[dict]]:
         """(N, C, h, w) logits of N frames from one network run; per-frame timings."""
         count = len(frames)
-        if self._batch_buffer.shape[0] < count:
-            self._batch_buffer = np.empty((count, 3) + self.input_size, np.float32)
-        images = self._batch_buffer[:count]
+        if self._input_buffer.shape[0] < count:
+            self._input_buffer = np.empty((count, 3) + self.input_size, np.float32)
+        images = self._input_buffer[:count]
         timings = []
         for index, rgb in enumerate(frames):
             start = time.perf_counter()
-            # Each frame is resized to the network's input on its own, as segment() does, so
+            # Each frame is resized to the network's input on its own, so
             # cameras of different resolutions share a batch.
             pre_post.preprocess(rgb, self.input_size, self._mean, self._std,
                                 out=images[index:index + 1])
@@ -379,7 +369,7 @@ class Segmenter:
         """
         with self._lock:
             start = time.perf_counter()
-            logits, timings = self._infer_logits(rgb)
+            logits, (timings,) = self._infer([rgb])
             return self._finish(rgb, logits, timings, start, want_color, want_overlay,
                                 overlay_alpha, want_confidence, output_size)
 
@@ -411,7 +401,7 @@ class Segmenter:
         for rgb in frames:
             pre_post.check_rgb(rgb)
         with self._lock:
-            logits, timings = self._infer_batch(frames)
+            logits, timings = self._infer(frames)
             results = []
             for index, (rgb, option) in enumerate(zip(frames, options)):
                 result = self._finish(rgb, logits[index:index + 1], timings[index], None,
