@@ -49,14 +49,21 @@ def test_bad_arguments_exit_2(capsys, tmp_path):
     assert not (tmp_path / 'out').exists()
 
 
-@pytest.mark.slow
-def test_node_bench_measures_a_short_run(tmp_path, tiny_onnx):
+@pytest.fixture
+def random_frames(tmp_path):
+    """A folder of four random 120x90 PNG frames for the camera publisher to play."""
     frames = tmp_path / 'frames'
     frames.mkdir()
     rng = np.random.default_rng(0)
     for index in range(4):
         cv2.imwrite(str(frames / f'{index:03d}.png'),
                     rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+    return frames
+
+
+@pytest.mark.slow
+def test_node_bench_measures_a_short_run(tmp_path, tiny_onnx, random_frames):
+    frames = random_frames
     out = tmp_path / 'out'
     code = node_bench.main(['--model', str(tiny_onnx), '--frames', str(frames),
                             '--resolution', '90x120', '--rate', '10', '--duration', '3',
@@ -95,13 +102,8 @@ def test_cameras_are_named_and_bounded(capsys):
 
 
 @pytest.mark.slow
-def test_node_bench_measures_one_node_for_two_cameras(tmp_path, tiny_onnx):
-    frames = tmp_path / 'frames'
-    frames.mkdir()
-    rng = np.random.default_rng(1)
-    for index in range(4):
-        cv2.imwrite(str(frames / f'{index:03d}.png'),
-                    rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+def test_node_bench_measures_one_node_for_two_cameras(tmp_path, tiny_onnx, random_frames):
+    frames = random_frames
     out = tmp_path / 'out'
     assert node_bench.main(['--model', str(tiny_onnx), '--frames', str(frames), '--cameras',
                             '2', '--resolution', '90x120', '--rate', '5', '--duration', '3',
