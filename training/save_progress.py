@@ -1,0 +1,58 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Put a running training run's progress on record: its log and its resume checkpoint.
+
+`runs/` is ignored by git and does not outlive a development session, so a run longer than
+one session keeps going only from what is committed. This copies, atomically, the run's log
+(without the progress-bar redraws) and its `last.pt` into training/results/, from where the
+next session resumes the run exactly:
+
+    python training/save_progress.py runs/student_mobilenetv3 \
+        --log runs/student_mobilenetv3.log --name student_mobilenetv3
+    # later, wherever runs/ is gone:
+    sgcp train --config training/camvid_student_mobilenetv3.yaml \
+        --resume training/results/student_mobilenetv3_last.pt
+"""
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sgcp_core.files import atomic_write  # noqa: E402
+from sgcp_core.release import log_without_progress_bars  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / 'results'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('run_dir', help="the run's out_dir, holding last.pt")
+    parser.add_argument('--log', required=True, help="the run's log (nohup output)")
+    parser.add_argument('--name', required=True, help='file name stem in training/results')
+    parser.add_argument('--no-checkpoint', action='store_true',
+                        help='copy the log only (e.g. once the run is packaged)')
+    args = parser.parse_args()
+    checkpoint = Path(args.run_dir) / 'last.pt'
+    log = Path(args.log)
+    for path in [log] + ([] if args.no_checkpoint else [checkpoint]):
+        if not path.is_file():
+            print(f'save_progress: error: {path} not found', file=sys.stderr)
+            return 2
+    # newline='': the progress bars' carriage returns must reach the stripping untouched.
+    with open(log, encoding='utf-8', errors='replace', newline='') as source:
+        text = log_without_progress_bars(source.read())
+    written = [RESULTS / f'{args.name}.log']
+    atomic_write(written[0], lambda temp: Path(temp).write_text(text, encoding='utf-8'))
+    if not args.no_checkpoint:
+        written.append(RESULTS / f'{args.name}_last.pt')
+        atomic_write(written[1], lambda temp: shutil.copyfile(checkpoint, temp))
+    for path in written:
+        print(f'{path} ({path.stat().st_size} bytes)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
