@@ -53,6 +53,12 @@ def camvid_val_frames(camvid_root):
 
 
 @pytest.fixture(scope='session')
+def frame(camvid_val_frames):
+    """One real CamVid val frame: (360, 480, 3) uint8 RGB."""
+    return camvid_val_frames[0][1]
+
+
+@pytest.fixture(scope='session')
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained 11-class CamVid SGCPNet saved in this package's checkpoint format."""
     import torch

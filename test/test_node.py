@@ -202,11 +202,6 @@ def client(node_process, node_log):
         client.close()
 
 
-@pytest.fixture(scope='module')
-def frame(camvid_val_frames) -> np.ndarray:
-    return camvid_val_frames[0][1]
-
-
 def test_class_info_is_latched_json(client, frame):
     from sgcp_core.classes import CAMVID
     info = json.loads(client.inbox['class_info'][0].data)

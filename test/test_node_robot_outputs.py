@@ -217,11 +217,6 @@ def client(nodes):
         client.close()
 
 
-@pytest.fixture(scope='module')
-def frame(camvid_val_frames) -> np.ndarray:
-    return camvid_val_frames[0][1]
-
-
 def test_confidence_is_computed_only_for_subscribers_and_is_surest_inside_regions(
         client, frame):
     stamp = stamp_of(100.0)
