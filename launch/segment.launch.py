@@ -1,18 +1,25 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Start the segmentation node (and optionally RViz) for one camera.
+"""Start the segmentation node (and optionally RViz) for one camera or several.
 
     ros2 launch sgcp_ros segment.launch.py image:=/camera/image_raw
     ros2 launch sgcp_ros segment.launch.py namespace:=front image:=/front/image_raw rviz:=true
     ros2 launch sgcp_ros segment.launch.py image:=/camera/image_raw image_transport:=compressed
     ros2 launch sgcp_ros segment.launch.py lifecycle:=true   # then: ros2 lifecycle set ...
+    ros2 launch sgcp_ros segment.launch.py cameras:="front=/front/color/image_raw rear"
 
-Several cameras: launch once per camera with its own namespace. Empty model / backend /
-device arguments leave those parameters to the params file and the built-in defaults;
-empty output topics keep the node's own (~/labels, ~/color_mask, ~/overlay).
+Several cameras: one node serves them all with one model (README, Many cameras). cameras
+holds NAME or NAME=IMAGE_TOPIC entries, separated by commas or spaces; camera NAME reads
+NAME/image (remapped to IMAGE_TOPIC where given; camera_info is that topic's sibling) and
+publishes ~/NAME/labels, ~/NAME/color_mask, ~/NAME/overlay. image, labels, color_mask and
+overlay remap the single camera's topics, so they cannot be given with cameras. Empty
+model / backend / device / cameras arguments leave those parameters to the params file and
+the built-in defaults; empty output topics keep the node's own (~/labels, ~/color_mask,
+~/overlay).
 """
 
 import os
+import re
 import tempfile
 
 from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
@@ -30,6 +37,7 @@ NODE_NAME = 'sgcp_segmentation'
 # Launch argument -> the node's output topic it remaps.
 OUTPUT_REMAPS = (('labels', '~/labels'), ('color_mask', '~/color_mask'),
                  ('overlay', '~/overlay'))
+IMAGE_DEFAULT = 'image'
 
 
 class LaunchError(RuntimeError):
@@ -54,16 +62,65 @@ def _check_rviz2_installed() -> None:
                           'rviz:=true. Nothing was started.')
 
 
-def _rviz_config_for(namespace: str, share: str) -> tuple[str, str | None]:
-    """The shipped RViz view with its topics moved into ``namespace``: (path, temp file)."""
+def _camera_entries(text: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The cameras argument as (camera names, remappings of NAME/image to a topic).
+
+    Entries are NAME or NAME=IMAGE_TOPIC, separated by commas and/or whitespace; the names
+    are checked by the node's own rule (``sgcp_ros.parameters.check_camera_names``).
+    """
+    text = text.strip()
+    if not text:
+        return [], []
+    names, remappings = [], []
+    for entry in re.split(r'\s*,\s*|\s+', text):
+        name, equals, topic = entry.partition('=')
+        names.append(name)
+        if equals:
+            if not topic:
+                raise LaunchError(f'cameras:={text}: {entry!r} names no image topic (NAME or '
+                                  'NAME=IMAGE_TOPIC). Nothing was started.')
+            remappings.append((f'{name}/image', topic))
+    try:
+        from sgcp_ros.parameters import check_camera_names
+    except ImportError:
+        # ros2 launch runs in another Python than the node (a ROS install's ros2 with the
+        # package pip-installed into a venv): the node checks the names at start-up.
+        return names, remappings
+    problem = check_camera_names(names)
+    if problem:
+        raise LaunchError(f'cameras:={text}: {problem.removeprefix("parameter cameras: ")}. '
+                          'Nothing was started.')
+    return names, remappings
+
+
+def _check_single_camera_arguments_absent(arg) -> None:
+    # image, labels, color_mask and overlay remap the single camera's topics, which a node
+    # with cameras does not have: given with cameras they would do nothing.
+    if arg('image') != IMAGE_DEFAULT:
+        raise LaunchError('image:= remaps the single camera\'s input and cannot be given with '
+                          'cameras:=; give each camera\'s image topic in cameras:= as '
+                          'NAME=IMAGE_TOPIC (cameras:="front=/front/image_raw rear=/rear/'
+                          'image_raw"). Nothing was started.')
+    for launch_name, _ in OUTPUT_REMAPS:
+        if arg(launch_name):
+            raise LaunchError(f'{launch_name}:= remaps the single camera\'s ~/{launch_name} '
+                              f'and cannot be given with cameras:=; camera NAME publishes '
+                              f'~/NAME/{launch_name}. Nothing was started.')
+
+
+def _rviz_config_for(namespace: str, share: str,
+                     camera: str = '') -> tuple[str, str | None]:
+    """The shipped RViz view with its topics moved into ``namespace`` and to ``camera``'s
+    outputs (~/camera/overlay ...): (path, temp file)."""
     path = os.path.join(share, 'config', 'sgcp.rviz')
-    if not namespace:
+    if not namespace and not camera:
         return path, None
-    prefix = '/' + namespace.strip('/')
+    prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
+    node = f'{prefix}/{NODE_NAME}/' + (f'{camera}/' if camera else '')
     with open(path, encoding='utf-8') as source:
-        text = source.read().replace(f'/{NODE_NAME}/', f'{prefix}/{NODE_NAME}/')
-    fd, moved = tempfile.mkstemp(prefix=f'sgcp_{prefix.strip("/").replace("/", "_")}_',
-                                 suffix='.rviz')
+        text = source.read().replace(f'/{NODE_NAME}/', node)
+    label = '_'.join(filter(None, [prefix.strip('/').replace('/', '_'), camera]))
+    fd, moved = tempfile.mkstemp(prefix=f'sgcp_{label}_', suffix='.rviz')
     with os.fdopen(fd, 'w', encoding='utf-8') as target:
         target.write(text)
     return moved, moved
@@ -80,6 +137,9 @@ def _nodes(context):
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
+    cameras, camera_remappings = _camera_entries(arg('cameras'))
+    if cameras:
+        _check_single_camera_arguments_absent(arg)
     rviz = _truthy(arg('rviz'))
     if rviz:
         _check_rviz2_installed()
@@ -91,10 +151,12 @@ def _nodes(context):
                                    ('device', 'device'), ('image_transport', 'image_transport')):
         if arg(launch_name):
             overrides[parameter] = arg(launch_name)
+    if cameras:
+        overrides['cameras'] = cameras   # a list of strings: a string array parameter
     parameters = ([arg('params_file')] if arg('params_file') else []) + [overrides]
     # The node subscribes <image>/compressed itself with image_transport:=compressed,
-    # from the remapped image topic, so one remap moves both.
-    remappings = [('image', arg('image'))] + [
+    # from the remapped image topic, so one remap moves both (and camera_info, its sibling).
+    remappings = camera_remappings if cameras else [('image', arg('image'))] + [
         (topic, arg(launch_name)) for launch_name, topic in OUTPUT_REMAPS if arg(launch_name)]
     managed = _truthy(arg('lifecycle'))
     node_type = LifecycleNode if managed else Node
@@ -103,7 +165,8 @@ def _nodes(context):
         executable='segmentation_lifecycle_node' if managed else 'segmentation_node',
         parameters=parameters, output='screen', remappings=remappings)]
     if rviz:
-        config, temporary = _rviz_config_for(namespace, share)
+        # With cameras the view shows the first one's outputs.
+        config, temporary = _rviz_config_for(namespace, share, cameras[0] if cameras else '')
         if temporary:
             actions.append(RegisterEventHandler(OnShutdown(
                 on_shutdown=lambda event, context: _remove(temporary))))
@@ -117,13 +180,19 @@ def _nodes(context):
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory(PACKAGE)
     return LaunchDescription([
-        DeclareLaunchArgument('image', default_value='image',
+        DeclareLaunchArgument('image', default_value=IMAGE_DEFAULT,
                               description='Input sensor_msgs/Image topic; with '
-                              'image_transport:=compressed the node reads <image>/compressed.'),
+                              'image_transport:=compressed the node reads <image>/compressed. '
+                              'Not with cameras.'),
+        DeclareLaunchArgument('cameras', default_value='',
+                              description='Several cameras, one node: NAME or '
+                              'NAME=IMAGE_TOPIC entries separated by commas or spaces; NAME '
+                              "reads NAME/image, publishes ~/NAME/labels ...; '' = params "
+                              'file / one camera on image.'),
         DeclareLaunchArgument('image_transport', default_value='',
                               description="raw | compressed; '' = params file / raw."),
         DeclareLaunchArgument('namespace', default_value='',
-                              description='Namespace of the node, one per camera.'),
+                              description='Namespace of the node.'),
         DeclareLaunchArgument('params_file',
                               default_value=os.path.join(share, 'config', 'segmentation.yaml'),
                               description='ROS parameters file for the node.'),

@@ -259,6 +259,64 @@ def test_rviz_without_rviz2_says_so_and_starts_nothing(user_env, tmp_path):
     assert set(Path('/tmp').glob('sgcp_sgcp_rviz_check_*.rviz')) == temporary
 
 
+# -- several cameras: cameras:= -----------------------------------------------------------
+def test_cameras_argument_starts_one_node_that_serves_each_camera(
+        user_env, tiny_checkpoint, tmp_path):
+    from sensor_msgs.msg import Image
+
+    from test_node import RosClient
+    namespace = '/sgcp_cameras_launch'
+    node = f'{namespace}/sgcp_segmentation'
+    front_topic = '/sgcp_cameras_launch_front/color/image_raw'   # NAME=TOPIC: remapped
+    rear_topic = f'{namespace}/rear/image'                        # NAME alone: NAME/image
+    run = Launched(user_env, tmp_path / 'launch.log', f'namespace:={namespace.strip("/")}',
+                   f'cameras:=front={front_topic},rear', f'model:={tiny_checkpoint}')
+    client = RosClient('sgcp_cameras_launch_client', image_topic=front_topic, output=node)
+    rear_pub = client.node.create_publisher(Image, rear_topic, 1)
+    for camera in ('front', 'rear'):
+        client.subscribe(f'{camera}_labels', Image, topic=f'{node}/{camera}/labels')
+    try:
+        client.spin_until(lambda: client.inbox['class_info'] or run.process.poll(),
+                          STARTUP_TIMEOUT_S, 'the launched node to load its model')
+        assert run.process.poll() is None, run.text()
+        for camera, publisher in (('front', client.image_pub), ('rear', rear_pub)):
+            frame = image(f'launch_{camera}', client.now())
+            labels = client.request(lambda: publisher.publish(frame), f'{camera}_labels',
+                                    frame.header)
+            assert (labels.encoding, labels.height, labels.width) == ('mono8', 120, 160)
+        text = run.text()
+        assert '2 cameras (front, rear), one model' in text, text[-4000:]
+        # camera_info follows the remapped image topic as its sibling.
+        assert ('robot outputs of camera front: camera_info from '
+                '/sgcp_cameras_launch_front/color/camera_info') in text, text[-4000:]
+        assert f'robot outputs of camera rear: camera_info from {namespace}/rear/camera_info' \
+            in text, text[-4000:]
+    finally:
+        client.close()
+        return_code = run.stop(signal.SIGINT)
+    run.assert_clean_exit(return_code)
+
+
+@pytest.mark.parametrize('arguments, error', [
+    (('image:=x', 'cameras:=a'), "image:= remaps the single camera's input and cannot be "
+     'given with cameras:=; give each camera\'s image topic in cameras:= as NAME=IMAGE_TOPIC'),
+    (('cameras:=front front',), "cameras:=front front: 'front' is given twice; camera names "
+     'must be unique'),
+])
+def test_cameras_argument_mistakes_fail_with_one_line_and_start_nothing(
+        user_env, tmp_path, arguments, error):
+    run = Launched(user_env, tmp_path / 'launch.log', 'namespace:=sgcp_cameras_mistake',
+                   *arguments)
+    return_code = run.process.wait(timeout=120)
+    text = run.text()
+    assert return_code != 0, text
+    errors = [line for line in text.splitlines() if '[ERROR]' in line]
+    assert len(errors) == 1 and error in errors[0], text
+    assert errors[0].endswith('Nothing was started.'), text
+    assert 'process started' not in text and 'Traceback' not in text, text
+    assert not _processes_with('__ns:=/sgcp_cameras_mistake')
+
+
 # -- launch_testing ----------------------------------------------------------------------
 def test_launch_test_of_the_installed_launch_file_passes(user_env, tiny_checkpoint, tmp_path):
     result = subprocess.run(

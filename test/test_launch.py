@@ -27,9 +27,9 @@ LAUNCH_FILE = REPO / 'launch' / 'segment.launch.py'
 # Every console script setup.py declares (the node, video_publisher, the bag commands,
 # node_bench, sgcp): each must be runnable from <prefix>/lib/sgcp_ros as `ros2 run` does.
 EXECUTABLES = tuple(re.findall(r"'(\w+) = [\w.]+:\w+'", (REPO / 'setup.py').read_text()))
-LAUNCH_ARGUMENTS = {'image', 'image_transport', 'namespace', 'params_file', 'model', 'backend',
-                    'device', 'labels', 'color_mask', 'overlay', 'use_sim_time', 'lifecycle',
-                    'rviz', 'large_images'}
+LAUNCH_ARGUMENTS = {'image', 'cameras', 'image_transport', 'namespace', 'params_file', 'model',
+                    'backend', 'device', 'labels', 'color_mask', 'overlay', 'use_sim_time',
+                    'lifecycle', 'rviz', 'large_images'}
 
 
 def declared_arguments(path: Path) -> set[str]:
@@ -41,6 +41,54 @@ def declared_arguments(path: Path) -> set[str]:
 
 def test_launch_file_declares_the_documented_arguments():
     assert LAUNCH_ARGUMENTS <= declared_arguments(LAUNCH_FILE)
+
+
+def _launch_module():
+    pytest.importorskip('launch_ros', reason='launch_ros (a ROS install or ../shared/ros2-tools) '
+                        'is not installed')
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('segment_launch', LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cameras_argument_gives_names_and_image_remappings():
+    launch = _launch_module()
+    assert launch._camera_entries('') == ([], [])
+    assert launch._camera_entries(' front , rear ') == (['front', 'rear'], [])
+    assert launch._camera_entries('front=/front/color/image_raw rear=/rear/image_raw') == (
+        ['front', 'rear'], [('front/image', '/front/color/image_raw'),
+                            ('rear/image', '/rear/image_raw')])
+    assert launch._camera_entries('front=/f/image,rear') == (
+        ['front', 'rear'], [('front/image', '/f/image')])
+    # The node's own check of the names (sgcp_ros.parameters.check_camera_names).
+    for text, problem in (('front,,rear', 'camera 2 has an empty name'),
+                          ('front,front', "'front' is given twice"),
+                          ('front/left', "'front/left' is not a valid camera name"),
+                          ('front=', "'front=' names no image topic")):
+        with pytest.raises(launch.LaunchError, match=re.escape(problem)):
+            launch._camera_entries(text)
+
+
+def test_rviz_view_follows_the_namespace_and_the_first_camera(tmp_path):
+    launch = _launch_module()
+    (tmp_path / 'config').mkdir()
+    shutil.copy(REPO / 'config' / 'sgcp.rviz', tmp_path / 'config')
+    for namespace, camera, overlay in (('', '', '/sgcp_segmentation/overlay'),
+                                       ('robot', '', '/robot/sgcp_segmentation/overlay'),
+                                       ('', 'front', '/sgcp_segmentation/front/overlay'),
+                                       ('/robot', 'front',
+                                        '/robot/sgcp_segmentation/front/overlay')):
+        path, temporary = launch._rviz_config_for(namespace, str(tmp_path), camera)
+        try:
+            text = Path(path).read_text()
+            assert f'Value: {overlay}\n' in text, text
+            assert f'Value: {overlay.replace("overlay", "color_mask")}\n' in text, text
+            assert (temporary is None) == (not namespace and not camera)
+        finally:
+            if temporary:
+                os.remove(temporary)
 
 
 def test_every_console_script_has_a_launcher_for_wheel_installs():
