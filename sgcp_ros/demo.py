@@ -302,6 +302,14 @@ def run_demo(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _format_stages(means: dict[str, float | None]) -> str:
+    # A stage the node ran for no frame (confidence or cloud without a subscriber) is named
+    # as such, not printed as a mean of None.
+    ran = ', '.join(f'{stage} {ms}' for stage, ms in means.items() if ms is not None)
+    idle = [stage for stage, ms in means.items() if ms is None]
+    return f'stage ms  {ran}' + (f' (not run: {", ".join(idle)})' if idle else '')
+
+
 def format_summary(summary: dict) -> str:
     model, node, recorded = summary['model'], summary['node'], summary['recorded']
     lines = [
@@ -316,7 +324,7 @@ def format_summary(summary: dict) -> str:
         f"{node['dropped']}, rejected {node['rejected']}, exit code {node['exit_code']}",
         f"recorded  {recorded['overlay_frames']} overlays ({recorded['overlay_rate_hz']} Hz), "
         f"{recorded['labels_frames']} label maps",
-        'stage ms  ' + ', '.join(f'{k} {v}' for k, v in summary['stage_ms_mean'].items()),
+        _format_stages(summary['stage_ms_mean']),
     ]
     for name, stats in summary['latency_ms'].items():
         if stats:

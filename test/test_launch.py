@@ -232,3 +232,12 @@ def test_demo_plays_the_shipped_camvid_road_clip_with_its_attribution_beside_it(
     assert clip.stat().st_size < 8e6
     notes = (clip.parent / 'README.md').read_text()
     assert 'Brostow' in notes and 'research' in notes and 'train + val' in notes
+
+
+def test_demo_summary_names_the_stages_no_frame_ran_instead_of_printing_none():
+    from sgcp_ros.demo import _format_stages
+    line = _format_stages({'preprocess': 1.21, 'network': 8.5, 'confidence': None,
+                           'cloud': None})
+    assert line == 'stage ms  preprocess 1.21, network 8.5 (not run: confidence, cloud)'
+    assert 'None' not in line
+    assert _format_stages({'network': 8.5}) == 'stage ms  network 8.5'
