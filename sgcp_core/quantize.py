@@ -149,11 +149,13 @@ class FrameCalibrationReader:
         return {INPUT_NAME: preprocess(read_rgb(path), self.input_size, self.mean, self.std)}
 
 
-def fp32_onnx(model: str | Path, dynamic: bool = True) -> bytes:
+def fp32_onnx(model: str | Path, dynamic: bool = True, dynamic_batch: bool = False) -> bytes:
     """Serialised fp32 graph to quantize: a ``.onnx`` file as is, a ``.pt`` exported.
 
-    ``dynamic`` applies to checkpoints only: the int8 file then takes any input size, so
-    one file serves every camera resolution (the scales are per tensor, not per size).
+    ``dynamic`` and ``dynamic_batch`` apply to checkpoints only: the int8 file then takes
+    any input size, so one file serves every camera resolution (the scales are per tensor,
+    not per size), and with ``dynamic_batch`` any number of frames per run (a node's
+    ``camera_batching``). An ``.onnx`` keeps the axes it was exported with.
     """
     path = Path(model)
     if not path.is_file():
@@ -165,7 +167,8 @@ def fp32_onnx(model: str | Path, dynamic: bool = True) -> bytes:
     network, meta = load_model(path)
     # Like "sgcp export": the graph names the checkpoint it came from.
     meta = dataclasses.replace(meta, source_sha256=file_digest(path))
-    return onnx_bytes(network, meta, meta.input_size, dynamic=dynamic)
+    return onnx_bytes(network, meta, meta.input_size, dynamic=dynamic,
+                      dynamic_batch=dynamic_batch)
 
 
 def _quantizable_nodes(graph) -> list:
@@ -237,7 +240,8 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
                   frames: int = DEFAULT_CALIBRATION_FRAMES, method: str = DEFAULT_METHOD,
                   exclude: Sequence[str] = DEFAULT_EXCLUDE,
                   op_types: Sequence[str] = DEFAULT_OP_TYPES, dynamic: bool = True,
-                  calibration_cache: str | Path | None = None) -> QuantizeReport:
+                  calibration_cache: str | Path | None = None,
+                  dynamic_batch: bool = False) -> QuantizeReport:
     """Write an int8 QDQ copy of ``model``, calibrated on frames from ``calibration``.
 
     Args:
@@ -252,6 +256,8 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
         op_types: operator types to quantize; empty: all ONNX Runtime's quantizer handles
             (see ``DEFAULT_OP_TYPES`` for why).
         dynamic: for a checkpoint, export with any input size allowed (see ``fp32_onnx``).
+        dynamic_batch: for a checkpoint, export with any batch size allowed; calibration
+            still runs one frame at a time.
         calibration_cache: optional JSON file with the calibrated ranges: reused when it
             exists for the same method and covers this graph, written otherwise. Lets one
             calibration serve several ``exclude`` choices (calibrate the one with the fewest
@@ -266,7 +272,7 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
     from onnxruntime.quantization.preprocess import quant_pre_process
 
     method_enum = _method_enum(method)
-    data = fp32_onnx(model, dynamic)
+    data = fp32_onnx(model, dynamic, dynamic_batch)
     fp32 = onnx.load_from_string(data)
     props = {p.key: p.value for p in fp32.metadata_props}
     meta = meta_from_onnx_props(props, str(model))

@@ -242,6 +242,29 @@ def test_engine_runs_the_int8_file_at_any_size(tiny_int8, tiny_checkpoint):
     assert np.corrcoef(expected.ravel(), got.ravel())[0, 1] > 0.95
 
 
+def test_dynamic_batch_int8_file_runs_camera_frames_together(tiny_checkpoint, frames_dir,
+                                                             tmp_path):
+    import onnx
+    path = tmp_path / 'batch_int8.onnx'
+    assert sgcp(['export', '--int8', '--dynamic-batch', '-m', str(tiny_checkpoint), '-o',
+                 str(path), '--calibration', str(frames_dir), '--calibration-frames', '2',
+                 '--calibration-method', 'minmax']) == 0
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == 'batch' and dims[1].dim_value == 3
+    segmenter = Segmenter(EngineConfig(model_path=str(path), device='cpu', threads=1,
+                                       warmup_runs=0))
+    assert segmenter.takes_batches and 'int8 graph' in segmenter.describe()
+    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+              for p in sorted(frames_dir.glob('*.png'))[:3]]
+    together = segmenter.segment_batch(frames, [{}] * len(frames))
+    assert [r.batch_size for r in together] == [3, 3, 3]
+    for frame, batched in zip(frames, together):
+        alone = segmenter.segment(frame)
+        # Integer kernels are exact; the fp32 first convolution may round differently per
+        # batch layout, which can move a near-tie pixel at most.
+        assert (batched.labels == alone.labels).mean() > 0.999
+
+
 def test_exclusions_resolve_by_group_and_pattern_and_typos_fail(tiny_onnx):
     import onnx
     graph = onnx.load(str(tiny_onnx)).graph
@@ -262,18 +285,20 @@ def test_calibration_frames_are_spread_over_the_folder(tmp_path):
     assert len(calibration_images(tmp_path, 50)) == 10
 
 
-def test_cli_rejects_bad_input_in_one_line(tiny_checkpoint, tiny_int8, frames_dir, tmp_path,
-                                           capsys):
+def test_cli_rejects_bad_input_in_one_line(tiny_checkpoint, tiny_int8, tiny_onnx, frames_dir,
+                                           tmp_path, capsys):
     # Quantizing an int8 file again, a missing calibration folder, a typo'd node pattern,
     # options that int8 exports do not take.
     for args in (['-m', str(tiny_int8[0]), '--calibration', str(frames_dir)],
                  ['-m', str(tiny_checkpoint), '--calibration', str(tmp_path / 'missing')],
                  ['-m', str(tiny_checkpoint), '--calibration', str(frames_dir),
                   '--fp32-nodes', 'clasifier', '-o', str(tmp_path / 'x.onnx')],
-                 ['-m', str(tiny_checkpoint), '--input-size', '720x960']):
+                 ['-m', str(tiny_checkpoint), '--input-size', '720x960'],
+                 ['-m', str(tiny_onnx), '--calibration', str(frames_dir), '--dynamic-batch']):
         assert sgcp(['export', '--int8', '--calibration-frames', '2', *args]) == 2
         error = capsys.readouterr().err
         assert error.startswith('sgcp export: error:') and 'Traceback' not in error
+    assert 'needs the .pt checkpoint' in error
     assert not (tmp_path / 'x.onnx').exists()
 
 

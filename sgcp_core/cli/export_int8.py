@@ -18,6 +18,8 @@ INT8_EPILOG = '''int8 (static quantization with ONNX Runtime's tooling):
       writes models/camvid/sgcpnet_camvid_mobilenetv2_int8.onnx, calibrated on 64 frames
       spread over CamVid train (the data config's root), any input size at run time
   sgcp export --int8 -m best.pt --calibration my_frames/ --calibration-method minmax
+  sgcp export --int8 --dynamic-batch -m best.pt
+      also any number of frames per run (a node's camera_batching)
 '''
 
 
@@ -64,10 +66,15 @@ def run_int8(args: argparse.Namespace) -> int:
                            'DIR (frames like the camera will see)')
     print(f'calibrating {model} on {args.calibration_frames} frames from {calibration} '
           f'({args.calibration_method})...', flush=True)
+    if args.dynamic_batch and model.suffix.lower() == '.onnx':
+        raise CommandError(f'--dynamic-batch needs the .pt checkpoint: {model} keeps the '
+                           'batch axis it was exported with')
     report = quantize_onnx(model, out, calibration, frames=args.calibration_frames,
-                           method=args.calibration_method, exclude=args.fp32_nodes)
+                           method=args.calibration_method, exclude=args.fp32_nodes,
+                           dynamic_batch=args.dynamic_batch)
     kept = ', '.join(report.excluded_nodes) or 'none'
+    batch = ', any batch size' if args.dynamic_batch else ''
     print(f'wrote {report.path} ({report.size_bytes / 1e6:.2f} MB, fp32 graph '
           f'{report.fp32_size_bytes / 1e6:.2f} MB; int8 QDQ, {report.method} calibration on '
-          f'{report.frames} frames; nodes kept in fp32: {kept})')
+          f'{report.frames} frames{batch}; nodes kept in fp32: {kept})')
     return 0
