@@ -120,6 +120,18 @@ def test_label_modes(tiny_checkpoint, camvid_val_frames):
         seg.postprocess(logits, rgb.shape[:2], 'bicubic_then_vote')
 
 
+@pytest.mark.parametrize('shape', [(360, 480), (45, 60), (4, 1), (1, 4), (1, 1), (3, 7)])
+def test_running_argmax_over_class_planes_equals_argmax_ties_included(shape):
+    """The OpenCV running maximum behind every CPU label map: numpy's argmax exactly, ties
+    to the lower class id, on shapes OpenCV could mistake for a scalar too."""
+    from sgcp_core.engine.pre_post import _argmax_planes
+    rng = np.random.default_rng(0)
+    for count in (2, 11, 19):
+        scores = np.round(rng.standard_normal((count,) + shape) * 2).astype(np.float32)
+        labels = _argmax_planes(iter(scores), count)   # planes may come one at a time
+        assert labels.dtype == np.uint8 and labels.shape == shape
+        np.testing.assert_array_equal(labels, scores.argmax(0))
+
 def test_opencv_upsampling_matches_torch_interpolate():
     """The CPU label path (OpenCV resize + running max) equals torch interpolate + argmax."""
     generator = torch.Generator().manual_seed(0)
