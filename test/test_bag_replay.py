@@ -149,3 +149,137 @@ def test_frames_the_node_cannot_decode_are_skipped_not_dropped(camvid_val_frames
                if f['status'] == 'skipped']
     assert [index for index, _ in skipped] == [1, 3]
     assert "'32FC1'" in skipped[0][1] and "'nv21'" in skipped[1][1]
+
+
+# A replay against a node in this process (no DDS): what is held while replaying, and how
+# the streaming scores compare with evaluate_bag's offline run of the same frames.
+SYNTHETIC_FRAMES = 30
+DROPPED = set(range(10, 18))   # never answered: each waits frame_timeout_s in lockstep
+LATE = {22}                    # answered after the answer window: answered, not scored
+CLASS_INFO_AFTER = 2           # class_info comes with frame 2: frames 0-1 wait to be scored
+
+
+def _predict(rgb):
+    """The stand-in node's and engine's label map: CamVid ids 0-10 from the red channel."""
+    return (rgb[:, :, 0] // 24).astype('uint8')
+
+
+class _InProcessNode:
+    """What _Replay uses of _RosSide, with a node that answers each published frame at once
+    (``_predict``, the frame's header copied, as the node does), except DROPPED and LATE."""
+
+    probe_stamp = None
+    writer = None
+
+    def __init__(self, late_s: float) -> None:
+        from types import SimpleNamespace
+        self.late_ns = round(late_s * 1e9)
+        self.listener = SimpleNamespace(stamps=set(), arrivals=[], class_info=None,
+                                        wait_for=self._wait_for)
+        self.inbox, self.sent = [], 0
+
+    def publish(self, data: bytes) -> int:
+        import dataclasses
+        import time
+
+        from sgcp_core.classes import CAMVID
+        from sgcp_ros.bag.bagfile import WRITE_TYPES
+        from sgcp_ros.images import array_to_image, image_to_rgb
+        from sgcp_ros.ros_client import LabelArrival, header_stamp_ns
+        sent, index = time.time_ns(), self.sent
+        self.sent += 1
+        if index == CLASS_INFO_AFTER:
+            self.listener.class_info = {**CAMVID.to_dict(), 'model': 'in-process'}
+        if index not in DROPPED:
+            frame = WRITE_TYPES.deserialize_cdr(data, 'sensor_msgs/msg/Image')
+            label = array_to_image(_predict(image_to_rgb(frame)), frame.header,
+                                   message_class=WRITE_TYPES.types['sensor_msgs/msg/Image'])
+            arrival = LabelArrival(header_stamp_ns(data), sent + (
+                self.late_ns if index in LATE else 1_000_000),
+                bytes(WRITE_TYPES.serialize_cdr(label, 'sensor_msgs/msg/Image')))
+            self.inbox.append(arrival)
+            self.listener.arrivals.append(dataclasses.replace(arrival, data=None))
+            self.listener.stamps.add(arrival.stamp_ns)
+        return sent
+
+    def take_labels(self) -> list:
+        taken, self.inbox = self.inbox, []
+        return taken
+
+    def _wait_for(self, predicate, timeout_s: float) -> bool:
+        import time
+        if not predicate():
+            time.sleep(timeout_s)
+        return bool(predicate())
+
+
+class _InProcessEngine:
+    """evaluate_bag's Segmenter, as far as it uses one, predicting ``_predict``."""
+
+    meta = type('Meta', (), {'ignore_index': 255})
+    class_groups = None
+    model_path = backend_name = device = label_mode = 'in-process'
+    input_size = (48, 64)
+
+    @property
+    def classes(self):
+        from sgcp_core.classes import CAMVID
+        return CAMVID
+
+    def describe(self) -> str:
+        return 'in-process'
+
+    def segment(self, rgb, want_overlay=False):
+        from types import SimpleNamespace
+        return SimpleNamespace(labels=_predict(rgb), overlay=rgb, timings_ms={'total': 0.0})
+
+
+def test_replay_scores_frames_as_they_come_and_holds_only_those_in_flight(tmp_path):
+    """30 frames with ground truth: each is scored once its answer, its ground truth and
+    the class list are in, and both label maps are let go, so the replay holds a handful
+    at a time (the whole bag's label maps before): the 2 pairs waiting for the late
+    class_info, or the ground truth of the last dropped frames (8 in a row), whose answer
+    is overdue 0.2 s + HANDOFF_NS after they were sent. A late answer counts as answered,
+    not scored. The scores equal evaluate_bag's on the frames that were scored."""
+    pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+    import numpy as np
+
+    from sgcp_ros.bag.bagfile import BagReader
+    from sgcp_ros.bag.evaluate_bag import evaluate_bag
+    from sgcp_ros.bag.make_bag import write_frames_bag
+    from sgcp_ros.bag.replay_bag import ReplayOptions, _Replay
+    rng = np.random.default_rng(0)
+    frames = []
+    for index in range(SYNTHETIC_FRAMES):
+        labels = rng.integers(0, 11, (48, 64)).astype(np.uint8)
+        labels[:4] = 255                                   # ignored rows
+        frames.append((f'f{index}', rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+                       labels))
+    write_frames_bag(tmp_path / 'bag', iter(frames), rate_hz=30, start_ns=1_700_000_000 * 10**9)
+    options = ReplayOptions(lockstep=True, frame_timeout_s=0.2, drain_s=0.2, probe=False)
+    node, said = _InProcessNode(late_s=1.0), []
+    with BagReader(tmp_path / 'bag') as reader:
+        replay = _Replay(reader, options, said.append)
+        replay.run(node)
+        report = replay.report(node, None)
+    assert replay.held == 0 and not replay.truth_pending
+    # At most: the ground truth of 3 dropped frames (sent >= 0.2 s apart, kept 0.7 s; all
+    # 8 without letting go), the previous frame's pair (scored at the next drain) and the
+    # answer just taken. At least: the pairs that waited for class_info, and one answer.
+    assert 2 * CLASS_INFO_AFTER + 1 <= replay.peak_held <= 6, said
+    scored = [i for i in range(SYNTHETIC_FRAMES) if i not in DROPPED | LATE]
+    counts = report['frames']
+    assert (counts['published'], counts['answered'], counts['dropped']) == (
+        SYNTHETIC_FRAMES, SYNTHETIC_FRAMES - len(DROPPED), len(DROPPED))
+    assert counts['scored_with_ground_truth'] == len(scored)
+    assert counts['unexpected_stamps'] == counts['duplicate_labels'] == 0
+    assert any('1 frames were answered more than 0.2 s after' in line for line in said)
+    log = report['frame_log']
+    assert [entry['status'] for entry in log] == [
+        'dropped' if i in DROPPED else 'answered' for i in range(SYNTHETIC_FRAMES)]
+    assert [i for i, entry in enumerate(log) if entry.get('ground_truth')] == scored
+    write_frames_bag(tmp_path / 'scored', iter([frames[i] for i in scored]), rate_hz=30,
+                     start_ns=1_700_000_000 * 10**9)
+    offline = evaluate_bag(tmp_path / 'scored', _InProcessEngine).report
+    assert report['metrics'] == offline['metrics']
+    assert [log[i]['miou'] for i in scored] == [f['miou'] for f in offline['frame_log']]

@@ -13,6 +13,10 @@ A frame is sent only if ``sgcp_ros.images`` decodes it, the node's own decoder: 
 node would reject is reported as skipped (with the reason), never counted as a node drop.
 Before the measured replay a probe frame (the first frame stamped 1 s earlier) is sent
 until the node answers, so DDS discovery and first-frame costs are not counted as drops.
+
+Each frame is scored as soon as its ground truth, the node's answer and the class list are
+in, and both label maps are then let go: memory follows the frames in flight, not the
+bag's length (see ``_Replay`` for what is held and for how long).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import itertools
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -42,13 +46,16 @@ from sgcp_ros.bag.report import format_counts, format_latency_table
 from sgcp_ros.images import image_to_labels, image_to_rgb
 from sgcp_ros.ros_client import (LabelArrival, LabelListener, PrivateRosNode,
                                  use_large_message_profile)
-from sgcp_ros.stamp_matching import StampMatcher
+from sgcp_ros.stamp_matching import FRAME_UNMATCHED, MATCHED, StampMatcher
 
 __all__ = ['ReplayOptions', 'replay_bag', 'main']
 
 PROBE_OFFSET_NS = 1_000_000_000
 # How long to wait, once the node has answered, for its latched class_info.
 CLASS_INFO_WAIT_S = 10.0
+# Ground truth outlives its frame's answer window by this much: an answer received just
+# inside the window may still be on its way through the executor thread to the replay.
+HANDOFF_NS = 500_000_000
 
 
 @dataclass
@@ -83,6 +90,9 @@ class _RosSide:
         self.options, self.writer = options, writer
         self.probe_stamp: int | None = None
         self.listener: LabelListener | None = None
+        # Labels with their bytes, filled on the spinning thread, emptied by the replay
+        # (take_labels); deque appends and pops are atomic, so no lock is needed.
+        self._inbox: deque[LabelArrival] = deque()
         # No rclpy signal handlers: Ctrl-C raises KeyboardInterrupt here and we clean up.
         self.ros = PrivateRosNode('sgcp_bag_replay')
         message_class = CompressedImage if image_type == topics.COMPRESSED_IMAGE_TYPE else Image
@@ -91,10 +101,20 @@ class _RosSide:
                                                         qos_profile_sensor_data)
         self.ros.spin_in_background()
 
-    def _record(self, label: LabelArrival) -> None:
+    def _on_label(self, label: LabelArrival) -> None:
+        """On the spinning thread: hand the label on, unscored (scoring a camera-sized map
+        would hold up the executor), and record it."""
+        self._inbox.append(label)
         if self.writer is not None and label.stamp_ns != self.probe_stamp:
             self.writer.write_raw(self.options.node_labels_topic, label.received_ns,
                                   label.data)
+
+    def take_labels(self) -> list[LabelArrival]:
+        """The labels heard since the last call, bytes included, in arrival order."""
+        taken = []
+        while self._inbox:
+            taken.append(self._inbox.popleft())
+        return taken
 
     def connect(self, timeout_s: float) -> None:
         """Wait for the node's label publisher and image subscription, then listen with
@@ -115,8 +135,10 @@ class _RosSide:
                     '--publish-topic/--node-labels-topic to match its remapping')
             time.sleep(0.1)
         reliable = writers[0].qos_profile.reliability != ReliabilityPolicy.BEST_EFFORT
+        # The listener keeps stamps and times only (latency, duplicates); the bytes go
+        # through take_labels to the replay, which scores and drops them.
         self.listener = LabelListener(self.ros, labels_topic, reliable=reliable,
-                                      keep_data=True, on_label=self._record)
+                                      on_label=self._on_label)
         while self.listener.labels.get_publisher_count() == 0:   # before the first frame
             if time.monotonic() > deadline:
                 raise CommandError(f'{labels_topic} has a publisher but it never matched '
@@ -146,7 +168,19 @@ class _RosSide:
 
 
 class _Replay:
-    """One replay: what was sent, skipped and paired with ground truth."""
+    """One replay: what was sent, skipped, answered and scored.
+
+    Label maps (camera-sized: 690 KB at 720x960) are held only until their frame is scored:
+    - ground truth waits for the node's answer ``answer_window_ns``, the longest the replay
+      itself waits for a label (--drain; in lockstep --frame-timeout if longer), after the
+      frame was sent. It is then let go: an answer received later still counts as answered
+      (latency) but is not scored, so a node that drops frames does not pile up their
+      ground truth;
+    - an answer waits for its ground truth as long as the stamp matcher may still pair one
+      (its window of bag time), as evaluate_bag's predictions do;
+    - pairs wait for the class list (``_make_scorer``); any other label's bytes are dropped
+      as soon as they are taken from the listener.
+    """
 
     def __init__(self, reader: BagReader, options: ReplayOptions, say) -> None:
         self.reader, self.options, self.say = reader, options, say
@@ -157,7 +191,24 @@ class _Replay:
         self.publish_lag_ms: list[float] = []
         self.skipped: Counter[str] = Counter()
         self.frame_log: list[dict] = []
-        self.ground_truth: dict[int, object] = {}     # frame stamp -> label message
+        self.answer_window_ns = round(1e9 * max(
+            options.drain_s, options.frame_timeout_s if options.lockstep else 0.0))
+        self.scorer: Scorer | None = None
+        self.scores: dict[int, dict | None] = {}     # frame stamp -> its scores (None: not)
+        self.ground_truth: dict[int, object] = {}    # frame stamp -> label msg, unanswered
+        self.answers: dict[int, bytes] = {}          # frame stamp -> answer, no truth yet
+        self.pairs: list[tuple[int, object, bytes]] = []  # both in, no class list yet
+        self.truth_pending: set[int] = set()         # frames the matcher may still pair
+        self.answered: set[int] = set()              # frames whose first answer was taken
+        self.late_answers = 0
+        self.peak_held = 0                           # most label maps held at once
+        self._first_answer_at: float | None = None   # monotonic
+        self._told_no_class_info = False
+
+    @property
+    def held(self) -> int:
+        """Label maps (ground truth or answers) held now, waiting to be scored."""
+        return len(self.ground_truth) + len(self.answers) + 2 * len(self.pairs)
 
     def frames(self):
         """(message, stamp) of each frame the node's decoder accepts, ground truth paired
@@ -168,8 +219,8 @@ class _Replay:
                     label = self.reader.decode(message)
                 except Exception:  # noqa: BLE001 - an undecodable label scores nothing
                     continue
-                events = self.matcher.add_label(stamp_to_ns(label.header.stamp),
-                                                message.log_time_ns, label)
+                self._keep(self.matcher.add_label(stamp_to_ns(label.header.stamp),
+                                                  message.log_time_ns, label))
             else:
                 entry = {'index': len(self.frame_log), 'stamp_ns': None}
                 self.frame_log.append(entry)
@@ -182,14 +233,103 @@ class _Replay:
                     entry.update(status='skipped', reason=str(error))
                     self.say(f'frame {entry["index"]}: skipped: {error}')
                     continue
-                events = self.matcher.add_frame(stamp, message.log_time_ns, stamp)
+                if self.label_topic is not None:
+                    self.truth_pending.add(stamp)
+                self._keep(self.matcher.add_frame(stamp, message.log_time_ns, stamp))
                 yield message, entry
-            self._keep(events)
 
     def _keep(self, events) -> None:
+        """Pair matched ground truth with its frame's answer, or keep it for the answer;
+        drop the answers of frames the matcher gave up on (no ground truth will come)."""
         for event in events:
-            if event.kind == 'matched':
-                self.ground_truth[event.frame] = event.label
+            if event.kind == MATCHED:
+                self.truth_pending.discard(event.frame)
+                answer = self.answers.pop(event.frame, None)
+                if answer is not None:
+                    self.pairs.append((event.frame, event.label, answer))
+                elif event.frame not in self.answered:   # else answered too late to score
+                    self.ground_truth[event.frame] = event.label
+            elif event.kind == FRAME_UNMATCHED:
+                self.truth_pending.discard(event.frame)
+                self.answers.pop(event.frame, None)
+        self.peak_held = max(self.peak_held, self.held)
+
+    def _take_answers(self, ros: _RosSide) -> None:
+        """Pair each frame's first answer with its ground truth, or keep it while that may
+        still come; the bytes of every other label are dropped here. Runs on this thread,
+        after ``published`` has the stamp of every frame the node can have answered."""
+        labels = ros.take_labels()
+        self.peak_held = max(self.peak_held, self.held + len(labels))
+        for label in labels:
+            stamp = label.stamp_ns
+            # Probe answers, unexpected stamps and duplicates (as report() counts them) are
+            # not scored.
+            if stamp == ros.probe_stamp or stamp not in self.published or (
+                    stamp in self.answered):
+                continue
+            self.answered.add(stamp)
+            if self._first_answer_at is None:
+                self._first_answer_at = time.monotonic()
+            if label.received_ns - self.published[stamp] > self.answer_window_ns:
+                if self.label_topic is not None:
+                    self.late_answers += 1
+                self.ground_truth.pop(stamp, None)
+            elif stamp in self.ground_truth:
+                self.pairs.append((stamp, self.ground_truth.pop(stamp), label.data))
+            elif stamp in self.truth_pending:
+                self.answers[stamp] = label.data
+
+    def _drain(self, ros: _RosSide, final: bool = False) -> None:
+        """Take the node's answers, let go of ground truth whose answer is overdue and score
+        every complete pair once the class list is known; ``final``: drop what is left."""
+        self._take_answers(ros)
+        horizon = time.time_ns() - self.answer_window_ns - HANDOFF_NS
+        for stamp in [stamp for stamp in self.ground_truth
+                      if self.published.get(stamp, horizon) < horizon]:
+            del self.ground_truth[stamp]
+        self._make_scorer(ros, final)
+        if self.scorer is not None:
+            for stamp, truth, answer in self.pairs:
+                self.scores[stamp] = self._score(truth, answer)
+            self.pairs.clear()
+        if final:
+            self.ground_truth.clear()
+            self.answers.clear()
+            self.pairs.clear()
+            self.truth_pending.clear()
+
+    def _make_scorer(self, ros: _RosSide, final: bool) -> None:
+        """The scorer, once the class list is known: the node's class_info, which wins as it
+        names the node's output classes, else --classes where no class_info has come
+        CLASS_INFO_WAIT_S after the first answer (or by the end).
+
+        Until then the pairs wait, unbounded: class_info comes on a DDS match of its own
+        and can trail the labels by seconds, and every frame answered before it must still
+        be scored. Only a node that never sends one, without --classes, lets them pile up
+        for the whole replay; the user is told once, with the way out.
+        """
+        if self.scorer is not None or self.label_topic is None:
+            return
+        info = ros.listener.class_info
+        waited = (self._first_answer_at is not None
+                  and time.monotonic() - self._first_answer_at > CLASS_INFO_WAIT_S)
+        if info is not None or (self.options.classes and (final or waited)):
+            self.scorer = self._scorer(info)
+        elif waited and not final and not self._told_no_class_info:
+            self._told_no_class_info = True
+            self.say(f'no class_info from the node {CLASS_INFO_WAIT_S:g} s after its first '
+                     'label: holding the label maps until it comes (--classes scores them '
+                     'as they come)')
+
+    def _score(self, truth, answer: bytes) -> dict | None:
+        """One frame's scores, added to the run's; None where it cannot be scored."""
+        from rclpy.serialization import deserialize_message
+        from sensor_msgs.msg import Image
+        try:
+            prediction = image_to_labels(deserialize_message(answer, Image))
+            return self.scorer.add(image_to_labels(truth), prediction)
+        except Exception:  # noqa: BLE001 - counted as not scored
+            return None
 
     def run(self, ros: _RosSide) -> None:
         options = self.options
@@ -221,6 +361,10 @@ class _Replay:
             if ros.writer is not None:
                 ros.writer.write_raw(options.publish_topic, self.published[stamp],
                                      message.data)
+            # Score what has come back while the node works on this frame: here, not on
+            # the executor thread, and in the time before the next frame is due (it shows
+            # in publish_lag only where scoring does not fit in it).
+            self._drain(ros)
             if options.lockstep:
                 ros.listener.wait_for(lambda: stamp in ros.listener.stamps,
                                       options.frame_timeout_s)
@@ -234,12 +378,18 @@ class _Replay:
             if not ros.listener.wait_for(lambda: ros.listener.class_info is not None,
                                          CLASS_INFO_WAIT_S):
                 self.say(f'no class_info from the node within {CLASS_INFO_WAIT_S:g} s')
+        # A label heard after this comes too late to be scored (the waits above took at
+        # least the answer window since any unanswered frame was sent): none is lost.
+        self._drain(ros, final=True)
+        if self.late_answers:
+            self.say(f'{self.late_answers} frames were answered more than '
+                     f'{self.answer_window_ns / 1e9:g} s after they were sent: counted as '
+                     'answered, not scored (their ground truth is not kept that long)')
 
     def report(self, ros: _RosSide, profile: str | None) -> dict:
-        """The JSON-ready report; fills each frame's latency, answer and scores."""
+        """The JSON-ready report; fills each frame's status, latency and scores."""
         options = self.options
         latency_ms: dict[int, float] = {}
-        answers: dict[int, bytes] = {}
         unexpected, duplicates, probes = [], 0, 0
         for label in ros.listener.arrivals:
             stamp = label.stamp_ns
@@ -251,23 +401,16 @@ class _Replay:
                 duplicates += 1
             else:
                 latency_ms[stamp] = (label.received_ns - self.published[stamp]) / 1e6
-                answers[stamp] = label.data
         info = ros.listener.class_info
-        scorer, note = self._scorer(info), None
+        scorer, note = self.scorer, None
         for entry in self.frame_log:
             stamp = entry['stamp_ns']
             if entry['status'] != 'published':
                 continue
             entry['status'] = 'answered' if stamp in latency_ms else 'dropped'
             entry['latency_ms'] = latency_ms.get(stamp)
-            if scorer is not None and stamp in answers and stamp in self.ground_truth:
-                from rclpy.serialization import deserialize_message
-                from sensor_msgs.msg import Image
-                try:
-                    prediction = image_to_labels(deserialize_message(answers[stamp], Image))
-                    scores = scorer.add(image_to_labels(self.ground_truth[stamp]), prediction)
-                except Exception:  # noqa: BLE001 - counted as not scored
-                    scores = None
+            if stamp in self.scores:
+                scores = self.scores[stamp]
                 entry['ground_truth'] = scores is not None
                 entry.update(scores or {})
         if self.label_topic is None:
