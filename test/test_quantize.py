@@ -14,6 +14,7 @@ pytest.importorskip('onnx', reason='int8 export needs onnx')
 from sgcp_core.cli import main as sgcp  # noqa: E402
 from sgcp_core.config import EngineConfig  # noqa: E402
 from sgcp_core.engine import Segmenter  # noqa: E402
+from sgcp_core.engine.onnx_backend import ONNXBackend  # noqa: E402
 from sgcp_core.metadata import read_meta  # noqa: E402
 from sgcp_core.quantize import (calibration_images, int8_path, quantize_onnx,  # noqa: E402
                                 resolve_excluded_nodes)
@@ -234,6 +235,13 @@ def test_engine_runs_the_int8_file_at_any_size(tiny_int8, tiny_checkpoint):
         logits, _ = segmenter.infer_logits(frame)
         assert logits.shape == (1, 11, -(-size[0] // 8), -(-size[1] // 8))   # ceil
         assert np.isfinite(logits).all()
+        # The engine settles the file's free height and width at its input size: the same
+        # logits as a session that leaves them free.
+        assert segmenter.backend.fixed_input_size == size
+        free = ONNXBackend(path, 'cpu', threads=1)
+        assert free.fixed_input_size is None
+        images = np.random.default_rng(0).standard_normal((1, 3) + size).astype(np.float32)
+        np.testing.assert_array_equal(segmenter.backend.forward(images), free.forward(images))
     # Quantization error stays small next to the logits' spread (an untrained network).
     expected, _ = reference.infer_logits(frame)
     got, _ = Segmenter(EngineConfig(model_path=str(path), device='cpu', threads=1,

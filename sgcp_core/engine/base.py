@@ -52,6 +52,10 @@ class Backend(ABC):
             (possibly on the GPU) or a numpy array, whichever is cheaper for the backend.
         """
 
+    def settle_input_size(self, size: tuple[int, int]) -> None:
+        """Told the one input size the engine will run at (its ``input_size``), once, before
+        the first frame; a backend that plans better for a known size uses it."""
+
     def describe(self) -> str:
         """One line for logs: backend, device and anything else worth knowing."""
         return f'{self.name} on {self.device}'

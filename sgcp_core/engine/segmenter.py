@@ -268,6 +268,7 @@ class Segmenter:
             raise EngineError(f'{path} only accepts {fixed[0]}x{fixed[1]} input, but '
                               f'{self.input_size[0]}x{self.input_size[1]} was asked for; '
                               're-export with "sgcp export --dynamic" or at that size')
+        self.backend.settle_input_size(self.input_size)
         self.label_mode = config.label_mode
         self._mean = self.meta.mean
         self._std = self.meta.std
