@@ -132,6 +132,7 @@ def test_running_argmax_over_class_planes_equals_argmax_ties_included(shape):
         assert labels.dtype == np.uint8 and labels.shape == shape
         np.testing.assert_array_equal(labels, scores.argmax(0))
 
+
 def test_opencv_upsampling_matches_torch_interpolate():
     """The CPU label path (OpenCV resize + running max) equals torch interpolate + argmax."""
     generator = torch.Generator().manual_seed(0)
