@@ -21,7 +21,7 @@ from sgcp_core.checkpoint import model_from_checkpoint, read_checkpoint, save_ch
 from sgcp_core.files import atomic_write
 from sgcp_core.models import count_conv_macs, count_parameters
 
-__all__ = ['package_run', 'log_without_progress_bars']
+__all__ = ['package_run', 'log_without_progress_bars', 'copy_file']
 
 RUN_FILES = ('config.yaml', 'metrics.json', 'curves.png')
 # A tqdm progress-bar redraw ("epoch 3/40:  52%|#####     | 30/58 [01:02<...]"): a
@@ -29,7 +29,8 @@ RUN_FILES = ('config.yaml', 'metrics.json', 'curves.png')
 _PROGRESS_BAR = re.compile(r'\d+%\|[^|]*\|\s*\d+/\d+ \[')
 
 
-def _copy(source: Path, target: Path) -> None:
+def copy_file(source: str | Path, target: str | Path) -> None:
+    """Copy ``source`` onto ``target`` atomically."""
     atomic_write(target, lambda temp: shutil.copyfile(source, temp))
 
 
@@ -84,8 +85,8 @@ def package_run(run_dir: str | Path, out_dir: str | Path, stem: str,
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out_dir / f'{stem}.pt', model, meta, config=chosen['config'])
     for name in RUN_FILES:
-        _copy(run_dir / name, out_dir / f'{stem}_{name}' if name != 'config.yaml'
-              else out_dir / f'{stem}.yaml')
+        copy_file(run_dir / name, out_dir / f'{stem}_{name}' if name != 'config.yaml'
+                  else out_dir / f'{stem}.yaml')
     if log_file:
         text = log_without_progress_bars(Path(log_file).read_text(errors='replace'))
         atomic_write(out_dir / f'{stem}_train.log', lambda temp: Path(temp).write_text(text))

@@ -15,14 +15,13 @@ next session resumes the run exactly:
 """
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sgcp_core.files import atomic_write  # noqa: E402
-from sgcp_core.release import log_without_progress_bars  # noqa: E402
+from sgcp_core.release import copy_file, log_without_progress_bars  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 
@@ -48,7 +47,7 @@ def main() -> int:
     atomic_write(written[0], lambda temp: Path(temp).write_text(text, encoding='utf-8'))
     if not args.no_checkpoint:
         written.append(RESULTS / f'{args.name}_last.pt')
-        atomic_write(written[1], lambda temp: shutil.copyfile(checkpoint, temp))
+        copy_file(checkpoint, written[1])
     for path in written:
         print(f'{path} ({path.stat().st_size} bytes)')
     return 0
