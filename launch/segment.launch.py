@@ -12,15 +12,17 @@ Several cameras: one node serves them all with one model (README, Many cameras).
 holds NAME or NAME=IMAGE_TOPIC entries, separated by commas or spaces; camera NAME reads
 NAME/image (remapped to IMAGE_TOPIC where given; camera_info is that topic's sibling) and
 publishes ~/NAME/labels, ~/NAME/color_mask, ~/NAME/overlay. image, labels, color_mask and
-overlay remap the single camera's topics, so they cannot be given with cameras. Empty
-model / backend / device / cameras arguments leave those parameters to the params file and
-the built-in defaults; empty output topics keep the node's own (~/labels, ~/color_mask,
-~/overlay).
+overlay remap the single camera's topics, so they cannot be given with cameras, whether
+cameras comes from this argument or from the params file. Empty model / backend / device /
+cameras arguments leave those parameters to the params file and the built-in defaults;
+empty output topics keep the node's own (~/labels, ~/color_mask, ~/overlay).
 """
 
 import os
 import re
 import tempfile
+
+import yaml
 
 from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
                                          get_package_share_directory)
@@ -93,18 +95,64 @@ def _camera_entries(text: str) -> tuple[list[str], list[tuple[str, str]]]:
     return names, remappings
 
 
-def _check_single_camera_arguments_absent(arg) -> None:
+def _node_key_pattern(key: str) -> re.Pattern:
+    # rcl's rule for a params file's node keys: '*' is one name token, '**' zero or more;
+    # a key without a leading slash is matched as if it had one.
+    tokens = key.strip('/').split('/')
+    parts = []
+    for token in tokens:
+        if token == '**':
+            parts.append('(?:/[^/]+)*')
+        elif token == '*':
+            parts.append('/[^/]+')
+        else:
+            parts.append('/' + re.escape(token))
+    return re.compile(''.join(parts) + r'\Z')
+
+
+def _params_file_cameras(path: str, namespace: str) -> list[str]:
+    """The ``cameras`` the params file gives this launch's node ([] for none).
+
+    Entries are matched to the node's fully qualified name as rcl does, the last match
+    winning. A file that cannot be read is left to the node, which names the problem.
+    """
+    try:
+        with open(path, encoding='utf-8') as stream:
+            document = yaml.safe_load(stream)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return []
+    node = '/' + '/'.join(filter(None, [namespace.strip('/'), NODE_NAME]))
+    cameras: list[str] = []
+
+    def visit(mapping, keys):
+        for key, value in mapping.items():
+            if not isinstance(value, dict):
+                continue
+            if key == 'ros__parameters':
+                found = value.get('cameras')
+                if keys and isinstance(found, list) and _node_key_pattern(
+                        '/'.join(keys)).match(node):
+                    cameras[:] = [str(name) for name in found]
+            else:
+                visit(value, keys + [str(key)])
+
+    if isinstance(document, dict):
+        visit(document, [])
+    return cameras
+
+
+def _check_single_camera_arguments_absent(arg, source: str) -> None:
     # image, labels, color_mask and overlay remap the single camera's topics, which a node
     # with cameras does not have: given with cameras they would do nothing.
     if arg('image') != IMAGE_DEFAULT:
-        raise LaunchError('image:= remaps the single camera\'s input and cannot be given with '
-                          'cameras:=; give each camera\'s image topic in cameras:= as '
+        raise LaunchError(f'image:= remaps the single camera\'s input and cannot be given with '
+                          f'{source}; give each camera\'s image topic in cameras:= as '
                           'NAME=IMAGE_TOPIC (cameras:="front=/front/image_raw rear=/rear/'
                           'image_raw"). Nothing was started.')
     for launch_name, _ in OUTPUT_REMAPS:
         if arg(launch_name):
             raise LaunchError(f'{launch_name}:= remaps the single camera\'s ~/{launch_name} '
-                              f'and cannot be given with cameras:=; camera NAME publishes '
+                              f'and cannot be given with {source}; camera NAME publishes '
                               f'~/NAME/{launch_name}. Nothing was started.')
 
 
@@ -137,21 +185,30 @@ def _nodes(context):
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
+    namespace = arg('namespace')
     cameras, camera_remappings = _camera_entries(arg('cameras'))
     if cameras:
-        _check_single_camera_arguments_absent(arg)
+        _check_single_camera_arguments_absent(arg, 'cameras:=')
+    elif arg('params_file'):
+        # The node's cameras may come from the params file: the same checks and the same
+        # RViz view apply, so read them here too.
+        named = _params_file_cameras(arg('params_file'), namespace)
+        if named:
+            _check_single_camera_arguments_absent(
+                arg, f'cameras (the params file {arg("params_file")} gives the node '
+                f'cameras {", ".join(named)})')
+            cameras = named
     rviz = _truthy(arg('rviz'))
     if rviz:
         _check_rviz2_installed()
     share = get_package_share_directory(PACKAGE)
-    namespace = arg('namespace')
     use_sim_time = _truthy(arg('use_sim_time'))
     overrides = {'use_sim_time': use_sim_time}
     for launch_name, parameter in (('model', 'model_path'), ('backend', 'backend'),
                                    ('device', 'device'), ('image_transport', 'image_transport')):
         if arg(launch_name):
             overrides[parameter] = arg(launch_name)
-    if cameras:
+    if arg('cameras').strip():
         overrides['cameras'] = cameras   # a list of strings: a string array parameter
     parameters = ([arg('params_file')] if arg('params_file') else []) + [overrides]
     # The node subscribes <image>/compressed itself with image_transport:=compressed,

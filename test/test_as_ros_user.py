@@ -302,9 +302,17 @@ def test_cameras_argument_starts_one_node_that_serves_each_camera(
      'given with cameras:=; give each camera\'s image topic in cameras:= as NAME=IMAGE_TOPIC'),
     (('cameras:=front front',), "cameras:=front front: 'front' is given twice; camera names "
      'must be unique'),
+    # cameras from the params file: the same check.
+    (('image:=x', 'params_file:={params}'), "image:= remaps the single camera's input and "
+     'cannot be given with cameras (the params file {params} gives the node cameras front, '
+     'rear)'),
 ])
 def test_cameras_argument_mistakes_fail_with_one_line_and_start_nothing(
         user_env, tmp_path, arguments, error):
+    params = tmp_path / 'cameras.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    cameras: [front, rear]\n')
+    arguments = [argument.format(params=params) for argument in arguments]
+    error = error.format(params=params)
     run = Launched(user_env, tmp_path / 'launch.log', 'namespace:=sgcp_cameras_mistake',
                    *arguments)
     return_code = run.process.wait(timeout=120)

@@ -71,6 +71,35 @@ def test_cameras_argument_gives_names_and_image_remappings():
             launch._camera_entries(text)
 
 
+def test_cameras_from_the_params_file_are_read_for_the_launched_node(tmp_path):
+    # The same matching as rcl: wildcards, nested namespace keys, keys without a leading
+    # slash, the last matching entry winning; other nodes' entries are not ours.
+    launch = _launch_module()
+    params = tmp_path / 'params.yaml'
+    params.write_text(
+        '/**:\n  ros__parameters:\n    min_rate_warn_hz: 5.0\n'
+        'other_node:\n  ros__parameters:\n    cameras: [x]\n'
+        'robot:\n  sgcp_segmentation:\n    ros__parameters:\n      cameras: [front, rear]\n'
+        '/**/sgcp_segmentation:\n  ros__parameters:\n    model_path: m.pt\n')
+    assert launch._params_file_cameras(str(params), 'robot') == ['front', 'rear']
+    assert launch._params_file_cameras(str(params), '/robot') == ['front', 'rear']
+    assert launch._params_file_cameras(str(params), '') == []
+    assert launch._params_file_cameras(str(params), 'robot/arm') == []
+    params.write_text('/*/sgcp_segmentation:\n  ros__parameters:\n    cameras: [a]\n'
+                      '/**:\n  ros__parameters:\n    cameras: [b, c]\n')
+    assert launch._params_file_cameras(str(params), 'robot') == ['b', 'c']
+    assert launch._params_file_cameras(str(params), '') == ['b', 'c']
+    params.write_text('sgcp_segmentation:\n  ros__parameters:\n    cameras: [a]\n')
+    assert launch._params_file_cameras(str(params), '') == ['a']
+    assert launch._params_file_cameras(str(params), 'robot') == []
+    # Unreadable files and wrong types are left to the node, which names the problem.
+    params.write_text('/**: [\n')
+    assert launch._params_file_cameras(str(params), '') == []
+    assert launch._params_file_cameras(str(tmp_path / 'missing.yaml'), '') == []
+    params.write_text('/**:\n  ros__parameters:\n    cameras: front\n')
+    assert launch._params_file_cameras(str(params), '') == []
+
+
 def test_rviz_view_follows_the_namespace_and_the_first_camera(tmp_path):
     launch = _launch_module()
     (tmp_path / 'config').mkdir()
