@@ -9,9 +9,13 @@ next session resumes the run exactly:
 
     python training/save_progress.py runs/student_mobilenetv3 \
         --log runs/student_mobilenetv3.log --name student_mobilenetv3
-    # later, wherever runs/ is gone:
+    # later, wherever runs/ is gone: start the new log from the one on record, then resume
+    cp training/results/student_mobilenetv3.log runs/student_mobilenetv3.log
     sgcp train --config training/camvid_student_mobilenetv3.yaml \
-        --resume training/results/student_mobilenetv3_last.pt
+        --resume training/results/student_mobilenetv3_last.pt >> runs/student_mobilenetv3.log
+
+A log that does not begin with the one on record (a fresh log after a resume) would drop
+the run's history, so it is refused unless --force.
 """
 
 import argparse
@@ -33,6 +37,10 @@ def main() -> int:
     parser.add_argument('--name', required=True, help='file name stem in training/results')
     parser.add_argument('--no-checkpoint', action='store_true',
                         help='copy the log only (e.g. once the run is packaged)')
+    parser.add_argument('--results', default=str(RESULTS),
+                        help='folder to copy into (default: training/results)')
+    parser.add_argument('--force', action='store_true',
+                        help='replace the log on record even if the new one lacks its history')
     args = parser.parse_args()
     checkpoint = Path(args.run_dir) / 'last.pt'
     log = Path(args.log)
@@ -43,10 +51,18 @@ def main() -> int:
     # newline='': the progress bars' carriage returns must reach the stripping untouched.
     with open(log, encoding='utf-8', errors='replace', newline='') as source:
         text = log_without_progress_bars(source.read())
-    written = [RESULTS / f'{args.name}.log']
+    results = Path(args.results)
+    written = [results / f'{args.name}.log']
+    if written[0].is_file() and not args.force:
+        on_record = written[0].read_text(encoding='utf-8', errors='replace')
+        if not text.startswith(on_record.rstrip('\n')):
+            print(f'save_progress: error: {log} does not begin with {written[0]}, so copying '
+                  f'it would drop the history on record; start the log from it (cp '
+                  f'{written[0]} {log} before resuming), or give --force', file=sys.stderr)
+            return 2
     atomic_write(written[0], lambda temp: Path(temp).write_text(text, encoding='utf-8'))
     if not args.no_checkpoint:
-        written.append(RESULTS / f'{args.name}_last.pt')
+        written.append(results / f'{args.name}_last.pt')
         copy_file(checkpoint, written[1])
     for path in written:
         print(f'{path} ({path.stat().st_size} bytes)')
