@@ -324,6 +324,8 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
     aux = (AuxiliaryHeads(tc.aux_heads, mc.channels, mc.num_classes).to(device)
            if tc.aux_heads else None)
     network: nn.Module = _TrainingNetwork(model, aux)
+    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+    network.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(network.parameters(), lr=tc.lr, momentum=tc.momentum,
                                 weight_decay=tc.weight_decay)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
@@ -422,7 +424,8 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
             bar = tqdm(loader, desc=f'epoch {epoch + 1}/{tc.epochs}', leave=False,
                        disable=not (progress and ctx.is_main))
             for batch in bar:
-                images = batch[0].to(device, non_blocking=True)
+                images = batch[0].to(device, non_blocking=True).contiguous(
+                    memory_format=memory_format)
                 labels = batch[1].to(device, non_blocking=True)
                 with torch.autocast(device.type, enabled=use_amp):
                     logits, coarse_logits, aux_logits = network(images)
