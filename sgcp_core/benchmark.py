@@ -113,8 +113,9 @@ def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
     """A callable running the network alone, as one would call it without the engine.
 
     The full model (its own upsampling to the input size included) on a ready normalised
-    tensor: ``model(x)`` under inference_mode for torch, ``session.run`` of the
-    input-resolution export for onnx. ``model_path`` must be a ``.pt`` checkpoint.
+    tensor: ``model(x)`` under inference_mode for torch, in the channels-last memory order
+    the torch backend uses, ``session.run`` of the input-resolution export for onnx.
+    ``model_path`` must be a ``.pt`` checkpoint.
     """
     from sgcp_core.checkpoint import load_model
     model, meta = load_model(model_path)
@@ -122,8 +123,9 @@ def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
     if backend == 'torch':
         if threads > 0:
             torch.set_num_threads(threads)
-        network = model.to(device)
-        tensor = torch.from_numpy(images).to(device)
+        network = model.to(device, memory_format=torch.channels_last)
+        tensor = torch.from_numpy(images).to(device).contiguous(
+            memory_format=torch.channels_last)
 
         def forward() -> None:
             with torch.inference_mode():
