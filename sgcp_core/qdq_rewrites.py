@@ -16,6 +16,9 @@ each rewrite computes the same function in float, so calibration sees the same t
   [0, 6] (the Clip then only sets the quantization range and is dropped) and int8 muls.
 - HardSigmoid(x) -> Clip(x + beta/alpha, 0, 1/alpha) * alpha, likewise.
 - ReduceMean over H and W with keepdims -> GlobalAveragePool (QLinearGlobalAveragePool).
+- a 1x1 depthwise convolution without bias whose weights are all one value w (how the fp32
+  export writes the SGCP weighted sums' scalings, ``sgcp_core.export._ScaledSum``) -> x * w,
+  which ``simplify_quantized`` folds into a scale instead of running an int8 convolution.
 - expand conv -> depthwise conv -> project conv chains whose channel count is not a
   multiple of ``DEPTHWISE_CHANNEL_MULTIPLE`` get zero channels up to one (zero weights in
   all three convolutions, so the project convolution's output is the same).
@@ -247,6 +250,10 @@ def rewrite_for_quantization(model, keep_float: Iterable[str] = ()) -> list[str]
                                     for i in graph.initializer})
     _pad_depthwise_channels(graph, kept)
     initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        # The exporter shares equal initializers, handing the copies out through Identity.
+        if node.op_type == 'Identity' and node.input[0] in initializers:
+            initializers[node.output[0]] = initializers[node.input[0]]
     nodes = []
     for node in graph.node:
         attributes = _attributes(node)
@@ -273,6 +280,12 @@ def rewrite_for_quantization(model, keep_float: Iterable[str] = ()) -> list[str]
             base = _unique(graph, node.name or 'HardSigmoid')
             nodes += _hard_sigmoid_nodes(graph, node.input[0], node.output[0], alpha, beta,
                                          base)
+        elif node.op_type == 'Conv' and node.name not in kept and _uniform_scaling(
+                node, attributes, initializers) is not None:
+            scale = _add_constant(graph, f'{_unique(graph, node.name or "Conv")}/scale',
+                                  _uniform_scaling(node, attributes, initializers))
+            nodes.append(helper.make_node('Mul', [node.input[0], scale], list(node.output),
+                                          node.name))
         elif node.op_type == 'ReduceMean' and node.name not in kept:
             axes = attributes.get('axes')
             if axes is None and len(node.input) > 1 and node.input[1] in initializers:
@@ -289,6 +302,18 @@ def rewrite_for_quantization(model, keep_float: Iterable[str] = ()) -> list[str]
     del graph.node[:]
     graph.node.extend(nodes)
     return keep
+
+
+def _uniform_scaling(node, attributes: dict, initializers: dict) -> float | None:
+    """w when ``node`` (a Conv) multiplies every element by one constant w, else None."""
+    weight = initializers.get(node.input[1]) if len(node.input) == 2 else None
+    if (weight is None or weight.ndim != 4 or weight.shape[1:] != (1, 1, 1)
+            or attributes.get('group', 1) != weight.shape[0]
+            or any(v != 1 for v in attributes.get('strides', [1, 1]))
+            or any(v != 0 for v in attributes.get('pads', [0, 0, 0, 0]))
+            or not np.all(weight == weight.flat[0])):
+        return None
+    return float(weight.flat[0])
 
 
 def _own_initializers(graph, kept: set[str], initializers: dict) -> None:

@@ -167,8 +167,9 @@ def fp32_onnx(model: str | Path, dynamic: bool = True, dynamic_batch: bool = Fal
     network, meta = load_model(path)
     # Like "sgcp export": the graph names the checkpoint it came from.
     meta = dataclasses.replace(meta, source_sha256=file_digest(path))
+    # Scalar multiplications, which the rewrites fold into int8 scales.
     return onnx_bytes(network, meta, meta.input_size, dynamic=dynamic,
-                      dynamic_batch=dynamic_batch)
+                      dynamic_batch=dynamic_batch, scaled_sums_as_convolutions=False)
 
 
 def _quantizable_nodes(graph) -> list:

@@ -67,6 +67,27 @@ def test_onnxruntime_matches_pytorch_on_real_frames(parity_model, camvid_val_fra
             np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
 
 
+def test_weighted_sums_export_as_depthwise_convolutions_with_the_same_logits(
+        tiny_checkpoint, camvid_val_frames):
+    # The SGCP fusion nodes' scalings as 1x1 depthwise convolutions (ONNX Runtime keeps
+    # them, and the sums after them, in its blocked CPU layout) or as Muls by scalars (the
+    # graph the int8 quantizer starts from): the same arithmetic.
+    model, meta = load_model(tiny_checkpoint)
+    graphs = {flag: onnx_bytes(model, meta, scaled_sums_as_convolutions=flag)
+              for flag in (True, False)}
+    ops = {flag: [n.op_type for n in onnx.load_from_string(data).graph.node]
+           for flag, data in graphs.items()}
+    # 12 fusion nodes: 6 of two inputs, 5 of three, 1 of two at P7 -> 27 scalings.
+    assert ops[True].count('Conv') == ops[False].count('Conv') + 27
+    images = preprocess(camvid_val_frames[0][1], meta.input_size, meta.mean, meta.std)
+    logits = {flag: ort.InferenceSession(data, providers=['CPUExecutionProvider']).run(
+        None, {'images': images})[0] for flag, data in graphs.items()}
+    np.testing.assert_allclose(logits[True], logits[False], rtol=1e-5, atol=1e-6)
+    # The model itself is untouched: the export works on a copy.
+    assert all(type(node.fuse).__name__ == 'WeightedSum' for node in model.modules()
+               if type(node).__name__ == 'FusionNode')
+
+
 def test_export_parity_check_runs_on_frames(tiny_checkpoint, camvid_val_frames, tmp_path):
     frames = [rgb for _, rgb, _ in camvid_val_frames[:2]]
     report = export_onnx(tiny_checkpoint, tmp_path / 'm.onnx', parity_frames=frames)

@@ -145,11 +145,15 @@ def test_rewrites_for_quantization_compute_the_same_function(tiny_onnx, camvid_v
     from sgcp_core.metadata import read_meta
     from sgcp_core.qdq_rewrites import rewrite_for_quantization
     model = onnx.load(str(tiny_onnx))
+    convolutions = [node.op_type for node in model.graph.node].count('Conv')
     first_conv = next(n.name for n in model.graph.node if n.op_type == 'Conv')
     kept = rewrite_for_quantization(model, [first_conv])
     assert kept[0] == first_conv and len(kept) == 3   # + its HardSigmoid and Mul, named
     ops = [node.op_type for node in model.graph.node]
     assert 'HardSwish' not in ops and 'ReduceMean' not in ops
+    # The export's 27 fusion-weight scalings (1x1 depthwise convolutions, uniform weights)
+    # are multiplications again, which simplify_quantized folds into scales.
+    assert ops.count('Conv') == convolutions - 27 == 87
     assert ops.count('HardSigmoid') == 1 and ops.count('GlobalAveragePool') == 9
     # The 72-, 88- and 120-channel depthwise convolutions, widened with zero channels.
     groups = [a.i for n in model.graph.node if n.op_type == 'Conv' for a in n.attribute

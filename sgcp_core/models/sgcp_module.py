@@ -49,14 +49,18 @@ class WeightedSum(nn.Module):
         super().__init__()
         self.weights = nn.Parameter(torch.ones(num_inputs)) if weighted else None
 
+    def normalized_weights(self) -> torch.Tensor:
+        """w_i / (sum_i w_i + 1e-4) with w = relu(learned scalars); weighted sums only."""
+        w = F.relu(self.weights)
+        return w / (w.sum() + 1e-4)
+
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         if self.weights is None:
             total = inputs[0]
             for x in inputs[1:]:
                 total = total + x
         else:
-            w = F.relu(self.weights)
-            w = w / (w.sum() + 1e-4)
+            w = self.normalized_weights()
             total = w[0] * inputs[0]
             for i, x in enumerate(inputs[1:], start=1):
                 total = total + w[i] * x
