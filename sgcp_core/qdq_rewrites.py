@@ -280,10 +280,10 @@ def rewrite_for_quantization(model, keep_float: Iterable[str] = ()) -> list[str]
             base = _unique(graph, node.name or 'HardSigmoid')
             nodes += _hard_sigmoid_nodes(graph, node.input[0], node.output[0], alpha, beta,
                                          base)
-        elif node.op_type == 'Conv' and node.name not in kept and _uniform_scaling(
-                node, attributes, initializers) is not None:
+        elif node.op_type == 'Conv' and node.name not in kept and (
+                scaling := _uniform_scaling(node, attributes, initializers)) is not None:
             scale = _add_constant(graph, f'{_unique(graph, node.name or "Conv")}/scale',
-                                  _uniform_scaling(node, attributes, initializers))
+                                  scaling)
             nodes.append(helper.make_node('Mul', [node.input[0], scale], list(node.output),
                                           node.name))
         elif node.op_type == 'ReduceMean' and node.name not in kept:
