@@ -38,10 +38,21 @@ def ignore_stop_signals() -> None:
 _stopped_by_signal = False
 
 
+def _quiet_rclpy_finalizers(unraisable) -> None:
+    # Once stopping, an rclpy object the stop cut short in its __init__ (by the
+    # KeyboardInterrupt below, or by rclpy shutting the context down from its own thread
+    # meanwhile) fails in its __del__ on an attribute never set: "Exception ignored" and a
+    # traceback at exit, for nothing wrong. Anything else still reaches the default hook.
+    if getattr(unraisable.object, '__module__', '').startswith('rclpy'):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _first_stop_signal(signum, frame) -> None:
     global _stopped_by_signal
     _stopped_by_signal = True
     ignore_stop_signals()
+    sys.unraisablehook = _quiet_rclpy_finalizers
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
