@@ -338,7 +338,7 @@ class _CloudStatistics:
         self._lock = threading.Lock()
         self.window_ms: list[float] = []
         self.window_points: list[int] = []
-        self.totals = {'clouds': 0, 'stamp mismatches': 0, 'bad depth': 0}
+        self.totals = {'clouds': 0, 'stamp mismatches': 0, 'bad depth': 0, 'failed': 0}
         self.last_problem = ''
 
     def record_cloud(self, milliseconds: float, points: int) -> None:
@@ -400,7 +400,7 @@ class RobotOutputs:
                                 if LabelInfo is not None else None)
         if LabelInfo is None:
             node.get_logger().info(f'vision_msgs is not installed: no ~/{prefix}label_info')
-        self._pairing = DepthPairing(cloud.stamp_tolerance_s, self._publish_cloud)
+        self._pairing = DepthPairing(cloud.stamp_tolerance_s, self._publish_cloud_or_report)
         self._subscriptions = [
             node.create_subscription(CameraInfo, self.camera_info_topic, self._on_camera_info,
                                      input_qos),
@@ -466,6 +466,17 @@ class RobotOutputs:
         if latest is None or time.monotonic() - latest[1] > CAMERA_INFO_TIMEOUT_S:
             return None
         return latest[0]
+
+    def _publish_cloud_or_report(self, frame: SegmentedFrame, depth_msg: Image) -> None:
+        # message_filters' synchronizer calls this holding its lock, and releases the lock
+        # without try/finally: an error escaping here would leave it held, and the next
+        # frame (worker) or depth image (executor) would wait on it for ever.
+        try:
+            self._publish_cloud(frame, depth_msg)
+        except Exception as error:  # noqa: BLE001 - the cloud is lost, the node goes on
+            self._stats.record('failed', problem=repr(error))
+            self._log_problem(f'cloud:unexpected:{type(error).__name__}',
+                              f'no ~/points: the cloud failed unexpectedly: {error!r}')
 
     def _publish_cloud(self, frame: SegmentedFrame, depth_msg: Image) -> None:
         start = time.perf_counter()

@@ -140,6 +140,40 @@ def test_pairing_by_stamp_and_counting_frames_left_without_depth(use_message_fil
     assert pairing.method == expected
 
 
+@pytest.mark.parametrize('use_message_filters', [True, False])
+def test_a_cloud_that_fails_is_reported_and_the_next_pair_still_comes(
+        ros_node, monkeypatch, use_message_filters):
+    import threading
+    if use_message_filters:
+        pytest.importorskip('message_filters')
+    outputs, problems = _robot_outputs(ros_node)
+    if not use_message_filters:
+        outputs._pairing = DepthPairing(0.01, outputs._publish_cloud_or_report, False)
+    published = []
+
+    def publish_cloud(frame, depth):
+        if not published:
+            published.append(None)
+            raise RuntimeError('cloud packing broke')
+        published.append(frame)
+    monkeypatch.setattr(outputs, '_publish_cloud', publish_cloud)
+    depth = np.ones((2, 2), np.uint16)
+    second = 10**9
+    for stamp in (5 * second, 6 * second):
+        # In a thread: message_filters left holding its lock would block the second add.
+        added = threading.Thread(target=lambda: (
+            outputs._pairing.add_depth(depth_message(depth, '16UC1', stamp_ns=stamp)),
+            outputs._pairing.add_frame(_frame(stamp))), daemon=True)
+        added.start()
+        added.join(10.0)
+        assert not added.is_alive(), 'pairing blocked after a failed cloud'
+    assert len(published) == 2 and published[1].header.stamp.sec == 6
+    assert problems == ["no ~/points: the cloud failed unexpectedly: "
+                        "RuntimeError('cloud packing broke')"]
+    assert ('cloud failed total', '1') in outputs.diagnostic_values()
+    outputs.close()
+
+
 def test_unpaired_frames_expire(monkeypatch):
     pairing = DepthPairing(0.01, lambda frame, depth: None, use_message_filters=False)
     pairing.add_frame(_frame(10**9))
