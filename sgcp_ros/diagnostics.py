@@ -253,8 +253,16 @@ class DiagnosticsReporter:
         except ImportError:
             diagnostic_updater = None
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        if diagnostic_updater is not None:
-            self._updater = diagnostic_updater.Updater(node, period=period_s)
+        updater = (diagnostic_updater.Updater(node, period=period_s)
+                   if diagnostic_updater is not None else None)
+        if updater is not None and not hasattr(updater, 'node_name'):
+            # Releases before its use_fqn option (ros/diagnostics#320, late 2023: older
+            # Humble ones) name statuses after the bare node name with nothing to change it,
+            # which would merge two namespaces' nodes: publish the array ourselves there.
+            node.destroy_timer(updater.timer)
+            updater = None
+        if updater is not None:
+            self._updater = updater
             # Updater prefixes task names with node_name (the bare node name) and times
             # itself on the node's clock: replace both (see the module docstring).
             self._updater.node_name = node.get_fully_qualified_name()

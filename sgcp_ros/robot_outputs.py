@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import inspect
 import statistics
 import sys
 import threading
@@ -53,6 +54,20 @@ try:  # the design's packer; an equivalent numpy one below where it is missing
     from sensor_msgs_py.point_cloud2 import create_cloud
 except ImportError:
     create_cloud = None
+
+
+def _padding_packer(packer):
+    """``packer`` if it lays out padded points (takes ``point_step``), else None.
+
+    sensor_msgs_py before 5.2 (Humble's) has no ``point_step`` and asserts that the points
+    hold exactly the fields' bytes, which the 16-byte-aligned points here do not.
+    """
+    if packer is None or 'point_step' not in inspect.signature(packer).parameters:
+        return None
+    return packer
+
+
+create_cloud = _padding_packer(create_cloud)
 try:
     from message_filters import ApproximateTimeSynchronizer, SimpleFilter
 except ImportError:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ['PrivateRosNode', 'LabelArrival', 'LabelListener', 'header_stamp_ns',
-           'use_large_message_profile', 'stop_process']
+           'rclpy_gives_message_info', 'matched_publishers', 'use_large_message_profile',
+           'stop_process']
 
 
 class PrivateRosNode:
@@ -120,6 +121,21 @@ class LabelArrival:
         return (self.received_ns - self.stamp_ns) / 1e6
 
 
+def rclpy_gives_message_info() -> bool:
+    """Whether rclpy hands a two-argument subscription callback the message info (its
+    receive time): from Iron on. Humble's calls every callback with the message alone."""
+    from rclpy.subscription import Subscription
+    return hasattr(Subscription, 'CallbackType')
+
+
+def matched_publishers(node, subscription) -> int:
+    """Publishers matched to ``subscription``. rclpy before Iron cannot count those: there,
+    the publishers of its topic in the graph (a caller's first message confirms the match)."""
+    if hasattr(subscription, 'get_publisher_count'):
+        return subscription.get_publisher_count()
+    return node.count_publishers(subscription.topic_name)
+
+
 class LabelListener:
     """The segmentation node's label maps and class_info, heard from another process.
 
@@ -147,6 +163,8 @@ class LabelListener:
         from std_msgs.msg import String
 
         from sgcp_ros.topics import class_info_topic
+        take_label = (self._on_label if rclpy_gives_message_info()
+                      else lambda data: self._on_label(data, {}))
         self.ros = ros
         self.condition = threading.Condition()
         self.arrivals: list[LabelArrival] = []
@@ -155,7 +173,7 @@ class LabelListener:
         self._on_arrival = on_label
         self._keep_data = keep_data
         self.labels = ros.node.create_subscription(
-            Image, labels_topic, self._on_label,
+            Image, labels_topic, take_label,
             QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                        reliability=ReliabilityPolicy.RELIABLE if reliable
                        else ReliabilityPolicy.BEST_EFFORT), raw=True)

@@ -31,13 +31,23 @@ def _updater_installed() -> bool:
     return True
 
 
-@pytest.mark.parametrize('branch', ['diagnostic_updater', 'plain'])
+@pytest.mark.parametrize('branch', ['diagnostic_updater', 'plain', 'updater_before_use_fqn'])
 def test_status_has_the_full_node_name_and_comes_without_a_clock(branch, monkeypatch):
-    if branch == 'diagnostic_updater' and not _updater_installed():
+    if branch != 'plain' and not _updater_installed():
         pytest.skip('diagnostic_updater is not installed (../shared/ros2-tools or a ROS '
                     'install provides it)')
     if branch == 'plain':
         monkeypatch.setitem(sys.modules, 'diagnostic_updater', None)  # import fails
+    if branch == 'updater_before_use_fqn':
+        # Releases before ros/diagnostics#320 (older Humble ones) have no node_name and
+        # name statuses after the bare node name: the reporter must publish the array itself.
+        import diagnostic_updater
+
+        class UpdaterBeforeUseFqn(diagnostic_updater.Updater):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                del self.node_name
+        monkeypatch.setattr(diagnostic_updater, 'Updater', UpdaterBeforeUseFqn)
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     namespace = f'/sgcp_reporter_{branch}'

@@ -140,6 +140,15 @@ def test_pairing_by_stamp_and_counting_frames_left_without_depth(use_message_fil
     assert pairing.method == expected
 
 
+def test_a_packer_without_point_step_is_passed_over_for_the_numpy_one():
+    def create_cloud_before_5_2(header, fields, points):   # Humble's signature
+        raise AssertionError('points padded beyond their fields')
+    assert robot_outputs._padding_packer(create_cloud_before_5_2) is None
+    assert robot_outputs._padding_packer(None) is None
+    create_cloud = pytest.importorskip('sensor_msgs_py.point_cloud2').create_cloud
+    assert robot_outputs._padding_packer(create_cloud) is create_cloud
+
+
 @pytest.mark.parametrize('use_message_filters', [True, False])
 def test_a_cloud_that_fails_is_reported_and_the_next_pair_still_comes(
         ros_node, monkeypatch, use_message_filters):

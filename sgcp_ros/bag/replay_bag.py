@@ -45,7 +45,7 @@ from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, ru
 from sgcp_ros.bag.report import format_counts, format_latency_table
 from sgcp_ros.images import image_to_labels, image_to_rgb
 from sgcp_ros.ros_client import (LabelArrival, LabelListener, PrivateRosNode,
-                                 use_large_message_profile)
+                                 matched_publishers, use_large_message_profile)
 from sgcp_ros.stamp_matching import FRAME_UNMATCHED, MATCHED, StampMatcher
 
 __all__ = ['ReplayOptions', 'replay_bag', 'main']
@@ -139,7 +139,8 @@ class _RosSide:
         # through take_labels to the replay, which scores and drops them.
         self.listener = LabelListener(self.ros, labels_topic, reliable=reliable,
                                       on_label=self._on_label)
-        while self.listener.labels.get_publisher_count() == 0:   # before the first frame
+        # Matched before the first frame, which would otherwise go unanswered.
+        while matched_publishers(self.ros.node, self.listener.labels) == 0:
             if time.monotonic() > deadline:
                 raise CommandError(f'{labels_topic} has a publisher but it never matched '
                                    f'this reader ({"reliable" if reliable else "best effort"})')
