@@ -38,12 +38,19 @@ def ignore_stop_signals() -> None:
 _stopped_by_signal = False
 
 
-def _quiet_rclpy_finalizers(unraisable) -> None:
-    # Once stopping, an rclpy object the stop cut short in its __init__ (by the
-    # KeyboardInterrupt below, or by rclpy shutting the context down from its own thread
-    # meanwhile) fails in its __del__ on an attribute never set: "Exception ignored" and a
-    # traceback at exit, for nothing wrong. Anything else still reaches the default hook.
+def _quiet_stopping_noise(unraisable) -> None:
+    # Once stopping, two things print a traceback at exit for nothing wrong:
+    # - an rclpy object the stop cut short in its __init__ (by the KeyboardInterrupt below,
+    #   or by rclpy shutting the context down from its own thread meanwhile) fails in its
+    #   __del__ on an attribute never set;
+    # - a second signal that came while rclpy.try_shutdown put CPython's C handler back,
+    #   found "ignore" as the Python handler: CPython reports it as "Signal N ignored due
+    #   to race condition", and ignoring it is what was wanted.
+    # Anything else still reaches the default hook.
     if getattr(unraisable.object, '__module__', '').startswith('rclpy'):
+        return
+    if (isinstance(unraisable.exc_value, OSError)
+            and 'ignored due to race condition' in str(unraisable.exc_value)):
         return
     sys.__unraisablehook__(unraisable)
 
@@ -52,7 +59,7 @@ def _first_stop_signal(signum, frame) -> None:
     global _stopped_by_signal
     _stopped_by_signal = True
     ignore_stop_signals()
-    sys.unraisablehook = _quiet_rclpy_finalizers
+    sys.unraisablehook = _quiet_stopping_noise
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -81,6 +88,12 @@ def _run(lifecycle: bool, args: list[str] | None = None) -> int:
         from sgcp_ros.segmentation_node import main
     except KeyboardInterrupt:
         _exit_now(0)   # stopped while importing: nothing exists yet to clean up
+    except Exception:
+        # The interrupt can land inside a C extension's module init (rclpy's pybind11
+        # library), which turns it into "ImportError: initialization failed".
+        if _stopped_by_signal:
+            _exit_now(0)
+        raise
     code = main(args=args, lifecycle=lifecycle)
     if _stopped_by_signal:
         _exit_now(code)
