@@ -82,7 +82,8 @@ test-jazzy:
 	$(JAZZY_VENV)/bin/python -m pip install -q $(JAZZY_ROS) torch==2.13.0 numpy \
 	    opencv-python-headless onnx onnxruntime pyyaml tqdm matplotlib rosbags mcap pytest
 	PYTHONPATH=$(CURDIR) $(JAZZY_VENV)/bin/python -m pytest -q -rs -p no:cacheprovider \
-	    test/test_node_parts.py test/test_node.py test/test_node_modes.py
+	    test/test_node_parts.py test/test_node.py test/test_node_modes.py \
+	    test/test_ros_client.py test/test_robot_outputs.py test/test_diagnostics_reporter.py
 
 bench: setup
 	$(PY) -m sgcp_core bench --resolution 360x480 720x960
