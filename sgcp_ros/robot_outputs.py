@@ -50,7 +50,7 @@ from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder, sc
 from sgcp_ros.images import ImageConversionError, array_to_image, image_to_depth
 from sgcp_ros.parameters import ParameterSpec, declare_config, read_config
 
-try:  # the design's packer; an equivalent numpy one below where it is missing
+try:  # the design's packer; an equivalent numpy one below where it is missing or too old
     from sensor_msgs_py.point_cloud2 import create_cloud
 except ImportError:
     create_cloud = None
@@ -226,9 +226,9 @@ def pack_cloud(header: Header, fields: list[PointField], points: np.ndarray,
 def cloud_message(header: Header, points: np.ndarray, packer=None) -> PointCloud2:
     """PointCloud2 of a structured point array: (H, W) organised or (N,) dense.
 
-    ``packer`` defaults to sensor_msgs_py's ``create_cloud`` where installed. It gets the
-    points flattened: sensor_msgs_py lays a 2-D array out column-major (width = rows), so
-    the grid shape is set here, row-major as PointCloud2 defines it.
+    ``packer`` defaults to sensor_msgs_py's ``create_cloud`` where installed (5.2 on). It
+    gets the points flattened: sensor_msgs_py lays a 2-D array out column-major (width =
+    rows), so the grid shape is set here, row-major as PointCloud2 defines it.
     """
     packer = packer or create_cloud or pack_cloud
     cloud = packer(header, _point_fields(points.dtype), points.reshape(-1),
