@@ -332,6 +332,12 @@ def test_missing_and_corrupt_models_fail_fast_with_a_clear_message(tmp_path):
         assert 'Traceback' not in output, output
 
 
+def _python_script(source: str) -> subprocess.CompletedProcess:
+    """Run ``source`` in a fresh Python with the node's environment; output captured."""
+    return subprocess.run([sys.executable, '-c', source], env=node_environment(),
+                          capture_output=True, text=True, timeout=60)
+
+
 # A stop signal that lands while an rclpy object is being built (under launch about 1 run in
 # 50 met the executor's __init__ as the node became ready), forced there by sending it from
 # inside Executor.__init__. Sometimes its KeyboardInterrupt cuts the __init__ short, and
@@ -363,9 +369,7 @@ rclpy.try_shutdown()
 @pytest.mark.parametrize('handler', [True, False])   # False: shows the check can fail
 def test_a_stop_signal_while_rclpy_builds_an_object_leaves_no_traceback(handler):
     for _ in range(2):   # either way the race goes
-        result = subprocess.run(
-            [sys.executable, '-c', _SIGNAL_DURING_EXECUTOR_INIT.format(handler=handler)],
-            env=node_environment(), capture_output=True, text=True, timeout=60)
+        result = _python_script(_SIGNAL_DURING_EXECUTOR_INIT.format(handler=handler))
         assert 'stopped' in result.stdout, result.stdout + result.stderr
         assert ('Exception ignored' not in result.stderr) == handler, result.stderr
 
@@ -399,8 +403,7 @@ rclpy.try_shutdown()
 
 @pytest.mark.parametrize('quiet', [True, False])   # False: shows the check can fail
 def test_two_stop_signals_at_once_leave_no_traceback(quiet):
-    result = subprocess.run([sys.executable, '-c', _TWO_SIGNALS_AT_ONCE.format(quiet=quiet)],
-                            env=node_environment(), capture_output=True, text=True, timeout=60)
+    result = _python_script(_TWO_SIGNALS_AT_ONCE.format(quiet=quiet))
     assert result.returncode == 0 and 'stopped' in result.stdout, result.stdout + result.stderr
     assert ('Traceback' not in result.stderr) == quiet, result.stderr
 
@@ -432,7 +435,6 @@ sys.exit(entry_points.segmentation_node())
 
 
 def test_a_stop_signal_inside_an_extensions_init_exits_zero():
-    result = subprocess.run([sys.executable, '-c', _SIGNAL_IN_AN_EXTENSION_INIT],
-                            env=node_environment(), capture_output=True, text=True, timeout=60)
+    result = _python_script(_SIGNAL_IN_AN_EXTENSION_INIT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'Traceback' not in result.stderr, result.stderr
