@@ -94,13 +94,10 @@ class RosClient:
         self.node.destroy_subscription(self.subscriptions.pop(name))
 
     def spin_until(self, predicate, timeout_s: float, what: str):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            result = predicate()
-            if result:
-                return result
-            self.executor.spin_once(timeout_sec=0.05)
-        raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+        result = self.ros.spin_until(predicate, timeout_s)
+        if not result:
+            raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+        return result
 
     def now(self):
         return self.node.get_clock().now().to_msg()
