@@ -205,3 +205,22 @@ def test_console_entry_point_exit_status(tmp_path):
                             env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert result.returncode == 2
     assert result.stderr.strip() == f'sgcp infer: error: input not found: {tmp_path}/nothing.jpg'
+
+
+@pytest.mark.parametrize('suffix', ['.pt', '_int8.onnx'])
+def test_info_says_what_a_shipped_model_trained_on_and_how_it_was_quantized(suffix, capsys):
+    """``sgcp info -m`` reads the metadata of a checkpoint or an ONNX file alike."""
+    from sgcp_core.resources import MODELS_DIR
+    path = Path(__file__).resolve().parents[1] / MODELS_DIR / f'sgcpnet_camvid_mobilenetv3{suffix}'
+    if not path.is_file():
+        pytest.skip(f'no shipped model at {path}')
+    assert main(['info', '-m', str(path), '--resolution', '360x480']) == 0
+    text = capsys.readouterr().out
+    assert 'trained on: train+val; epoch 350 of 350' in text
+    assert 'distilled from: sgcpnet_camvid_mobilenetv2.pt' in text
+    if suffix == '.pt':
+        assert 'precision: fp32' in text and 'parameters: 0.607M' in text
+        assert 'calibration' not in text
+    else:
+        assert 'precision: int8' in text and 'method percentile, frames 64' in text
+        assert 'counts need the .pt checkpoint' in text

@@ -72,7 +72,7 @@ def _cases():
         ('export-onnx-input', ['export', '-m', '{random_onnx}'], 'already ONNX'),
         ('export-out-not-permitted', ['export', '-m', '{good_pt}', '-o', '/sys/x.onnx',
                                       '--no-check'], "'/sys/x.onnx'"),
-        ('info-onnx-model', ['info', '--model', '{random_onnx}'], 'need a .pt'),
+        ('info-random-onnx', ['info', '--model', '{random_onnx}'], 'random.onnx'),
         ('info-num-classes-zero', ['info', '--num-classes', '0'], '--num-classes'),
         ('bench-runs-zero', ['bench', '--runs', '0'], '--runs'),
         ('unknown-command', ['paint'], 'paint'),

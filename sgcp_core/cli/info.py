@@ -1,7 +1,7 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""``sgcp info``: parameters and conv multiply-adds of a model per resolution, or its
-label colours as CSV."""
+"""``sgcp info``: parameters and conv multiply-adds of a model per resolution, what a model
+file's metadata says of it (precision, training, calibration), or its label colours as CSV."""
 
 from __future__ import annotations
 
@@ -17,9 +17,13 @@ def add_parser(commands, name: str) -> None:
     parser = commands.add_parser(
         name, help='print parameters and multiply-adds per resolution',
         description='Count parameters (total, backbone, SGCP module) and conv multiply-adds '
-                    "(torch FlopCounterMode / 2) of SGCPNet or of a checkpoint's model.",
-        epilog='example: sgcp info --num-classes 19 --resolution 1024x2048 360x480')
-    parser.add_argument('--model', help='checkpoint (.pt) to describe instead of a fresh model')
+                    "(torch FlopCounterMode / 2) of SGCPNet or of a checkpoint's model; "
+                    "with --model, also what the file's metadata says of it.",
+        epilog='examples: sgcp info --num-classes 19 --resolution 1024x2048 360x480; '
+               'sgcp info -m models/camvid/sgcpnet_camvid_mobilenetv3_int8.onnx')
+    parser.add_argument('--model', '-m',
+                        help='model file to describe instead of a fresh model: its metadata, '
+                             'and for a checkpoint (.pt) its counts')
     parser.add_argument('--num-classes', type=positive_int, default=19,
                         help='classes of a fresh model (default 19, as in the paper)')
     parser.add_argument('--backbone', default='mobilenetv3',
@@ -54,20 +58,46 @@ def _write_palette_csv(args: argparse.Namespace) -> int:
     return 0
 
 
+def metadata_lines(meta) -> list[str]:
+    """What a model file says of itself, a fact a line: precision, input size, training."""
+    lines = [f'precision: {meta.precision}',
+             f'input size: {meta.input_size[0]}x{meta.input_size[1]}']
+    facts = meta.training
+    if facts is None:
+        lines.append('training: not recorded (a file from before training facts were kept)')
+    else:
+        line = f"trained on: {'+'.join(facts.train_splits) or 'not recorded'}"
+        if facts.epoch is not None:
+            line += f'; epoch {facts.epoch} of {facts.epochs}'
+        if facts.epoch_selection:
+            line += f', {facts.epoch_selection}'
+        lines.append(line)
+        if facts.teacher:
+            lines.append(f'distilled from: {facts.teacher}')
+    if meta.calibration:
+        facts_of_calibration = (f'{key} {value}' for key, value in meta.calibration.items())
+        lines.append('calibration: ' + ', '.join(facts_of_calibration))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     if args.palette_csv:
         return _write_palette_csv(args)
     from sgcp_core.models import build_sgcpnet, count_conv_macs, count_parameters
     if args.model:
         from sgcp_core.checkpoint import load_model
-        from sgcp_core.cli import CommandError
+        from sgcp_core.metadata import read_meta
         from sgcp_core.resources import resolve_model_path
         path = resolve_model_path(args.model)
         if path.suffix.lower() == '.onnx':
-            raise CommandError(f'{path} is ONNX; the counts need a .pt checkpoint (--palette-csv '
-                               'reads .onnx files too)')
+            meta = read_meta(path)
+            print(f'{args.model} ({meta.variant}, {meta.num_classes} classes, ONNX)')
+            print('\n'.join(metadata_lines(meta)))
+            print('(parameter and multiply-add counts need the .pt checkpoint)')
+            return 0
         model, meta = load_model(path)
-        title = f'{args.model} ({meta.variant}, {meta.num_classes} classes)'
+        title = (f'{args.model} ({meta.variant}, {meta.num_classes} classes)\n'
+                 + '\n'.join(metadata_lines(meta)))
     else:
         model = build_sgcpnet(args.num_classes, backbone=args.backbone)
         title = f'sgcpnet-{args.backbone}, {args.num_classes} classes (fresh)'
