@@ -15,7 +15,7 @@ DEFAULT_RESOLUTIONS = ('1024x2048', '768x1536', '512x1024', '720x960', '360x480'
 
 def add_parser(commands, name: str) -> None:
     parser = commands.add_parser(
-        name, help='print parameters and multiply-adds per resolution',
+        name, help="print parameters and multiply-adds, and a model file's metadata",
         description='Count parameters (total, backbone, SGCP module) and conv multiply-adds '
                     "(torch FlopCounterMode / 2) of SGCPNet or of a checkpoint's model; "
                     "with --model, also what the file's metadata says of it.",
@@ -58,7 +58,7 @@ def _write_palette_csv(args: argparse.Namespace) -> int:
     return 0
 
 
-def metadata_lines(meta) -> list[str]:
+def _metadata_lines(meta) -> list[str]:
     """What a model file says of itself, a fact a line: precision, input size, training."""
     lines = [f'precision: {meta.precision}',
              f'input size: {meta.input_size[0]}x{meta.input_size[1]}']
@@ -92,12 +92,12 @@ def run(args: argparse.Namespace) -> int:
         if path.suffix.lower() == '.onnx':
             meta = read_meta(path)
             print(f'{args.model} ({meta.variant}, {meta.num_classes} classes, ONNX)')
-            print('\n'.join(metadata_lines(meta)))
+            print('\n'.join(_metadata_lines(meta)))
             print('(parameter and multiply-add counts need the .pt checkpoint)')
             return 0
         model, meta = load_model(path)
         title = (f'{args.model} ({meta.variant}, {meta.num_classes} classes)\n'
-                 + '\n'.join(metadata_lines(meta)))
+                 + '\n'.join(_metadata_lines(meta)))
     else:
         model = build_sgcpnet(args.num_classes, backbone=args.backbone)
         title = f'sgcpnet-{args.backbone}, {args.num_classes} classes (fresh)'
