@@ -89,21 +89,19 @@ def run(args: argparse.Namespace) -> int:
         from sgcp_core.metadata import read_meta
         from sgcp_core.resources import resolve_model_path
         path = resolve_model_path(args.model)
-        if path.suffix.lower() == '.onnx':
-            meta = read_meta(path)
-            print(f'{args.model} ({meta.variant}, {meta.num_classes} classes, ONNX)')
-            print('\n'.join(_metadata_lines(meta)))
+        is_onnx = path.suffix.lower() == '.onnx'
+        model, meta = (None, read_meta(path)) if is_onnx else load_model(path)
+        kind = ', ONNX' if is_onnx else ''
+        print(f'{args.model} ({meta.variant}, {meta.num_classes} classes{kind})')
+        print('\n'.join(_metadata_lines(meta)))
+        if model is None:
             print('(parameter and multiply-add counts need the .pt checkpoint)')
             return 0
-        model, meta = load_model(path)
-        title = (f'{args.model} ({meta.variant}, {meta.num_classes} classes)\n'
-                 + '\n'.join(_metadata_lines(meta)))
     else:
         model = build_sgcpnet(args.num_classes, backbone=args.backbone)
-        title = f'sgcpnet-{args.backbone}, {args.num_classes} classes (fresh)'
+        print(f'sgcpnet-{args.backbone}, {args.num_classes} classes (fresh)')
     total = count_parameters(model)
     backbone = count_parameters(model.encoder)
-    print(title)
     print(f'parameters: {total / 1e6:.3f}M  (backbone {backbone / 1e6:.3f}M, '
           f'HFR + SGCP module + classifier {(total - backbone) / 1e6:.3f}M)')
     print(f'{"input HxW":>12}  {"conv GMACs":>10}')
