@@ -21,7 +21,7 @@ from sgcp_core.errors import ConfigError
 __all__ = ['ModelConfig', 'DataConfig', 'TrainConfig', 'EngineConfig', 'CloudConfig',
            'ExperimentConfig', 'load_config', 'config_to_dict', 'ConfigError',
            'replace_from_dict', 'FieldDoc', 'documented', 'field_doc', 'BACKENDS', 'DEVICES',
-           'LABEL_MODES', 'ONNX_PROVIDERS']
+           'LABEL_MODES', 'ONNX_PROVIDERS', 'PRECISIONS']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -124,10 +124,11 @@ class TrainConfig:
 
 # The engine's choices, named once: the engine checks values against them, and the
 # command lines and ROS parameters offer them.
-BACKENDS = ('auto', 'torch', 'onnx')
+BACKENDS = ('auto', 'torch', 'onnx', 'openvino')
 DEVICES = ('auto', 'cpu', 'cuda')
 LABEL_MODES = ('upsample_logits', 'upsample_logits_bicubic', 'argmax_then_nearest')
 ONNX_PROVIDERS = ('auto', 'tensorrt', 'cuda')
+PRECISIONS = ('auto', 'f32', 'bf16', 'f16')
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,9 @@ class EngineConfig:
             '$SGCP_MODEL, else the shipped CamVid model.')
     backend: str = documented(
         'auto', "Inference backend; 'auto' runs .onnx files and, on the CPU, a checkpoint's "
-                'current ONNX export beside it with ONNX Runtime, everything else with '
-                'PyTorch.', choices=BACKENDS)
+                'current ONNX export beside it with ONNX Runtime or OpenVINO, whichever a '
+                'short timed run at start-up finds faster, everything else with PyTorch.',
+        choices=BACKENDS)
     device: str = documented(
         'auto', "Where the network runs; 'auto' uses CUDA when available, 'cuda' without a "
                 'GPU falls back to the CPU with a warning.', choices=DEVICES)
@@ -207,6 +209,13 @@ class EngineConfig:
         '', "Folder for TensorRT engines built at start-up; '' = ~/.cache/sgcp_ros/trt.")
     trt_workspace_mb: int = documented(
         0, "TensorRT builder workspace in MiB; 0 = TensorRT's default.", range=(0, 1 << 20))
+    # OpenVINO only (backend openvino, and its candidate under backend auto).
+    precision: str = documented(
+        'auto', "OpenVINO inference precision; 'auto' = the device's own default (bf16 on "
+                'CPUs with AVX-512 BF16 or AMX, f16 on Intel GPUs, else f32). An int8 model '
+                'stays int8 either way.', choices=PRECISIONS)
+    openvino_device: str = documented(
+        'CPU', "OpenVINO device: 'CPU', 'GPU', 'NPU' or a numbered one such as 'GPU.1'.")
 
 
 @dataclass(frozen=True)
@@ -218,8 +227,11 @@ class CloudConfig:
     max_range_m: float = 0.0         # depth above this is left out; 0 = no limit
     keep_unknown: bool = False       # keep points labelled 255 (unknown / dropped classes)
     organized: bool = False          # H x W cloud with NaN points (True) or valid points only
-    rgb: bool = False                # add the camera colour (packed float32 'rgb' field)
+    rgb: bool = False                # add a packed float32 'rgb' field
+    rgb_source: str = 'camera'       # what 'rgb' holds: the camera's colour or the class colour
     confidence: bool = False         # add the top class probability (float32 0..1)
+    label_type: str = 'uint32'       # uint32 as PCL's PointXYZL, or uint8
+    per_class: bool = False          # also one cloud per output class, split from the same points
     stamp_tolerance_s: float = 0.02  # largest |depth stamp - image stamp| that still pairs
     # Stamp the cloud with the camera image's stamp (frame_id stays the depth image's), so
     # exact-time consumers (nav2's semantic segmentation layer) pair it with the labels.

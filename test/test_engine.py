@@ -24,14 +24,18 @@ from sgcp_core.resources import default_model_path
 
 BACKENDS = ['torch', pytest.param('onnx', marks=pytest.mark.skipif(
     __import__('importlib').util.find_spec('onnxruntime') is None,
-    reason='onnxruntime not installed'))]
+    reason='onnxruntime not installed')), pytest.param('openvino', marks=pytest.mark.skipif(
+        __import__('importlib').util.find_spec('openvino') is None,
+        reason="openvino not installed (pip install '.[openvino]')"))]
+# Backends that run the ONNX export of a checkpoint.
+ONNX_RUNTIMES = ('onnx', 'openvino')
 DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason='no CUDA device'))]
 
 
 def _model_for(backend, tiny_checkpoint, request):
     """The tiny model in the file format ``backend`` runs."""
-    return request.getfixturevalue('tiny_onnx') if backend == 'onnx' else tiny_checkpoint
+    return request.getfixturevalue('tiny_onnx') if backend in ONNX_RUNTIMES else tiny_checkpoint
 
 
 @pytest.fixture(scope='module', params=BACKENDS)
@@ -49,7 +53,7 @@ def tiny_model(tiny_checkpoint):
 
 
 def test_contract_on_real_frames(segmenter, camvid_val_frames, tiny_checkpoint):
-    assert segmenter.backend_name in ('torch', 'onnx')
+    assert segmenter.backend_name in ('torch', *ONNX_RUNTIMES)
     assert segmenter.device == 'cpu'
     assert segmenter.input_size == (360, 480)
     assert segmenter.classes == CAMVID
@@ -255,7 +259,7 @@ def test_auto_runs_a_current_onnx_export_and_never_exports(tiny_checkpoint, tiny
 
     shutil.copyfile(tiny_onnx, tmp_path / 'model.onnx')   # exported from tiny.pt: current
     engine_log.messages.clear()
-    assert Segmenter(config).backend_name == 'onnx'
+    assert Segmenter(config).backend_name in ONNX_RUNTIMES   # the faster of the two
     assert str(tmp_path / 'model.onnx') in engine_log.text
 
     model, meta = load_model(tiny_checkpoint)   # other weights: the export is now stale

@@ -21,6 +21,7 @@ _FLAGS = {'model_path': ('--model', '-m'), 'classes_file': ('--classes',),
 # input_height and input_width are one option, --input-size HxW.
 _SIZE_FIELDS = ('input_height', 'input_width')
 _GPU_FIELDS = frozenset({'fp16', 'onnx_provider', 'trt_cache_dir', 'trt_workspace_mb'})
+_OPENVINO_FIELDS = frozenset({'precision', 'openvino_device'})
 
 
 def _flags(name: str) -> tuple[str, ...]:
@@ -44,12 +45,14 @@ def _help(text: str, default: object) -> str:
 def add_engine_arguments(parser: argparse.ArgumentParser, model_required: bool = False,
                          backend_choice: bool = True) -> None:
     """--config and one option per EngineConfig field (--model/-m, --backend, --device,
-    --input-size HxW, --classes, --alpha, --threads, ...; GPU ones in their own group).
+    --input-size HxW, --classes, --alpha, --threads, ...; GPU and OpenVINO ones in groups
+    of their own).
     Unset options keep the config file's or EngineConfig's value, so every default lives
     in one place. ``backend_choice=False`` leaves --backend out (a command that runs each
     backend itself)."""
     group = parser.add_argument_group('engine')
     gpu = parser.add_argument_group('GPU (device cuda)')
+    openvino = parser.add_argument_group('OpenVINO (backend openvino, or auto on the CPU)')
     group.add_argument('--config', metavar='YAML',
                        help='YAML file whose "engine:" section sets these options\' defaults')
     for spec in dataclasses.fields(EngineConfig):
@@ -74,7 +77,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser, model_required: bool =
                 options['metavar'] = spec.name.split('_')[-1].upper()
         if spec.name == 'model_path':
             options['required'] = model_required
-        target = gpu if spec.name in _GPU_FIELDS else group
+        target = (gpu if spec.name in _GPU_FIELDS
+                  else openvino if spec.name in _OPENVINO_FIELDS else group)
         target.add_argument(*_flags(spec.name), **options)
 
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Inference engine: ``Segmenter(EngineConfig(...)).segment(rgb) -> SegResult``.
 
-Backends (PyTorch, ONNX Runtime) are imported when a Segmenter needs them.
+Backends (PyTorch, ONNX Runtime, OpenVINO) are imported when a Segmenter needs them.
 """
 
 from sgcp_core.engine.base import Backend, EngineError

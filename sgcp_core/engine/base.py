@@ -20,8 +20,8 @@ class Backend(ABC):
     """A built, warmed-up network: normalised images in, class scores out.
 
     Attributes:
-        name: 'torch' or 'onnx'.
-        device: 'cpu' or 'cuda', where the network actually runs.
+        name: 'torch', 'onnx' or 'openvino'.
+        device: 'cpu' or 'cuda' (OpenVINO: 'cpu', 'gpu', 'npu'), where the network runs.
         meta: the model file's metadata, read once when the backend is built.
         fixed_input_size: (H, W) when the network only accepts one size, else None.
         fixed_batch_size: the only batch size the network accepts (an ONNX graph exported

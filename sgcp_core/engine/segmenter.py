@@ -17,7 +17,7 @@ import torch
 
 from sgcp_core.class_groups import ClassGroups, load_class_groups
 from sgcp_core.classes import UNKNOWN_LABEL, ClassInfo, load_class_info
-from sgcp_core.config import BACKENDS, ConfigError, EngineConfig
+from sgcp_core.config import BACKENDS, PRECISIONS, ConfigError, EngineConfig
 from sgcp_core.engine import pre_post
 from sgcp_core.engine.base import DEVICES, Backend, EngineError
 from sgcp_core.engine.torch_backend import hold_freed_memory
@@ -27,7 +27,7 @@ from sgcp_core.metadata import ModelMeta
 from sgcp_core.resources import resolve_model_path, sibling_onnx
 
 __all__ = ['Segmenter', 'SegResult', 'DeviceFallbackWarning', 'BACKENDS', 'create_backend',
-           'gpu_options']
+           'gpu_options', 'openvino_options']
 
 LOG = logging.getLogger('sgcp_core.engine')
 
@@ -57,12 +57,15 @@ class SegResult:
 
 
 def _model_kind(path: Path) -> str:
-    return 'onnx' if path.suffix.lower() == '.onnx' else 'pt'
+    """'onnx', 'ir' (OpenVINO's .xml) or 'pt', by suffix."""
+    return {'.onnx': 'onnx', '.xml': 'ir'}.get(path.suffix.lower(), 'pt')
 
 
 def _cuda_available(backend: str) -> bool:
     if backend == 'torch':
         return torch.cuda.is_available()
+    if backend == 'openvino':
+        return False
     from sgcp_core.engine.onnx_backend import cuda_providers_available
     return cuda_providers_available()
 
@@ -72,26 +75,34 @@ def _onnxruntime_installed() -> bool:
     return importlib.util.find_spec('onnxruntime') is not None
 
 
-def _choose_backend(requested: str, kind: str, device: str, path: Path) -> str:
+def _choose_backend(requested: str, kind: str, device: str, path: Path) -> tuple[str, str]:
+    """(backend name, why it was chosen). 'onnx' chosen by 'auto' for the CPU is ONNX
+    Runtime or OpenVINO after a probe (``auto_select``)."""
+    if kind == 'ir' and requested not in ('auto', 'openvino'):
+        raise EngineError(f'{path} is an OpenVINO IR file; it needs backend=openvino (or '
+                          'auto)')
     if requested == 'torch' and kind == 'onnx':
         raise EngineError(f'{path} is an ONNX file; the torch backend needs a .pt checkpoint '
-                          '(use backend=onnx or auto)')
+                          '(use backend=onnx, openvino or auto)')
     if requested != 'auto':
-        return requested
+        return requested, f'{requested} (configured)'
+    if kind == 'ir':
+        return 'openvino', 'OpenVINO (an OpenVINO IR file)'
     if kind == 'onnx':
-        return 'onnx'
+        return 'onnx', 'ONNX Runtime (an ONNX file)'
     if device != 'cpu' and torch.cuda.is_available():
-        return 'torch'
-    # On the CPU ONNX Runtime's fused kernels beat eager PyTorch for this network (see the
-    # README's engine table, from "sgcp bench"), so a checkpoint runs from its ONNX export
-    # when one sits beside it; create_backend checks that the export is current.
+        return 'torch', 'PyTorch (a checkpoint, on CUDA)'
+    # On the CPU ONNX Runtime's and OpenVINO's fused kernels beat eager PyTorch for this
+    # network ("sgcp bench" shows it), so a checkpoint runs from its ONNX export when one
+    # sits beside it; create_backend checks that the export is current.
     if device != 'cuda' and _onnxruntime_installed():
         if sibling_onnx(path) is not None:
-            return 'onnx'
+            return 'onnx', 'ONNX Runtime (the ONNX export beside the checkpoint)'
         LOG.info('engine: PyTorch runs %s because there is no %s beside it (export one with '
                  '"sgcp export -m %s" to run ONNX Runtime)', path,
                  path.with_suffix('.onnx').name, path)
-    return 'torch'
+        return 'torch', 'PyTorch (no ONNX export beside the checkpoint)'
+    return 'torch', 'PyTorch (onnxruntime is not installed)'
 
 
 def _choose_device(requested: str, backend: str, strict: bool) -> tuple[str, str | None]:
@@ -105,6 +116,8 @@ def _choose_device(requested: str, backend: str, strict: bool) -> tuple[str, str
         return 'cuda', None
     if backend == 'torch':
         why = f'torch {torch.__version__} reports no CUDA device'
+    elif backend == 'openvino':
+        why = 'OpenVINO does not run on CUDA (openvino_device picks an Intel GPU or NPU)'
     else:
         from sgcp_core.engine.onnx_backend import import_onnxruntime
         why = ('onnxruntime has no CUDA/TensorRT provider (available: '
@@ -129,17 +142,33 @@ def gpu_options(config: EngineConfig) -> dict:
             'trt_cache_dir': config.trt_cache_dir, 'trt_workspace_mb': config.trt_workspace_mb}
 
 
+def openvino_options(config: EngineConfig) -> dict:
+    """The OpenVINO fields of ``config`` as the OpenVINO backend's keyword arguments."""
+    return {'device': config.openvino_device, 'precision': config.precision}
+
+
+def _build(name: str, model: Path, device: str, threads: int, gpu: dict,
+           openvino: dict) -> Backend:
+    """The 'onnx' or 'openvino' backend of an ``.onnx`` (or IR) file."""
+    if name == 'openvino':
+        from sgcp_core.engine.openvino_backend import OpenVINOBackend
+        return OpenVINOBackend(model, threads=threads, **openvino)
+    from sgcp_core.engine.onnx_backend import ONNXBackend
+    return ONNXBackend(model, device, threads, **gpu)
+
+
 def _checkpoint_export(path: Path, device: str, threads: int,
                        input_size: tuple[int, int] | None,
-                       gpu: dict | None = None) -> tuple[Backend | None, str]:
-    """The ONNX backend of a checkpoint's sibling export, or (None, why it is unusable)."""
-    from sgcp_core.engine.onnx_backend import ONNXBackend
+                       gpu: dict | None = None, name: str = 'onnx',
+                       openvino: dict | None = None) -> tuple[Backend | None, str]:
+    """Backend ``name`` ('onnx' or 'openvino') of a checkpoint's sibling export, or (None,
+    why it is unusable)."""
     onnx = sibling_onnx(path)
     if onnx is None:
         return None, (f'there is no {path.with_suffix(".onnx").name} beside it; export one '
                       f'with "sgcp export -m {path}"')
     try:
-        backend = ONNXBackend(onnx, device, threads, **(gpu or {}))
+        backend = _build(name, onnx, device, threads, gpu or {}, openvino or {})
     except ModelFileError as error:
         return None, f'{onnx.name} is unusable ({error})'
     if backend.meta.source_sha256 != file_digest(path):
@@ -156,28 +185,37 @@ def _checkpoint_export(path: Path, device: str, threads: int,
 
 def create_backend(name: str, path: Path, device: str, threads: int,
                    input_size: tuple[int, int] | None, hold_memory: bool = True,
-                   requested: str = '', gpu: dict | None = None) -> Backend:
-    """Build backend ``name`` ('torch' or 'onnx') for the model at ``path``.
+                   requested: str = '', gpu: dict | None = None,
+                   openvino: dict | None = None) -> Backend:
+    """Build backend ``name`` ('torch', 'onnx' or 'openvino') for the model at ``path``.
 
-    A ``.pt`` checkpoint on the onnx backend runs its ONNX export, the ``.onnx`` beside it
-    with the same stem, when that export records this checkpoint's digest (``sgcp
-    export`` writes it) and takes ``input_size``. Otherwise backend 'onnx' asked for by
-    name is an EngineError, and one chosen by ``requested='auto'`` falls back to torch.
-    Nothing is exported here: start-up never converts a model. ``gpu`` holds the GPU
-    options (``gpu_options(config)``); both backends ignore them on the CPU.
+    A ``.pt`` checkpoint on the onnx or openvino backend runs its ONNX export, the
+    ``.onnx`` beside it with the same stem, when that export records this checkpoint's
+    digest (``sgcp export`` writes it) and takes ``input_size``. Otherwise a backend asked
+    for by name is an EngineError, and one chosen by ``requested='auto'`` falls back to
+    torch. Nothing is exported here: start-up never converts a model. ``gpu`` holds the GPU
+    options (``gpu_options(config)``), ignored on the CPU; ``openvino`` the OpenVINO ones
+    (``openvino_options(config)``).
     """
     gpu = gpu or {}
-    if name == 'onnx':
-        from sgcp_core.engine.onnx_backend import ONNXBackend, import_onnxruntime
-        import_onnxruntime()
-        if _model_kind(path) == 'onnx':
-            return ONNXBackend(path, device, threads, **gpu)
-        backend, why = _checkpoint_export(path, device, threads, input_size, gpu)
+    openvino = openvino or {}
+    if name in ('onnx', 'openvino'):
+        if name == 'onnx':
+            from sgcp_core.engine.onnx_backend import import_onnxruntime
+            import_onnxruntime()
+        else:
+            from sgcp_core.engine.openvino_backend import import_openvino
+            import_openvino()
+        if _model_kind(path) != 'pt':
+            return _build(name, path, device, threads, gpu, openvino)
+        backend, why = _checkpoint_export(path, device, threads, input_size, gpu, name,
+                                          openvino)
         if backend is not None:
             LOG.info('engine: running %s from %s', path, why)
             return backend
         if requested != 'auto':
-            raise EngineError(f'backend=onnx cannot run {path}: {why} (or use backend=torch)')
+            raise EngineError(f'backend={name} cannot run {path}: {why} (or use '
+                              'backend=torch)')
         LOG.info('engine: PyTorch runs %s because %s', path, why)
     from sgcp_core.engine.torch_backend import TorchBackend
     return TorchBackend(str(path), device, threads, hold_memory=hold_memory,
@@ -222,6 +260,9 @@ class Segmenter:
         if not 0.0 <= config.min_confidence <= 1.0:
             raise ConfigError(f'min_confidence must be within [0, 1], got '
                               f'{config.min_confidence}')
+        if config.precision not in PRECISIONS:
+            raise ConfigError(f'precision must be one of {PRECISIONS}, got '
+                              f'{config.precision!r}')
         requested_size = _requested_size(config)
         path = resolve_model_path(config.model_path)
         self.model_path = path
@@ -229,14 +270,25 @@ class Segmenter:
             hold_freed_memory()
 
         kind = _model_kind(path)
-        backend_name = _choose_backend(config.backend, kind, config.device, path)
+        backend_name, self.backend_reason = _choose_backend(config.backend, kind,
+                                                            config.device, path)
         device, self.fallback_note = _choose_device(config.device, backend_name,
                                                     config.strict_device)
         if self.fallback_note:
             warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
         self.backend = create_backend(backend_name, path, device, config.threads,
                                       requested_size, config.hold_freed_memory,
-                                      requested=config.backend, gpu=gpu_options(config))
+                                      requested=config.backend, gpu=gpu_options(config),
+                                      openvino=openvino_options(config))
+        if config.backend == 'auto' and backend_name == 'onnx':
+            if self.backend.name != 'onnx':
+                self.backend_reason = ('PyTorch (the ONNX export beside the checkpoint is '
+                                       'not current)')
+            elif self.backend.device == 'cpu':
+                from sgcp_core.engine.auto_select import fastest_cpu_backend
+                self.backend, self.backend_reason = fastest_cpu_backend(
+                    self.backend, path if kind == 'onnx' else sibling_onnx(path),
+                    requested_size, config.threads, config.precision, config.openvino_device)
         if device == 'cuda' and self.backend.device != 'cuda':
             # ONNX Runtime drops a GPU provider whose CUDA/cuDNN libraries fail to load and
             # carries on with the CPU; hold that to the same rule as a missing GPU.
@@ -245,8 +297,6 @@ class Segmenter:
                 raise EngineError(f'device=cuda with strict_device: {note}')
             self.fallback_note = f'{note}; running on the CPU'
             warnings.warn(self.fallback_note, DeviceFallbackWarning, stacklevel=2)
-        if config.backend == 'auto' or config.device == 'auto':
-            LOG.info('engine: %s for %s', self.backend.describe(), path)
 
         self.meta: ModelMeta = self.backend.meta
         model_classes = self.meta.classes
@@ -269,6 +319,9 @@ class Segmenter:
                               f'{self.input_size[0]}x{self.input_size[1]} was asked for; '
                               're-export with "sgcp export --dynamic" or at that size')
         self.backend.settle_input_size(self.input_size)
+        if config.backend == 'auto' or config.device == 'auto':
+            LOG.info('engine: %s for %s; backend %s', self.backend.describe(), path,
+                     self.backend_reason)
         self.label_mode = config.label_mode
         self._mean = self.meta.mean
         self._std = self.meta.std
@@ -280,12 +333,13 @@ class Segmenter:
     # -- properties of the contract -------------------------------------------------------
     @property
     def backend_name(self) -> str:
-        """'torch' or 'onnx'."""
+        """'torch', 'onnx' or 'openvino'."""
         return self.backend.name
 
     @property
     def device(self) -> str:
-        """'cpu' or 'cuda': where the network runs (after any fallback)."""
+        """'cpu' or 'cuda' (OpenVINO: 'cpu', 'gpu', 'npu'): where the network runs, after
+        any fallback."""
         return self.backend.device
 
     @property

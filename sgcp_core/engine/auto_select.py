@@ -1,0 +1,80 @@
+# Copyright 2026 The sgcp_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""``backend: auto`` on the CPU: ONNX Runtime or OpenVINO, whichever runs the model faster.
+
+Which one wins depends on the CPU (OpenVINO computes in bf16 where the CPU has AVX-512 BF16
+or AMX, and its f32 kernels beat ONNX Runtime's on some CPUs and not on others) and on the
+model, so it is measured where the engine runs: both build the same ``.onnx`` file, then
+run a normalised all-zero frame in turns for about ``PROBE_BUDGET_S``. The loser is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sgcp_core.engine.base import Backend, EngineError
+from sgcp_core.errors import ModelFileError
+
+__all__ = ['fastest_cpu_backend', 'PROBE_BUDGET_S', 'OPENVINO_MARGIN']
+
+LOG = logging.getLogger('sgcp_core.engine')
+
+PROBE_BUDGET_S = 0.8
+_MIN_RUNS, _MAX_RUNS = 2, 8
+# OpenVINO replaces ONNX Runtime only when clearly faster: a probe this short cannot tell a
+# few percent from noise, and on a tie ONNX Runtime (the one always installed) stays.
+OPENVINO_MARGIN = 1.05
+
+
+def _probe(backends: list[Backend], size: tuple[int, int]) -> list[float]:
+    """The fastest of a few runs of each backend, in ms, taken in turns."""
+    frame = np.zeros((1, 3) + tuple(size), np.float32)
+    for backend in backends:
+        backend.forward(frame)   # first run: allocation and kernel choice
+    best = [float('inf')] * len(backends)
+    start = time.perf_counter()
+    for run in range(_MAX_RUNS):
+        if run >= _MIN_RUNS and time.perf_counter() - start > PROBE_BUDGET_S:
+            break
+        for index, backend in enumerate(backends):
+            before = time.perf_counter()
+            backend.forward(frame)
+            best[index] = min(best[index], 1e3 * (time.perf_counter() - before))
+    return best
+
+
+def fastest_cpu_backend(onnx: Backend, onnx_file: Path, size: tuple[int, int] | None,
+                        threads: int, precision: str, openvino_device: str
+                        ) -> tuple[Backend, str]:
+    """ONNX Runtime's ``onnx`` backend or an OpenVINO one on the same ``onnx_file``,
+    whichever ran faster, with the reason in words (logs, class_info, /diagnostics).
+
+    Without openvino, or when it cannot run the file on ``openvino_device`` at
+    ``precision``, ``onnx`` is returned and the reason says why.
+    """
+    from sgcp_core.engine.openvino_backend import (INSTALL_HINT, OpenVINOBackend,
+                                                   openvino_installed)
+    if not openvino_installed():
+        return onnx, f'ONNX Runtime (openvino is not installed: {INSTALL_HINT})'
+    size = tuple(size or onnx.meta.input_size)
+    if onnx.fixed_input_size is not None and tuple(onnx.fixed_input_size) != size:
+        return onnx, 'ONNX Runtime (the file does not take the input size asked for)'
+    try:
+        openvino = OpenVINOBackend(onnx_file, openvino_device, threads, precision)
+        openvino.settle_input_size(size)
+    except (EngineError, ModelFileError) as error:
+        return onnx, f'ONNX Runtime (OpenVINO cannot run it: {error})'
+    onnx.settle_input_size(size)
+    onnx_ms, openvino_ms = _probe([onnx, openvino], size)
+    timing = (f'{openvino_ms:.1f} ms a frame with OpenVINO ({openvino.inference_precision}) '
+              f'against {onnx_ms:.1f} ms with ONNX Runtime at {size[0]}x{size[1]} in a '
+              'start-up probe')
+    if openvino_ms * OPENVINO_MARGIN < onnx_ms:
+        onnx.close()
+        return openvino, f'OpenVINO: {timing}'
+    openvino.close()
+    return onnx, f'ONNX Runtime: {timing}'
