@@ -11,6 +11,12 @@ whatever its resolution: the map pixel whose area contains the depth pixel's cen
 rule of ``cv2.INTER_NEAREST_EXACT``, computed exactly: a centre on a border takes the
 later pixel, where OpenCV's fixed point sometimes picks the earlier).
 
+The points are packed (no padding between fields), each field named and typed as PCL's
+point types name them, so ``pcl::fromROSMsg``, which matches fields by name and type, reads
+them as ``pcl::PointXYZL`` (x y z float32, label uint32) or, with rgb, ``pcl::PointXYZRGBL``;
+``label_type: uint8`` is for consumers that want one byte per label instead. ``class_points``
+splits one back-projection into the points of one class (a cloud per class).
+
 Intrinsics follow ROS's convention for a resized image (image_proc's resize): fx, cx and
 the first row of P scale with the width ratio, fy, cy and the second row with the height
 ratio, and so does the region of interest.
@@ -31,9 +37,14 @@ from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig
 
 __all__ = ['PinholeIntrinsics', 'scale_intrinsics', 'point_dtype', 'sample_index',
-           'SemanticCloudBuilder', 'pack_rgb']
+           'SemanticCloudBuilder', 'pack_rgb', 'class_points', 'LABEL_TYPES', 'RGB_SOURCES']
 
 MILLIMETRE = 0.001
+# The label field's type: uint32 is pcl::PointXYZL's (and PointXYZRGBL's) 'label'.
+LABEL_TYPES = ('uint32', 'uint8')
+# What the rgb field holds: the camera's colour of the pixel, or its class's palette colour.
+RGB_SOURCES = ('camera', 'class')
+_LABEL_FORMATS = {'uint32': '<u4', 'uint8': 'u1'}
 
 
 @dataclass(frozen=True)
@@ -109,9 +120,9 @@ def sample_index(source_length: int, target_length: int, step: int = 1) -> np.nd
 
 
 @functools.lru_cache(maxsize=8)
-def point_dtype(rgb: bool, confidence: bool) -> np.dtype:
+def point_dtype(rgb: bool, confidence: bool, label_type: str = 'uint32') -> np.dtype:
     """The packed point: x y z float32, then rgb float32 and confidence float32 when asked
-    for, then label uint8; padded to a multiple of 4 bytes like PCL's point types."""
+    for, then label (uint32 or uint8); a uint8 label is padded to a multiple of 4 bytes."""
     names, formats, offsets = ['x', 'y', 'z'], ['<f4'] * 3, [0, 4, 8]
     offset = 12
     for name, wanted in (('rgb', rgb), ('confidence', confidence)):
@@ -120,10 +131,11 @@ def point_dtype(rgb: bool, confidence: bool) -> np.dtype:
             formats.append('<f4')
             offsets.append(offset)
             offset += 4
+    label = np.dtype(_LABEL_FORMATS[label_type])
     names.append('label')
-    formats.append('u1')
+    formats.append(label)
     offsets.append(offset)
-    itemsize = (offset + 1 + 3) // 4 * 4
+    itemsize = (offset + label.itemsize + 3) // 4 * 4
     return np.dtype({'names': names, 'formats': formats, 'offsets': offsets,
                      'itemsize': itemsize})
 
@@ -133,6 +145,18 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     channels = rgb.astype(np.uint32)
     packed = (channels[..., 0] << 16) | (channels[..., 1] << 8) | channels[..., 2]
     return packed.view(np.float32)
+
+
+def class_points(points: np.ndarray, label: int) -> np.ndarray:
+    """The points of ``points`` (a ``build`` result) labelled ``label``: (N,) valid points
+    stay (M,) valid points; an (H, W) organised grid stays a grid, NaN at every other point."""
+    if points.ndim == 1:
+        return points[points['label'] == label]
+    selected = points.copy()
+    other = selected['label'] != label
+    for axis in ('x', 'y', 'z'):
+        selected[axis][other] = np.nan
+    return selected
 
 
 @functools.lru_cache(maxsize=8)
@@ -152,10 +176,17 @@ class SemanticCloudBuilder:
 
     Args:
         config: decimation, range limits, unknown handling, layout and optional fields.
+        palette: (256, 3) uint8 colour of every label (``ClassInfo.palette_array``), for
+            ``rgb_source: class``.
     """
 
-    def __init__(self, config: CloudConfig | None = None) -> None:
+    def __init__(self, config: CloudConfig | None = None,
+                 palette: np.ndarray | None = None) -> None:
         config = config or CloudConfig()
+        for name, value, choices in (('label_type', config.label_type, LABEL_TYPES),
+                                     ('rgb_source', config.rgb_source, RGB_SOURCES)):
+            if value not in choices:
+                raise ValueError(f'cloud {name} must be one of {choices}, got {value!r}')
         if config.decimation < 1:
             raise ValueError(f'cloud decimation must be >= 1, got {config.decimation}')
         if config.min_range_m < 0 or config.max_range_m < 0 or (
@@ -163,7 +194,12 @@ class SemanticCloudBuilder:
             raise ValueError(f'cloud range must satisfy 0 <= min < max (max 0 = no limit), got '
                              f'min {config.min_range_m} max {config.max_range_m}')
         self.config = config
-        self.dtype = point_dtype(config.rgb, config.confidence)
+        self.dtype = point_dtype(config.rgb, config.confidence, config.label_type)
+        self._class_rgb = None
+        if config.rgb and config.rgb_source == 'class':
+            if palette is None or np.shape(palette) != (256, 3):
+                raise ValueError('cloud rgb_source class needs the (256, 3) class palette')
+            self._class_rgb = pack_rgb(np.asarray(palette, np.uint8))
 
     def build(self, depth: np.ndarray, intrinsics: PinholeIntrinsics, labels: np.ndarray,
               rgb: np.ndarray | None = None, confidence: np.ndarray | None = None
@@ -175,7 +211,8 @@ class SemanticCloudBuilder:
                 (NaN/inf/<= 0 = no reading), registered to the camera the labels are of.
             intrinsics: of the depth image (its ``size`` must be (Hd, Wd)).
             labels: (H, W) uint8 label map of the same view, any resolution.
-            rgb: (H', W', 3) uint8 camera frame, needed when ``config.rgb``.
+            rgb: (H', W', 3) uint8 camera frame, needed when ``config.rgb`` with
+                ``rgb_source: camera``.
             confidence: (H'', W'') uint8 confidence map, needed when ``config.confidence``.
 
         Returns:
@@ -190,7 +227,8 @@ class SemanticCloudBuilder:
         if tuple(depth.shape) != intrinsics.size:
             raise ValueError(f'depth is {depth.shape[0]}x{depth.shape[1]} but its intrinsics '
                              f'are for {intrinsics.size[0]}x{intrinsics.size[1]}')
-        for name, wanted, source in (('rgb', config.rgb, rgb),
+        camera_rgb = config.rgb and self._class_rgb is None
+        for name, wanted, source in (('rgb', camera_rgb, rgb),
                                      ('confidence', config.confidence, confidence)):
             if wanted and source is None:
                 raise ValueError(f'the cloud has a {name} field but no {name} was given')
@@ -227,8 +265,10 @@ class SemanticCloudBuilder:
         np.multiply(z, y_ray, out=points['y'])
         points['z'] = z
         points['label'] = point_labels
-        if config.rgb:
+        if camera_rgb:
             points['rgb'] = pack_rgb(sample(rgb))
+        elif config.rgb:
+            points['rgb'] = self._class_rgb[point_labels]
         if config.confidence:
             points['confidence'] = sample(confidence) * np.float32(1 / 255)
         if not config.organized:

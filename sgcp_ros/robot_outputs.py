@@ -14,28 +14,31 @@ Topics (relative; the node's namespace and remapping place them):
          camera, any resolution).
     out: ~/camera_info (the camera's, with the label header, scaled to the label size),
          ~/confidence (mono8, top class probability x 255), ~/points (PointCloud2: x y z
-         float32 in the depth image's optical frame, label uint8, optional rgb and
-         confidence), ~/label_info (vision_msgs/LabelInfo, latched; where installed).
+         float32 in the depth image's optical frame, optional rgb and confidence, label
+         uint32 or uint8: ``sgcp_core.semantic_cloud``), ~/points/<class> with
+         ``cloud.per_class`` (one cloud per output class, ROS names of the class names),
+         ~/label_info (vision_msgs/LabelInfo, latched; where installed).
     A named camera NAME of the node (its ``cameras`` parameter) reads NAME/depth and
-    publishes ~/NAME/camera_info, ~/NAME/confidence, ~/NAME/points and ~/NAME/label_info.
+    publishes ~/NAME/camera_info, ~/NAME/confidence, ~/NAME/points, ~/NAME/points/<class>
+    and ~/NAME/label_info.
 
-Depth and segmented frames are paired by header stamp with message_filters'
-ApproximateTimeSynchronizer where it is installed, else with the bag tools' StampMatcher;
-a segmented frame that finds no depth image within ``cloud.stamp_tolerance_s`` publishes no
-cloud and is counted in /diagnostics.
+Depth and segmented frames are paired by header stamp with ``StampMatcher`` (the bag tools
+pair frames with labels the same way); a segmented frame that finds no depth image within
+``cloud.stamp_tolerance_s`` publishes no cloud and is counted in /diagnostics. The clouds
+are packed with numpy here: sensor_msgs_py and message_filters are not on PyPI, so a pip
+install has neither.
 """
 
 from __future__ import annotations
 
 import array
 import dataclasses
-import inspect
+import re
 import statistics
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from rclpy.node import Node
@@ -46,32 +49,12 @@ from std_msgs.msg import Header
 
 from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig, ConfigError
-from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder, scale_intrinsics
+from sgcp_core.semantic_cloud import (LABEL_TYPES, RGB_SOURCES, PinholeIntrinsics,
+                                      SemanticCloudBuilder, class_points, scale_intrinsics)
 from sgcp_ros.images import ImageConversionError, array_to_image, image_to_depth
 from sgcp_ros.parameters import ParameterSpec, declare_config, read_config
+from sgcp_ros.stamp_matching import MATCHED, StampMatcher
 
-try:  # the design's packer; an equivalent numpy one below where it is missing or too old
-    from sensor_msgs_py.point_cloud2 import create_cloud
-except ImportError:
-    create_cloud = None
-
-
-def _padding_packer(packer):
-    """``packer`` if it lays out padded points (takes ``point_step``), else None.
-
-    sensor_msgs_py before 5.2 (Humble's) has no ``point_step`` and asserts that the points
-    hold exactly the fields' bytes, which the 16-byte-aligned points here do not.
-    """
-    if packer is None or 'point_step' not in inspect.signature(packer).parameters:
-        return None
-    return packer
-
-
-create_cloud = _padding_packer(create_cloud)
-try:
-    from message_filters import ApproximateTimeSynchronizer, SimpleFilter
-except ImportError:
-    ApproximateTimeSynchronizer = SimpleFilter = None
 try:  # vision_msgs is optional: a ROS install usually has it, the PyPI wheels do not.
     from vision_msgs.msg import LabelInfo, VisionClass
 except ImportError:
@@ -79,7 +62,7 @@ except ImportError:
 
 __all__ = ['OutputsConfig', 'OUTPUT_SIZES', 'OUTPUTS_PARAMETERS', 'CLOUD_PARAMETERS',
            'CLOUD_PREFIX', 'PARAMETER_NAMES', 'declare_outputs_config', 'read_outputs_config',
-           'camera_info_topic', 'scaled_camera_info', 'cloud_message', 'pack_cloud',
+           'camera_info_topic', 'scaled_camera_info', 'cloud_message', 'class_topic_names',
            'DepthPairing', 'RobotOutputs']
 
 OUTPUT_SIZES = ('input', 'depth')
@@ -122,8 +105,18 @@ CLOUD_PARAMETERS = {
                                   'classes).'),
     'organized': ParameterSpec('~/points as the depth grid (H x W, NaN where no point) instead '
                                'of valid points only.'),
-    'rgb': ParameterSpec("~/points carries the camera colour (PCL's packed float32 'rgb')."),
+    'rgb': ParameterSpec("~/points carries a colour (PCL's packed float32 'rgb'): "
+                         'cloud.rgb_source says which.'),
+    'rgb_source': ParameterSpec("The colour in the rgb field: 'camera' (the pixel's) or "
+                                "'class' (its class's palette colour, as in ~/color_mask).",
+                                choices=RGB_SOURCES),
     'confidence': ParameterSpec('~/points carries the top class probability (float32 0..1).'),
+    'label_type': ParameterSpec("Type of the label field: 'uint32' (pcl::PointXYZL's, "
+                                "PointXYZRGBL's with rgb) or 'uint8'.", choices=LABEL_TYPES),
+    'per_class': ParameterSpec('Also publish ~/points/<class> for every output class (class '
+                               'group names, else model class names; lower case, _ for '
+                               'other characters), built only while subscribed, split from '
+                               "~/points' points; ~/labels is unchanged."),
     'stamp_tolerance_s': ParameterSpec('Largest difference between the depth and the image '
                                        'stamps that still pairs them into a cloud.',
                                        range=(0.0, 10.0)),
@@ -199,7 +192,7 @@ def scaled_camera_info(info: CameraInfo, header: Header, size: tuple[int, int],
 
 
 _POINT_FIELD_TYPES = {np.dtype('<f4'): PointField.FLOAT32, np.dtype('u1'): PointField.UINT8,
-                      np.dtype('<u2'): PointField.UINT16}
+                      np.dtype('<u2'): PointField.UINT16, np.dtype('<u4'): PointField.UINT32}
 
 
 def _point_fields(dtype: np.dtype) -> list[PointField]:
@@ -207,42 +200,39 @@ def _point_fields(dtype: np.dtype) -> list[PointField]:
             for name, (field, offset) in ((n, dtype.fields[n][:2]) for n in dtype.names)]
 
 
-def pack_cloud(header: Header, fields: list[PointField], points: np.ndarray,
-               point_step: int | None = None) -> PointCloud2:
-    """What ``sensor_msgs_py.point_cloud2.create_cloud`` builds from a 1-D structured array
-    (same signature, fields, layout and bytes), for installs without sensor_msgs_py."""
-    if point_step is not None and point_step != points.dtype.itemsize:
-        raise ValueError(f'point_step {point_step} is not the points\' {points.dtype.itemsize}')
+def cloud_message(header: Header, points: np.ndarray) -> PointCloud2:
+    """PointCloud2 of a structured point array: (H, W) organised (row-major, as PointCloud2
+    defines it) or (N,) dense, fields named, offset and typed as the array's."""
+    height, width = points.shape if points.ndim == 2 else (1, points.shape[0])
+    step = points.dtype.itemsize
     data = array.array('B')
     data.frombytes(np.ascontiguousarray(points).tobytes())
-    cloud = PointCloud2(header=header, height=1, width=int(points.shape[0]), is_dense=False,
-                        is_bigendian=sys.byteorder != 'little', fields=fields,
-                        point_step=points.dtype.itemsize,
-                        row_step=points.dtype.itemsize * int(points.shape[0]))
+    cloud = PointCloud2(header=header, height=int(height), width=int(width),
+                        fields=_point_fields(points.dtype), point_step=step,
+                        row_step=int(width) * step, is_bigendian=sys.byteorder != 'little',
+                        is_dense=points.ndim == 1)   # a dense cloud holds valid points only
     cloud.data = data
     return cloud
 
 
-def cloud_message(header: Header, points: np.ndarray, packer=None) -> PointCloud2:
-    """PointCloud2 of a structured point array: (H, W) organised or (N,) dense.
-
-    ``packer`` defaults to sensor_msgs_py's ``create_cloud`` where installed (5.2 on). It
-    gets the points flattened: sensor_msgs_py lays a 2-D array out column-major (width =
-    rows), so the grid shape is set here, row-major as PointCloud2 defines it.
-    """
-    packer = packer or create_cloud or pack_cloud
-    cloud = packer(header, _point_fields(points.dtype), points.reshape(-1),
-                   point_step=points.dtype.itemsize)
-    height, width = points.shape if points.ndim == 2 else (1, points.shape[0])
-    cloud.height, cloud.width = int(height), int(width)
-    cloud.row_step = int(width) * points.dtype.itemsize
-    cloud.is_dense = points.ndim == 1   # a dense cloud holds valid points only
-    return cloud
+def class_topic_names(names) -> list[str]:
+    """One ROS topic name token per class name: lower case, '_' for every run of other
+    characters, 'class_' before a leading digit; a name that would repeat an earlier one gets
+    its class id appended."""
+    tokens = []
+    for index, name in enumerate(names):
+        token = re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_') or f'class_{index}'
+        if token[0].isdigit():
+            token = f'class_{token}'
+        if token in tokens:
+            token = f'{token}_{index}'
+        tokens.append(token)
+    return tokens
 
 
 @dataclass
 class SegmentedFrame:
-    """What a cloud needs of one segmented frame (``header`` lets message_filters pair it)."""
+    """What a cloud needs of one segmented frame."""
 
     header: Header
     labels: np.ndarray
@@ -259,80 +249,59 @@ def _stamp_ns(header: Header) -> int:
 class DepthPairing:
     """Pairs segmented frames with depth images by stamp and counts the frames left unpaired.
 
-    Pairing is message_filters' ApproximateTimeSynchronizer where installed, else the bag
-    tools' StampMatcher (nearest stamp within the tolerance). A frame is unmatched once a
-    depth image newer than its stamp plus the tolerance has arrived without pairing it, or
-    ``UNMATCHED_AFTER_S`` after it was added.
+    Pairing is ``StampMatcher``'s (nearest stamp within the tolerance, each used once). A
+    frame is unmatched once a depth image newer than its stamp plus the tolerance has
+    arrived without pairing it, or ``UNMATCHED_AFTER_S`` after it was added.
 
     Args:
         tolerance_s: largest stamp difference that pairs.
         on_pair: called with (frame, depth message), from whichever thread added the second.
-        use_message_filters: False forces the fallback matcher (tests compare the two).
     """
 
-    def __init__(self, tolerance_s: float, on_pair, use_message_filters: bool = True) -> None:
+    def __init__(self, tolerance_s: float, on_pair) -> None:
         self._tolerance_ns = int(round(tolerance_s * 1e9))
         self._on_pair = on_pair
         self._lock = threading.Lock()
         self._pending: dict[int, float] = {}     # frame stamp -> monotonic time added
         self._newest_depth_ns: int | None = None
         self._unmatched = 0
-        if use_message_filters and ApproximateTimeSynchronizer is not None:
-            self.method = 'message_filters.ApproximateTimeSynchronizer'
-            self._frames, self._depths = SimpleFilter(), SimpleFilter()
-            # slop is exclusive there; one nanosecond more makes the tolerance inclusive.
-            synchronizer = ApproximateTimeSynchronizer(
-                [self._frames, self._depths], DEPTH_QUEUE, (self._tolerance_ns + 1) / 1e9)
-            synchronizer.registerCallback(self._paired)
-            self._matcher = None
-        else:
-            from sgcp_ros.stamp_matching import MATCHED, StampMatcher
-            self.method = 'StampMatcher'
-            self._matched_kind = MATCHED
-            self._matcher = StampMatcher(self._tolerance_ns,
-                                         window_ns=int(UNMATCHED_AFTER_S * 1e9))
-
-    def _paired(self, frame: SegmentedFrame, depth: Image) -> None:
-        with self._lock:
-            self._pending.pop(_stamp_ns(frame.header), None)
-        self._on_pair(frame, depth)
+        self._matcher = StampMatcher(self._tolerance_ns, window_ns=int(UNMATCHED_AFTER_S * 1e9))
 
     def add_frame(self, frame: SegmentedFrame) -> None:
         stamp = _stamp_ns(frame.header)
         with self._lock:
             self._pending[stamp] = time.monotonic()
-        if self._matcher is None:
-            self._frames.signalMessage(frame)
-        else:
-            self._match(self._matcher.add_frame, stamp, frame)
-        with self._lock:
+            pairs = self._matched(self._matcher.add_frame(stamp, time.monotonic_ns(), frame))
             newest = self._newest_depth_ns
             if stamp in self._pending and newest is not None and (
                     newest > stamp + self._tolerance_ns):
                 del self._pending[stamp]
                 self._unmatched += 1
+        self._publish(pairs)
 
     def add_depth(self, depth: Image) -> None:
         stamp = _stamp_ns(depth.header)
         with self._lock:
             if self._newest_depth_ns is None or stamp > self._newest_depth_ns:
                 self._newest_depth_ns = stamp
-        if self._matcher is None:
-            self._depths.signalMessage(depth)
-        else:
-            self._match(self._matcher.add_label, stamp, depth)
-        with self._lock:
+            pairs = self._matched(self._matcher.add_label(stamp, time.monotonic_ns(), depth))
             passed = [s for s in self._pending if s + self._tolerance_ns < stamp]
             for frame_stamp in passed:
                 del self._pending[frame_stamp]
             self._unmatched += len(passed)
+        self._publish(pairs)
 
-    def _match(self, add, stamp: int, item: Any) -> None:
-        with self._lock:
-            events = add(stamp, time.monotonic_ns(), item)
-        for event in events:
-            if event.kind == self._matched_kind:
-                self._paired(event.frame, event.label)
+    def _matched(self, events) -> list:
+        """The pairs among ``events``, their frames no longer pending (call holding the lock)."""
+        pairs = [(event.frame, event.label) for event in events if event.kind == MATCHED]
+        for frame, _ in pairs:
+            self._pending.pop(_stamp_ns(frame.header), None)
+        return pairs
+
+    def _publish(self, pairs: list) -> None:
+        # Outside the lock: a cloud takes milliseconds, and the other thread adds meanwhile.
+        for frame, depth in pairs:
+            self._on_pair(frame, depth)
 
     def take_unmatched(self) -> int:
         """Frames found unmatched since the last call (old pending ones expire now)."""
@@ -399,7 +368,7 @@ class RobotOutputs:
         self._log_problem = log_problem
         self._classes = segmenter.classes
         self._threshold = float(segmenter.config.min_confidence)
-        self._builder = SemanticCloudBuilder(cloud)
+        self._builder = SemanticCloudBuilder(cloud, segmenter.classes.palette_array())
         self._stats = _CloudStatistics()
         self._camera_info: tuple[CameraInfo, float] | None = None   # (message, received at)
         self._depth_size: tuple[int, int] | None = None
@@ -410,6 +379,11 @@ class RobotOutputs:
         self._info_pub = node.create_publisher(CameraInfo, f'~/{prefix}camera_info', OUTPUT_QOS)
         self._confidence_pub = node.create_publisher(Image, f'~/{prefix}confidence', OUTPUT_QOS)
         self._points_pub = node.create_publisher(PointCloud2, f'~/{prefix}points', OUTPUT_QOS)
+        # Output class id -> its cloud's publisher.
+        self._class_pubs = {
+            label: node.create_publisher(PointCloud2, f'~/{prefix}points/{token}', OUTPUT_QOS)
+            for label, token in enumerate(class_topic_names(self._classes.names))
+        } if cloud.per_class else {}
         self._label_info_pub = (node.create_publisher(LabelInfo, f'~/{prefix}label_info',
                                                       LATCHED_QOS)
                                 if LabelInfo is not None else None)
@@ -424,16 +398,17 @@ class RobotOutputs:
         self._publish_label_info('')
         node.get_logger().info(
             f'robot outputs{" of camera " + camera if camera else ""}: camera_info from '
-            f'{self.camera_info_topic}, depth from '
-            f'{self.depth_topic} (paired by {self._pairing.method}, tolerance '
-            f'{cloud.stamp_tolerance_s:g} s), labels at the {outputs.output_size} size')
+            f'{self.camera_info_topic}, depth from {self.depth_topic} (tolerance '
+            f'{cloud.stamp_tolerance_s:g} s), labels at the {outputs.output_size} size'
+            + (f', clouds per class {", ".join(p.topic_name for p in self._class_pubs.values())}'
+               if self._class_pubs else ''))
 
     def close(self) -> None:
         """Remove the publishers and subscriptions (the worker no longer publishes)."""
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         for publisher in (self._info_pub, self._confidence_pub, self._points_pub,
-                          self._label_info_pub):
+                          self._label_info_pub, *self._class_pubs.values()):
             if publisher is not None:
                 self._node.destroy_publisher(publisher)
         self._subscriptions = []
@@ -444,13 +419,17 @@ class RobotOutputs:
 
     def _on_depth(self, msg: Image) -> None:
         self._depth_size = (int(msg.height), int(msg.width))
-        if self._points_pub.get_subscription_count() > 0:
+        if self._wants_cloud():
             self._pairing.add_depth(msg)
+
+    def _wants_cloud(self) -> bool:
+        return self._points_pub.get_subscription_count() > 0 or any(
+            publisher.get_subscription_count() > 0 for publisher in self._class_pubs.values())
 
     # -- worker side ---------------------------------------------------------------------
     def segment_options(self) -> dict:
         """Keyword arguments for ``Segmenter.segment`` of the next frame."""
-        want_cloud = self._points_pub.get_subscription_count() > 0
+        want_cloud = self._wants_cloud()
         options = {'want_confidence': self._confidence_pub.get_subscription_count() > 0
                    or (want_cloud and self._cloud_config.confidence)}
         if self._outputs.output_size == 'depth' and self._depth_size is not None:
@@ -467,7 +446,7 @@ class RobotOutputs:
             self._info_pub.publish(scaled_camera_info(info, header, size, rgb.shape[:2]))
         if result.confidence is not None and self._confidence_pub.get_subscription_count():
             self._confidence_pub.publish(array_to_image(result.confidence, header))
-        if self._points_pub.get_subscription_count() > 0:
+        if self._wants_cloud():
             if info is None:
                 self._log_problem('cloud:camera_info',
                                   f'no ~/points: no camera_info on {self.camera_info_topic} '
@@ -483,9 +462,8 @@ class RobotOutputs:
         return latest[0]
 
     def _publish_cloud_or_report(self, frame: SegmentedFrame, depth_msg: Image) -> None:
-        # message_filters' synchronizer calls this holding its lock, and releases the lock
-        # without try/finally: an error escaping here would leave it held, and the next
-        # frame (worker) or depth image (executor) would wait on it for ever.
+        # Called from the worker or the executor, whichever added the second of the pair:
+        # an error escaping here would end that thread's callback, not only this cloud.
         try:
             self._publish_cloud(frame, depth_msg)
         except Exception as error:  # noqa: BLE001 - the cloud is lost, the node goes on
@@ -517,7 +495,11 @@ class RobotOutputs:
         header = depth_msg.header
         if self._cloud_config.image_stamp:
             header = Header(stamp=frame.header.stamp, frame_id=depth_msg.header.frame_id)
-        self._points_pub.publish(cloud_message(header, points))
+        if self._points_pub.get_subscription_count() > 0:
+            self._points_pub.publish(cloud_message(header, points))
+        for label, publisher in self._class_pubs.items():
+            if publisher.get_subscription_count() > 0:
+                publisher.publish(cloud_message(header, class_points(points, label)))
         self._stats.record_cloud(1e3 * (time.perf_counter() - start),
                                  int(np.count_nonzero(np.isfinite(points['z']))))
 
@@ -550,7 +532,6 @@ class RobotOutputs:
              f'{time.monotonic() - info[1]:.1f} s ago on {self.camera_info_topic}'),
             ('cloud ms', f'{statistics.fmean(window_ms):.2f}' if window_ms else 'not run'),
             ('cloud points', f'{statistics.fmean(points):.0f}' if points else 'not run'),
-            ('cloud pairing', self._pairing.method),
         ]
         values += [(f'cloud {name} total', str(count)) for name, count in totals.items()]
         if problem:

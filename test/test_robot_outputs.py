@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
 
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointField  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from sgcp_core.config import CloudConfig  # noqa: E402
@@ -18,7 +18,7 @@ from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder  # 
 from sgcp_ros import robot_outputs  # noqa: E402
 from sgcp_ros.images import ImageConversionError, image_to_depth  # noqa: E402
 from sgcp_ros.robot_outputs import (DepthPairing, SegmentedFrame, camera_info_topic,  # noqa: E402
-                                    cloud_message, pack_cloud, scaled_camera_info)
+                                    class_topic_names, cloud_message, scaled_camera_info)
 
 
 def depth_message(depth: np.ndarray, encoding: str, big_endian: bool = False,
@@ -80,27 +80,30 @@ def test_camera_info_takes_the_label_header_and_scales_to_the_label_size():
 
 
 @pytest.mark.parametrize('organized', [False, True])
-def test_cloud_bytes_are_the_same_with_sensor_msgs_py_and_the_numpy_packer(organized):
-    create_cloud = pytest.importorskip('sensor_msgs_py.point_cloud2').create_cloud
+def test_cloud_message_holds_the_points_bytes_with_their_fields_and_grid(organized):
     camera = PinholeIntrinsics(100.0, 100.0, 15.5, 11.5, (24, 32))
     depth = np.full((24, 32), 1500, np.uint16)
     depth[4, 6] = 0          # a decimated-in pixel without a reading
     rgb = np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8)
     builder = SemanticCloudBuilder(CloudConfig(organized=organized, rgb=True, decimation=2))
     points = builder.build(depth, camera, np.zeros((12, 16), np.uint8), rgb)
-    header = Header(frame_id='depth_optical')
-    ours = cloud_message(header, points, packer=pack_cloud)
-    theirs = cloud_message(header, points, packer=create_cloud)
-    assert bytes(ours.data) == bytes(theirs.data) == points.tobytes()
-    for field in ('height', 'width', 'point_step', 'row_step', 'is_dense', 'is_bigendian'):
-        assert getattr(ours, field) == getattr(theirs, field), field
-    assert [(f.name, f.offset, f.datatype) for f in ours.fields] == [
-        (f.name, f.offset, f.datatype) for f in theirs.fields]
-    assert (ours.height, ours.width) == ((12, 16) if organized else (1, 12 * 16 - 1))
-    if organized:
-        from sensor_msgs_py.point_cloud2 import read_points
-        read = read_points(theirs, field_names=('z',), skip_nans=True)
-        assert len(read) == 12 * 16 - 1
+    cloud = cloud_message(Header(frame_id='depth_optical'), points)
+    assert bytes(cloud.data) == points.tobytes()
+    assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+        ('x', 0, PointField.FLOAT32, 1), ('y', 4, PointField.FLOAT32, 1),
+        ('z', 8, PointField.FLOAT32, 1), ('rgb', 12, PointField.FLOAT32, 1),
+        ('label', 16, PointField.UINT32, 1)]
+    assert cloud.point_step == 20 and not cloud.is_bigendian
+    assert (cloud.height, cloud.width) == ((12, 16) if organized else (1, 12 * 16 - 1))
+    assert cloud.row_step == cloud.width * 20 and cloud.is_dense == (not organized)
+    assert cloud.header.frame_id == 'depth_optical'
+
+
+def test_class_topic_names_are_ros_name_tokens_and_unique():
+    assert class_topic_names(['Sky', 'SignSymbol', 'traffic light', 'Road-Marking']) == [
+        'sky', 'signsymbol', 'traffic_light', 'road_marking']
+    assert class_topic_names(['3d object', '', 'a b', 'A_B']) == [
+        'class_3d_object', 'class_1', 'a_b', 'a_b_3']
 
 
 def _frame(stamp_ns: int) -> SegmentedFrame:
@@ -110,13 +113,9 @@ def _frame(stamp_ns: int) -> SegmentedFrame:
                           None, None, (2, 2))
 
 
-@pytest.mark.parametrize('use_message_filters', [True, False])
-def test_pairing_by_stamp_and_counting_frames_left_without_depth(use_message_filters):
-    if use_message_filters:
-        pytest.importorskip('message_filters')
+def test_pairing_by_stamp_and_counting_frames_left_without_depth():
     pairs = []
-    pairing = DepthPairing(0.01, lambda frame, depth: pairs.append((frame, depth)),
-                           use_message_filters)
+    pairing = DepthPairing(0.01, lambda frame, depth: pairs.append((frame, depth)))
     depth = np.ones((2, 2), np.uint16)
     second = 10**9
     # Depth first, then its frame (the usual order: segmentation takes longer).
@@ -135,29 +134,11 @@ def test_pairing_by_stamp_and_counting_frames_left_without_depth(use_message_fil
     # A frame older than the newest depth by more than the tolerance: counted at once.
     pairing.add_frame(_frame(6 * second + 500_000_000))
     assert len(pairs) == 2 and pairing.take_unmatched() == 1
-    expected = ('message_filters.ApproximateTimeSynchronizer' if use_message_filters
-                else 'StampMatcher')
-    assert pairing.method == expected
 
 
-def test_a_packer_without_point_step_is_passed_over_for_the_numpy_one():
-    def create_cloud_before_5_2(header, fields, points):   # Humble's signature
-        raise AssertionError('points padded beyond their fields')
-    assert robot_outputs._padding_packer(create_cloud_before_5_2) is None
-    assert robot_outputs._padding_packer(None) is None
-    create_cloud = pytest.importorskip('sensor_msgs_py.point_cloud2').create_cloud
-    assert robot_outputs._padding_packer(create_cloud) is create_cloud
-
-
-@pytest.mark.parametrize('use_message_filters', [True, False])
-def test_a_cloud_that_fails_is_reported_and_the_next_pair_still_comes(
-        ros_node, monkeypatch, use_message_filters):
+def test_a_cloud_that_fails_is_reported_and_the_next_pair_still_comes(ros_node, monkeypatch):
     import threading
-    if use_message_filters:
-        pytest.importorskip('message_filters')
     outputs, problems = _robot_outputs(ros_node)
-    if not use_message_filters:
-        outputs._pairing = DepthPairing(0.01, outputs._publish_cloud_or_report, False)
     published = []
 
     def publish_cloud(frame, depth):
@@ -169,7 +150,7 @@ def test_a_cloud_that_fails_is_reported_and_the_next_pair_still_comes(
     depth = np.ones((2, 2), np.uint16)
     second = 10**9
     for stamp in (5 * second, 6 * second):
-        # In a thread: message_filters left holding its lock would block the second add.
+        # In a thread: a lock left held would block the second add.
         added = threading.Thread(target=lambda: (
             outputs._pairing.add_depth(depth_message(depth, '16UC1', stamp_ns=stamp)),
             outputs._pairing.add_frame(_frame(stamp))), daemon=True)
@@ -184,7 +165,7 @@ def test_a_cloud_that_fails_is_reported_and_the_next_pair_still_comes(
 
 
 def test_unpaired_frames_expire(monkeypatch):
-    pairing = DepthPairing(0.01, lambda frame, depth: None, use_message_filters=False)
+    pairing = DepthPairing(0.01, lambda frame, depth: None)
     pairing.add_frame(_frame(10**9))
     assert pairing.take_unmatched() == 0
     monkeypatch.setattr(robot_outputs, 'UNMATCHED_AFTER_S', -1.0)

@@ -16,8 +16,8 @@ from sgcp_core.class_groups import ClassGroupsError, load_class_groups, parse_cl
 from sgcp_core.classes import CAMVID, UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig, EngineConfig
 from sgcp_core.engine import pre_post
-from sgcp_core.semantic_cloud import (PinholeIntrinsics, SemanticCloudBuilder, pack_rgb,
-                                      point_dtype, sample_index, scale_intrinsics)
+from sgcp_core.semantic_cloud import (PinholeIntrinsics, SemanticCloudBuilder, class_points,
+                                      pack_rgb, point_dtype, sample_index, scale_intrinsics)
 
 REPO = Path(__file__).resolve().parents[1]
 NAVIGATION_GROUPS = REPO / 'config' / 'camvid_navigation_groups.yaml'
@@ -246,6 +246,58 @@ def test_rgb_and_confidence_fields():
     assert (points['rgb'].view(np.uint32) == (10 << 16 | 20 << 8 | 30)).all()
     np.testing.assert_allclose(points['confidence'], 0.2, atol=1e-6)
     assert pack_rgb(np.array([255, 0, 1], np.uint8)).view(np.uint32) == 0xFF0001
+
+
+def test_label_is_uint32_as_pcl_point_xyzl_or_uint8_on_request():
+    xyzl = point_dtype(False, False)
+    assert [(name, xyzl.fields[name][0].str, xyzl.fields[name][1]) for name in xyzl.names] == [
+        ('x', '<f4', 0), ('y', '<f4', 4), ('z', '<f4', 8), ('label', '<u4', 12)]
+    assert xyzl.itemsize == 16
+    assert point_dtype(True, False).fields['label'][1:] == (16,)   # PointXYZRGBL's fields
+    small = point_dtype(False, False, 'uint8')
+    assert small.fields['label'][0] == np.uint8 and small.itemsize == 16
+    labels = np.full((120, 160), 7, np.uint8)
+    for label_type in ('uint32', 'uint8'):
+        points = SemanticCloudBuilder(CloudConfig(label_type=label_type)).build(
+            plane_depth(CAMERA).astype(np.float32), CAMERA, labels)
+        assert (points['label'] == 7).all() and points.dtype.fields['label'][0] == (
+            np.uint32 if label_type == 'uint32' else np.uint8)
+    with pytest.raises(ValueError, match="cloud label_type must be one of .*'int16'"):
+        SemanticCloudBuilder(CloudConfig(label_type='int16'))
+
+
+def test_class_rgb_is_the_palette_colour_of_each_points_label():
+    labels = np.zeros((120, 160), np.uint8)
+    labels[:, 80:] = 3
+    labels[:10] = 255                         # unknown, kept: black as in the colour mask
+    builder = SemanticCloudBuilder(CloudConfig(rgb=True, rgb_source='class',
+                                               keep_unknown=True), CAMVID.palette_array())
+    points = builder.build(plane_depth(CAMERA).astype(np.float32), CAMERA, labels)
+    expected = pack_rgb(CAMVID.palette_array()[points['label']])
+    assert set(np.unique(points['label'])) == {0, 3, 255}
+    np.testing.assert_array_equal(points['rgb'].view(np.uint32), expected.view(np.uint32))
+    with pytest.raises(ValueError, match='needs the .256, 3. class palette'):
+        SemanticCloudBuilder(CloudConfig(rgb=True, rgb_source='class'))
+
+
+def test_class_points_split_one_cloud_by_label():
+    labels = np.zeros((120, 160), np.uint8)
+    labels[60:] = 1
+    depth = plane_depth(CAMERA).astype(np.float32)
+    depth[:, :4] = np.nan
+    dense = SemanticCloudBuilder(CloudConfig(decimation=2)).build(depth, CAMERA, labels)
+    parts = [class_points(dense, label) for label in (0, 1, 2)]
+    counts = [(dense['label'] == label).sum() for label in (0, 1, 2)]
+    assert [len(part) for part in parts] == counts and counts[2] == 0
+    assert len(parts[0]) + len(parts[1]) == len(dense) and (parts[1]['label'] == 1).all()
+    by_label = dense[np.argsort(dense['label'], kind='stable')]
+    np.testing.assert_array_equal(np.concatenate(parts[:2]), by_label)
+    grid = SemanticCloudBuilder(CloudConfig(decimation=2, organized=True)).build(
+        depth, CAMERA, labels)
+    road = class_points(grid, 1)
+    assert road.shape == grid.shape
+    assert np.isnan(road['z'][grid['label'] != 1]).all()
+    np.testing.assert_array_equal(road['z'][grid['label'] == 1], grid['z'][grid['label'] == 1])
 
 
 # -- command line ------------------------------------------------------------------------
