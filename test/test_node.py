@@ -257,7 +257,7 @@ def test_diagnostics_carry_rates_stage_times_latency_backend_and_device(client, 
         assert float(report[key]) > 0.0, key
     mean, p50, p95, worst = (float(report[key]) for key in LATENCY_KEYS)
     assert p50 <= p95 <= worst and mean <= worst
-    assert report['backend'] in ('onnx', 'torch') and report['device'] == 'cpu'
+    assert report['backend'] in ('onnx', 'openvino', 'torch') and report['device'] == 'cpu'
     assert float(report['input rate Hz']) > 0
     totals = {key: int(report[f'{key} frames total'])
               for key in ('received', 'dropped', 'rejected', 'failed', 'processed')}
