@@ -46,9 +46,9 @@ __all__ = ['ACTIVATIONS', 'DEPTHWISE_CHANNEL_MULTIPLE', 'REWRITE_PREFIX',
            'rewrite_for_quantization', 'simplify_quantized']
 
 # ONNX Runtime's x86 int8 depthwise convolution takes its fast (symmetric-weight) kernel
-# only for channel counts that are multiples of 16 (MLAS ConvSym; 8 on ARM64). The
-# 72-, 88- and 120-channel depthwise convolutions of the MobileNetV3 variant took about
-# 2.5x their float time in profiles at 360x480 before they were widened to 80, 96 and 128.
+# only for channel counts that are multiples of 16 (MLAS ConvSym; 8 on ARM64); others fall
+# back to a generic kernel slower than float, so e.g. the MobileNetV3 variant's 72-, 88-
+# and 120-channel depthwise convolutions are widened to 80, 96 and 128.
 DEPTHWISE_CHANNEL_MULTIPLE = 16
 # Ops that follow a convolution as its activation; kept in float with a float convolution.
 ACTIVATIONS = ('HardSwish', 'HardSigmoid', 'Relu', 'Clip', 'Sigmoid', 'LeakyRelu')

@@ -40,29 +40,20 @@ __all__ = ['CALIBRATION_METHODS', 'EXCLUDE_GROUPS', 'DEFAULT_METHOD', 'DEFAULT_E
            'int8_path']
 
 CALIBRATION_METHODS = ('minmax', 'entropy', 'percentile')
-# Chosen on CamVid val with tools/int8_sweep.py (64 train frames; mIoU loss against fp32):
-# MobileNetV2 variant: percentile -0.50, entropy -0.65, minmax -0.72 points; MobileNetV3
-# variant: percentile -0.08, minmax -0.27. Keeping the classifier or the SGCP fusion nodes
-# in fp32 moved mIoU by at most 0.1 point either way for any method (within noise).
-# The first convolution (3 input channels, full resolution) is slower as an int8 kernel
-# than in float, where ONNX Runtime also fuses its activation (on the MobileNetV3 variant
-# it took about 1.7x the float convolution's time in profiles at 360x480); kept in fp32 it
-# made that variant's int8 file faster and left the MobileNetV2 variant's speed as it was
-# (interleaved runs), with mIoU (percentile, after the sgcp_core.qdq_rewrites rewrites but
-# before the depthwise widening) -0.05 instead of -0.10 (MobileNetV3) and -0.47 instead
-# of -0.53 (MobileNetV2).
+# The method that lost the least val mIoU for both shipped variants (tools/int8_sweep.py
+# compares them). Percentile clips the rare extreme activations that would otherwise
+# stretch the int8 range and cost every other value its resolution.
 DEFAULT_METHOD = 'percentile'
+# The first convolution (3 input channels at full resolution) is slower as an int8 kernel
+# than in float, where ONNX Runtime also fuses its activation, and it sees raw pixels.
 DEFAULT_EXCLUDE: tuple[str, ...] = ('first_conv',)
 DEFAULT_CALIBRATION_FRAMES = 64
-# () = every operator type ONNX Runtime's quantizer handles. Conv alone leaves a
-# Dequantize/Quantize pair around every activation (in profiles here those pairs cost
-# more than the int8 convolutions saved on the MobileNetV3 variant); with Add, Mul,
-# Relu/Clip, Resize, MaxPool and Concat in int8 too, activations stay int8 between
-# convolutions, the faster graph of the two for both variants in interleaved runs (the
-# figures to publish come from "sgcp bench --int8" on a quiet CPU).
+# () = every operator type ONNX Runtime's quantizer handles: with Add, Mul, Relu/Clip,
+# Resize, MaxPool and Concat in int8 as well as Conv, activations stay int8 between
+# convolutions instead of paying a Dequantize/Quantize pair around each one.
 DEFAULT_OP_TYPES: tuple[str, ...] = ()
 # Frames per calibration pass: ONNX Runtime's calibrators keep every intermediate tensor
-# of a pass in memory (roughly 0.2 GB per 360x480 frame here), so passes stay small.
+# of a pass in memory (a few hundred MB per 360x480 frame), so passes stay small.
 FRAMES_PER_PASS = 8
 
 # Node groups that can be kept in fp32, resolved on the graph by structure or name:
