@@ -15,6 +15,11 @@ calibration sees exactly what inference will see.
 The result is an ordinary ONNX file for the engine and the node. Its metadata is the fp32
 model's plus ``precision: "int8"`` and ``calibration`` (method, frame count, where the
 frames came from, the nodes kept in fp32, ONNX Runtime version).
+
+``quantize_openvino`` is the OpenVINO route: NNCF's post-training quantization of the same
+fp32 graph, calibrated on the same frames, written as an OpenVINO IR (``.xml`` + ``.bin``)
+for ``backend: openvino``, with the same metadata in the IR's ``rt_info``. OpenVINO runs
+QDQ files too, but its own int8 graph is the one its kernels are made for.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from sgcp_core.qdq_rewrites import (REWRITE_PREFIX, rewrite_for_quantization,
 __all__ = ['CALIBRATION_METHODS', 'EXCLUDE_GROUPS', 'DEFAULT_METHOD', 'DEFAULT_EXCLUDE',
            'DEFAULT_CALIBRATION_FRAMES', 'QuantizeReport', 'FrameCalibrationReader',
            'calibration_images', 'fp32_onnx', 'resolve_excluded_nodes', 'quantize_onnx',
-           'int8_path']
+           'int8_path', 'openvino_int8_path', 'quantize_openvino']
 
 CALIBRATION_METHODS = ('minmax', 'entropy', 'percentile')
 # The method that lost the least val mIoU for both shipped variants (tools/int8_sweep.py
@@ -81,6 +86,13 @@ def int8_path(path: str | Path) -> Path:
     """``models/x.pt`` or ``models/x.onnx`` -> ``models/x_int8.onnx``."""
     path = Path(path)
     return path.with_name(f'{path.stem}_int8.onnx')
+
+
+def openvino_int8_path(path: str | Path) -> Path:
+    """``models/x.pt`` or ``models/x.onnx`` -> ``models/x_int8.xml`` (its weights in
+    ``x_int8.bin`` beside it)."""
+    path = Path(path)
+    return path.with_name(f'{path.stem}_int8.xml')
 
 
 def calibration_images(source: str | Path, count: int) -> list[Path]:
@@ -140,13 +152,16 @@ class FrameCalibrationReader:
         return {INPUT_NAME: preprocess(read_rgb(path), self.input_size, self.mean, self.std)}
 
 
-def fp32_onnx(model: str | Path, dynamic: bool = True, dynamic_batch: bool = False) -> bytes:
+def fp32_onnx(model: str | Path, dynamic: bool = True, dynamic_batch: bool = False,
+              scaled_sums_as_convolutions: bool = False) -> bytes:
     """Serialised fp32 graph to quantize: a ``.onnx`` file as is, a ``.pt`` exported.
 
     ``dynamic`` and ``dynamic_batch`` apply to checkpoints only: the int8 file then takes
     any input size, so one file serves every camera resolution (the scales are per tensor,
     not per size), and with ``dynamic_batch`` any number of frames per run (a node's
-    ``camera_batching``). An ``.onnx`` keeps the axes it was exported with.
+    ``camera_batching``). An ``.onnx`` keeps the axes it was exported with. The SGCP
+    weighted sums stay scalar multiplications (which the QDQ rewrites fold into int8
+    scales) unless ``scaled_sums_as_convolutions``, the export's own form.
     """
     path = Path(model)
     if not path.is_file():
@@ -158,9 +173,9 @@ def fp32_onnx(model: str | Path, dynamic: bool = True, dynamic_batch: bool = Fal
     network, meta = load_model(path)
     # Like "sgcp export": the graph names the checkpoint it came from.
     meta = dataclasses.replace(meta, source_sha256=file_digest(path))
-    # Scalar multiplications, which the rewrites fold into int8 scales.
     return onnx_bytes(network, meta, meta.input_size, dynamic=dynamic,
-                      dynamic_batch=dynamic_batch, scaled_sums_as_convolutions=False)
+                      dynamic_batch=dynamic_batch,
+                      scaled_sums_as_convolutions=scaled_sums_as_convolutions)
 
 
 def _quantizable_nodes(graph) -> list:
@@ -318,3 +333,64 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration: str | Path,
     atomic_write(out, lambda temp: Path(temp).write_bytes(payload))
     return QuantizeReport(Path(out), method, len(images), tuple(excluded), len(payload),
                           len(data))
+
+
+def quantize_openvino(model: str | Path, out: str | Path, calibration: str | Path,
+                      frames: int = DEFAULT_CALIBRATION_FRAMES, dynamic: bool = True,
+                      dynamic_batch: bool = False) -> QuantizeReport:
+    """Write an OpenVINO int8 IR of ``model`` with NNCF, calibrated on frames from
+    ``calibration`` (NNCF's default min-max ranges, symmetric int8 weights per channel).
+
+    Args:
+        model: a ``.pt`` checkpoint (exported to fp32 ONNX first, the export's own graph) or
+            an fp32 ``.onnx`` written by ``sgcp export``.
+        out: the ``.xml`` to write; its weights go to the ``.bin`` of the same stem. Both
+            are written to a temporary folder first, then moved in, weights first.
+        calibration, frames: as ``quantize_onnx``.
+        dynamic, dynamic_batch: as ``fp32_onnx`` (for checkpoints).
+
+    Returns:
+        QuantizeReport (method 'nncf-minmax', no fp32 nodes kept by name).
+    """
+    import os
+
+    import nncf
+    import openvino as ov
+
+    from sgcp_core.data import read_rgb
+    from sgcp_core.engine.openvino_backend import RT_INFO_SECTION, read_openvino_meta
+    from sgcp_core.engine.pre_post import preprocess
+    out = Path(out)
+    if out.suffix.lower() != '.xml':
+        raise ValueError(f'an OpenVINO IR is a .xml file (weights in .bin beside it), got {out}')
+    data = fp32_onnx(model, dynamic, dynamic_batch, scaled_sums_as_convolutions=True)
+    images = calibration_images(calibration, frames)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='sgcp_ov_int8_', dir=out.parent) as work:
+        work = Path(work)
+        (work / 'fp32.onnx').write_bytes(data)
+        network = ov.Core().read_model(str(work / 'fp32.onnx'))
+        meta = read_openvino_meta(network, str(model))
+        if meta.precision != 'fp32':
+            raise ValueError(f'{model} is already {meta.precision}; quantize the fp32 model')
+
+        def transform(path: Path) -> np.ndarray:
+            return preprocess(read_rgb(path), meta.input_size, meta.mean, meta.std)
+
+        quantized = nncf.quantize(network, nncf.Dataset(images, transform),
+                                  subset_size=len(images))
+        calibration_meta = {
+            'method': 'nncf-minmax', 'frames': len(images), 'source': str(calibration),
+            'excluded_nodes': [], 'per_channel': True, 'format': 'OpenVINO IR',
+            'activations': 'int8', 'weights': 'int8', 'nncf': nncf.__version__,
+            'openvino': ov.__version__.split('-')[0]}
+        int8_meta = dataclasses.replace(meta, precision='int8', calibration=calibration_meta)
+        for key, value in meta_to_onnx_props(int8_meta).items():
+            quantized.set_rt_info(value, [RT_INFO_SECTION, key])
+        written = work / out.name
+        ov.save_model(quantized, str(written), compress_to_fp16=False)
+        weights = written.with_suffix('.bin')
+        size = written.stat().st_size + weights.stat().st_size
+        os.replace(weights, out.with_suffix('.bin'))
+        os.replace(written, out)
+    return QuantizeReport(out, 'nncf-minmax', len(images), (), size, len(data))

@@ -81,6 +81,10 @@ def _parity_frames(paths: list[str], size: tuple[int, int]) -> list:
 def run(args: argparse.Namespace) -> int:
     if args.int8:
         return run_int8(args)
+    if args.openvino:
+        from sgcp_core.errors import CommandError
+        raise CommandError('--openvino goes with --int8 (OpenVINO runs the fp32 .onnx as it '
+                           'is)')
     from sgcp_core.export import export_onnx
     from sgcp_core.metadata import read_meta
     from sgcp_core.resources import resolve_model_path

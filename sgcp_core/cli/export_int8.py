@@ -20,6 +20,9 @@ INT8_EPILOG = '''int8 (static quantization with ONNX Runtime's tooling):
   sgcp export --int8 -m best.pt --calibration my_frames/ --calibration-method minmax
   sgcp export --int8 --dynamic-batch -m best.pt
       also any number of frames per run (a node's camera_batching)
+  sgcp export --int8 --openvino -m models/camvid/sgcpnet_camvid_mobilenetv2.pt
+      an OpenVINO int8 IR for backend openvino (NNCF, same frames):
+      models/camvid/sgcpnet_camvid_mobilenetv2_int8.xml and .bin
 '''
 
 
@@ -41,6 +44,11 @@ def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
                        default=DEFAULT_METHOD,
                        help=f'activation range estimate (default {DEFAULT_METHOD}, chosen on '
                             'CamVid val)')
+    group.add_argument('--openvino', action='store_true',
+                       help='with --int8: an OpenVINO int8 IR made with NNCF (default name '
+                            '<stem>_int8.xml, weights in .bin) for backend openvino, instead '
+                            'of the QDQ .onnx; --calibration-method and --fp32-nodes do not '
+                            'apply')
     group.add_argument('--fp32-nodes', nargs='*', default=list(DEFAULT_EXCLUDE),
                        metavar='GROUP|REGEX',
                        help=f'nodes kept in fp32: groups {", ".join(EXCLUDE_GROUPS)} or '
@@ -59,6 +67,8 @@ def run_int8(args: argparse.Namespace) -> int:
         raise CommandError('--int8 exports take any input size and end at the stride-8 '
                            'logits; leave out --input-size and --full-logits')
     model = resolve_model_path(args.model)
+    if args.openvino:
+        return _run_openvino_int8(args, model)
     out = Path(args.out) if args.out else int8_path(model)
     calibration = Path(args.calibration or Path(DataConfig().root) / 'train')
     if not calibration.is_dir():
@@ -77,4 +87,35 @@ def run_int8(args: argparse.Namespace) -> int:
     print(f'wrote {report.path} ({report.size_bytes / 1e6:.2f} MB, fp32 graph '
           f'{report.fp32_size_bytes / 1e6:.2f} MB; int8 QDQ, {report.method} calibration on '
           f'{report.frames} frames{batch}; nodes kept in fp32: {kept})')
+    return 0
+
+
+def _run_openvino_int8(args: argparse.Namespace, model: Path) -> int:
+    import importlib.util
+
+    from sgcp_core.config import DataConfig
+    from sgcp_core.errors import CommandError
+    from sgcp_core.quantize import openvino_int8_path, quantize_openvino
+    missing = [name for name in ('openvino', 'nncf') if importlib.util.find_spec(name) is None]
+    if missing:
+        raise CommandError(f'--int8 --openvino needs {" and ".join(missing)}: pip install '
+                           "'sgcp_ros[openvino-int8]'")
+    out = Path(args.out) if args.out else openvino_int8_path(model)
+    if out.suffix.lower() != '.xml':
+        raise CommandError(f'--out {out}: an OpenVINO IR is a .xml file (weights in the .bin '
+                           'beside it)')
+    calibration = Path(args.calibration or Path(DataConfig().root) / 'train')
+    if not calibration.is_dir():
+        raise CommandError(f'calibration folder {calibration} not found; pass --calibration '
+                           'DIR (frames like the camera will see)')
+    if args.dynamic_batch and model.suffix.lower() == '.onnx':
+        raise CommandError(f'--dynamic-batch needs the .pt checkpoint: {model} keeps the '
+                           'batch axis it was exported with')
+    print(f'calibrating {model} on {args.calibration_frames} frames from {calibration} '
+          '(NNCF, OpenVINO int8)...', flush=True)
+    report = quantize_openvino(model, out, calibration, frames=args.calibration_frames,
+                               dynamic_batch=args.dynamic_batch)
+    print(f'wrote {report.path} and {report.path.with_suffix(".bin").name} '
+          f'({report.size_bytes / 1e6:.2f} MB; OpenVINO int8 IR, NNCF min-max calibration on '
+          f'{report.frames} frames; run it with --backend openvino)')
     return 0
