@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import signal
 import threading
 import time
 import warnings
@@ -44,13 +44,14 @@ import warnings
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
+from rclpy.utilities import try_shutdown
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
@@ -526,41 +527,39 @@ class SegmentationLifecycleNode(SegmentationWork, LifecycleNode):
 
 
 def main(args: list[str] | None = None, lifecycle: bool = False) -> int:
-    """Run the node until SIGINT/SIGTERM (exit 0); exit 1 with one clear line on bad setup.
+    """Run the node until SIGINT or SIGTERM (exit 0); exit 1 with one clear line on bad setup.
 
-    Console scripts come through ``sgcp_ros.entry_points``, which handles the signals from
-    before the imports; see there.
+    ``rclpy.init`` installs rclpy's handlers: either signal shuts the context down, so spin
+    ends (ExternalShutdownException), and SIGINT also raises KeyboardInterrupt.
     """
-    from sgcp_ros.entry_points import ignore_stop_signals
     rclpy.init(args=args)
+    # Made before the node, so that a signal right after the node is ready never cuts the
+    # executor's __init__ short (its __del__ would then print a traceback at exit).
+    executor = SingleThreadedExecutor()
     node = None
     try:
         node = SegmentationLifecycleNode() if lifecycle else SegmentationNode()
-        rclpy.spin(node)
+        rclpy.spin(node, executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as error:
         if not rclpy.ok():
-            return 0  # SIGINT/SIGTERM while loading: whatever failed, it was asked to stop
+            # Asked to stop: whatever failed did so because the context went down under it
+            # (a signal while the model loads, or while the executor builds its wait set).
+            return 0
         if not isinstance(error, STARTUP_ERRORS):
             raise
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
         return 1
     finally:
-        # Stopping already: a second SIGINT/SIGTERM (launch and `timeout` both send one)
-        # must not interrupt the shutdown or turn the exit status into death by signal.
-        ignore_stop_signals()
+        # Stopping: a second SIGINT or SIGTERM (`timeout` and `ros2 launch` each send one)
+        # must not cut the clean-up short, so both are ignored to the end of the process.
+        # rclpy.utilities.try_shutdown leaves them so on every distro; rclpy.try_shutdown
+        # from Kilted on also uninstalls rclpy's handlers, which puts back the ones that
+        # rclpy.init replaced (Python's KeyboardInterrupt, SIGTERM's default).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown()
-        ignore_stop_signals()  # try_shutdown put back the handlers rclpy.init replaced
+        try_shutdown()
     return 0
-
-
-if __name__ == '__main__':
-    from sgcp_ros.entry_points import stop_on_first_signal
-    stop_on_first_signal()
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
