@@ -37,7 +37,8 @@ from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig
 
 __all__ = ['PinholeIntrinsics', 'scale_intrinsics', 'point_dtype', 'sample_index',
-           'SemanticCloudBuilder', 'pack_rgb', 'class_points', 'LABEL_TYPES', 'RGB_SOURCES']
+           'SemanticCloudBuilder', 'check_cloud_config', 'pack_rgb', 'class_points',
+           'LABEL_TYPES', 'RGB_SOURCES']
 
 MILLIMETRE = 0.001
 # The label field's type: uint32 is pcl::PointXYZL's (and PointXYZRGBL's) 'label'.
@@ -171,6 +172,20 @@ def _rays(intrinsics: PinholeIntrinsics, step: int) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
+def check_cloud_config(config: CloudConfig) -> None:
+    """Raise ValueError naming what in ``config`` cannot work (a choice, a range)."""
+    for name, value, choices in (('label_type', config.label_type, LABEL_TYPES),
+                                 ('rgb_source', config.rgb_source, RGB_SOURCES)):
+        if value not in choices:
+            raise ValueError(f'cloud {name} must be one of {choices}, got {value!r}')
+    if config.decimation < 1:
+        raise ValueError(f'cloud decimation must be >= 1, got {config.decimation}')
+    if config.min_range_m < 0 or config.max_range_m < 0 or (
+            0 < config.max_range_m <= config.min_range_m):
+        raise ValueError(f'cloud range must satisfy 0 <= min < max (max 0 = no limit), got '
+                         f'min {config.min_range_m} max {config.max_range_m}')
+
+
 class SemanticCloudBuilder:
     """Builds labelled point arrays from registered depth images.
 
@@ -183,16 +198,7 @@ class SemanticCloudBuilder:
     def __init__(self, config: CloudConfig | None = None,
                  palette: np.ndarray | None = None) -> None:
         config = config or CloudConfig()
-        for name, value, choices in (('label_type', config.label_type, LABEL_TYPES),
-                                     ('rgb_source', config.rgb_source, RGB_SOURCES)):
-            if value not in choices:
-                raise ValueError(f'cloud {name} must be one of {choices}, got {value!r}')
-        if config.decimation < 1:
-            raise ValueError(f'cloud decimation must be >= 1, got {config.decimation}')
-        if config.min_range_m < 0 or config.max_range_m < 0 or (
-                0 < config.max_range_m <= config.min_range_m):
-            raise ValueError(f'cloud range must satisfy 0 <= min < max (max 0 = no limit), got '
-                             f'min {config.min_range_m} max {config.max_range_m}')
+        check_cloud_config(config)
         self.config = config
         self.dtype = point_dtype(config.rgb, config.confidence, config.label_type)
         self._class_rgb = None

@@ -50,7 +50,8 @@ from std_msgs.msg import Header
 from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig, ConfigError
 from sgcp_core.semantic_cloud import (LABEL_TYPES, RGB_SOURCES, PinholeIntrinsics,
-                                      SemanticCloudBuilder, class_points, scale_intrinsics)
+                                      SemanticCloudBuilder, check_cloud_config, class_points,
+                                      scale_intrinsics)
 from sgcp_ros.images import ImageConversionError, array_to_image, image_to_depth
 from sgcp_ros.parameters import ParameterSpec, declare_config, read_config
 from sgcp_ros.stamp_matching import MATCHED, StampMatcher
@@ -135,7 +136,7 @@ def _checked(outputs: OutputsConfig, cloud: CloudConfig) -> tuple[OutputsConfig,
     if outputs.output_size not in OUTPUT_SIZES:
         raise ConfigError(f'parameter output_size must be one of {OUTPUT_SIZES}, got '
                           f'{outputs.output_size!r}')
-    SemanticCloudBuilder(cloud)   # raises ValueError naming a contradictory range
+    check_cloud_config(cloud)   # raises ValueError naming a bad choice or range
     return outputs, cloud
 
 

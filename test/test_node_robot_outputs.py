@@ -5,7 +5,8 @@ cloud from a registered depth image, camera_info, confidence, class groups, labe
 
 A CamVid frame (360x480) comes with a camera_info and a synthetic depth image of a known
 plane at half the resolution (180x240), registered to the camera: every point must lie on
-the plane where the depth pixel looks, with the label the node gave that pixel.
+the plane where the depth pixel looks, with the label the node gave that pixel. A third node
+runs config/robot_stack.yaml (class colours, one cloud per class) with two class groups.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ from sgcp_ros.ros_client import PrivateRosNode  # noqa: E402
 
 MAIN = '/sgcp_e'                 # plain classes, output at the input size
 GROUPED = '/sgcp_e_groups'       # navigation groups, output at the depth size
+STACK = '/sgcp_e_stack'          # config/robot_stack.yaml with traversable / obstacle groups
 IMAGE = '/cam_e/color/image_raw'
 CAMERA_INFO = '/cam_e/color/camera_info'   # image_transport's sibling of IMAGE
 DEPTH = '/cam_e/aligned_depth/image_raw'
 GROUPS_FILE = REPO / 'config' / 'camvid_navigation_groups.yaml'
+STACK_PARAMS = REPO / 'config' / 'robot_stack.yaml'
+STACK_GROUPS = REPO / 'config' / 'camvid_traversable_groups.yaml'
 STARTUP_TIMEOUT_S = 180.0
 REPLY_TIMEOUT_S = 40.0
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -82,7 +86,11 @@ def rgb_image(frame: np.ndarray, stamp) -> Image:
     return msg
 
 
-_NUMPY_TYPES = {PointField.FLOAT32: '<f4', PointField.UINT8: 'u1', PointField.UINT16: '<u2'}
+_NUMPY_TYPES = {PointField.FLOAT32: '<f4', PointField.UINT8: 'u1', PointField.UINT16: '<u2',
+                PointField.UINT32: '<u4'}
+# pcl::PointXYZL's fields as a packed point: what a client that knows the type reads.
+POINT_XYZL = np.dtype({'names': ['x', 'y', 'z', 'label'], 'formats': ['<f4'] * 3 + ['<u4'],
+                       'offsets': [0, 4, 8, 12], 'itemsize': 16})
 
 
 def cloud_points(cloud: PointCloud2) -> np.ndarray:
@@ -105,7 +113,7 @@ class Client:
         self.depth_pub = self.node.create_publisher(Image, DEPTH, 1)
         self.inbox: dict[str, list] = {}
         self.subscriptions = {}
-        for namespace in (MAIN, GROUPED):
+        for namespace in (MAIN, GROUPED, STACK):
             self.subscribe(namespace, 'labels', Image)
             self.subscribe(namespace, 'camera_info', CameraInfo)
             self.subscribe(namespace, 'class_info', String, LATCHED)
@@ -187,16 +195,19 @@ def nodes(tmp_path_factory):
     common = ('-r', f'image:={IMAGE}', '-r', f'depth:={DEPTH}', '-p', 'warmup_runs:=1',
               '-p', 'diagnostics_period_s:=0.5')
     processes = {
-        MAIN: start_node(logs / 'main.log', '-r', f'__ns:={MAIN}', *common,
+        MAIN: start_node(logs / f'{MAIN.strip("/")}.log', '-r', f'__ns:={MAIN}', *common,
                          '-p', f'cloud.decimation:={DECIMATION}',
                          '-p', 'cloud.stamp_tolerance_s:=0.05',
                          '-p', 'cloud.keep_unknown:=true'),
-        GROUPED: start_node(logs / 'grouped.log', '-r', f'__ns:={GROUPED}', *common,
+        GROUPED: start_node(logs / f'{GROUPED.strip("/")}.log', '-r', f'__ns:={GROUPED}', *common,
                             '-p', f'class_groups_file:={GROUPS_FILE}',
                             '-p', 'output_size:=depth', '-p', 'cloud.organized:=true',
                             '-p', 'cloud.image_stamp:=true'),
+        STACK: start_node(logs / f'{STACK.strip("/")}.log', '-r', f'__ns:={STACK}', *common,
+                          '--params-file', str(STACK_PARAMS),
+                          '-p', f'class_groups_file:={STACK_GROUPS}'),
     }
-    yield {name: (process, logs / f'{"main" if name == MAIN else "grouped"}.log')
+    yield {name: (process, logs / f'{name.strip("/")}.log')
            for name, process in processes.items()}
     for process in processes.values():
         if process.poll() is None:
@@ -279,8 +290,12 @@ def test_cloud_points_lie_on_the_plane_with_the_labels_of_their_pixels(client, f
     label_map = np.frombuffer(labels.data, np.uint8).reshape(360, 480)
 
     assert cloud.header.frame_id == 'cam_depth_optical' and cloud.header.stamp == stamp
-    assert [f.name for f in cloud.fields] == ['x', 'y', 'z', 'label']
+    assert [(f.name, f.offset, f.datatype) for f in cloud.fields] == [
+        ('x', 0, PointField.FLOAT32), ('y', 4, PointField.FLOAT32),
+        ('z', 8, PointField.FLOAT32), ('label', 12, PointField.UINT32)]
     points = cloud_points(cloud)[0]
+    assert cloud.point_step == POINT_XYZL.itemsize
+    xyzl = np.frombuffer(bytes(cloud.data), POINT_XYZL)
     decimated = depth[::DECIMATION, ::DECIMATION]
     valid = np.isfinite(decimated) & (decimated > 0)
     assert cloud.height == 1 and cloud.is_dense
@@ -289,6 +304,7 @@ def test_cloud_points_lie_on_the_plane_with_the_labels_of_their_pixels(client, f
     got = np.stack([points['x'], points['y'], points['z']], axis=1).astype(np.float64)
     assert np.abs(got - xyz).max() < 1e-3        # within 1 mm of the plane's point
     np.testing.assert_array_equal(points['label'], point_labels)
+    np.testing.assert_array_equal(xyzl['label'], point_labels)   # PointXYZL's layout reads all
     # Its cost per frame is in /diagnostics.
     report = client.diagnostics(MAIN, lambda v: v.get('cloud ms', 'not run') != 'not run',
                                 send=lambda: client.send(frame, stamp, depth_msg))
@@ -444,6 +460,55 @@ def test_nav2_wiring_mask_confidence_and_organized_cloud_share_stamp_and_pixels(
     valid = (depth > 0) & (grouped != 255)
     assert np.isnan(points['z'][~valid]).all()
     np.testing.assert_allclose(points['z'][valid], depth[valid] / 1000, atol=1e-6)
+
+
+def test_robot_stack_clouds_per_class_split_the_cloud_in_class_colours(client, frame):
+    """config/robot_stack.yaml with traversable / obstacle groups (Sky dropped): each class's
+    cloud holds that class's points of ~/points, and only those; ~/labels keeps both; rgb is
+    each point's class colour. A class cloud is built while only it has subscribers."""
+    from sgcp_core.class_groups import load_class_groups
+    from sgcp_core.classes import CAMVID
+    from sgcp_core.semantic_cloud import pack_rgb
+    groups = load_class_groups(STACK_GROUPS, CAMVID)
+    class_info = json.loads(client.inbox[f'{STACK}/class_info'][0].data)
+    assert class_info['names'] == ['traversable', 'obstacle']
+    depth_msg = depth_image(np.round(plane_depth() * 1000).astype(np.uint16), '16UC1',
+                            stamp_of(700.0))
+
+    def send(seconds: float):
+        stamp = stamp_of(seconds)
+        depth_msg.header.stamp = stamp
+        return stamp, lambda: client.send(frame, stamp, depth_msg)
+    client.subscribe(STACK, 'points/obstacle', PointCloud2)
+    try:
+        stamp, sender = send(700.0)   # only the obstacle cloud has a subscriber
+        client.request(sender, f'{STACK}/points/obstacle', same_stamp(stamp))
+        for name in ('points', 'points/traversable'):
+            client.subscribe(STACK, name, PointCloud2)
+        stamp, sender = send(701.0)
+        whole = client.request(sender, f'{STACK}/points', same_stamp(stamp))
+        parts = [client.request(lambda: None, f'{STACK}/points/{name}', same_stamp(stamp))
+                 for name in ('traversable', 'obstacle')]
+        labels = client.request(lambda: None, f'{STACK}/labels', same_stamp(stamp))
+    finally:
+        for name in ('points', 'points/traversable', 'points/obstacle'):
+            if f'{STACK}/{name}' in client.subscriptions:
+                client.unsubscribe(STACK, name)
+    label_map = np.frombuffer(labels.data, np.uint8).reshape(labels.height, labels.width)
+    assert {0, 1} <= set(np.unique(label_map).tolist())     # ~/labels keeps both classes
+    assert [(f.name, f.offset, f.datatype) for f in whole.fields] == [
+        ('x', 0, PointField.FLOAT32), ('y', 4, PointField.FLOAT32),
+        ('z', 8, PointField.FLOAT32), ('rgb', 12, PointField.FLOAT32),
+        ('label', 16, PointField.UINT32)]                   # pcl::PointXYZRGBL's fields
+    points = cloud_points(whole)[0]
+    assert set(np.unique(points['label']).tolist()) == {0, 1}   # Sky (255) left out
+    colours = pack_rgb(groups.classes.palette_array()[points['label']])
+    np.testing.assert_array_equal(points['rgb'].view(np.uint32), colours.view(np.uint32))
+    for label, part in enumerate(parts):
+        assert [f.name for f in part.fields] == [f.name for f in whole.fields]
+        assert part.header == whole.header and part.is_dense
+        np.testing.assert_array_equal(cloud_points(part)[0], points[points['label'] == label])
+    assert sum(part.width for part in parts) == whole.width
 
 
 def test_the_readme_launch_example_starts_the_node_with_its_remaps_and_groups(
