@@ -1,13 +1,21 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The training loop: single process or torchrun DDP, exact resume, best-on-val kept.
+"""The training loop, in the parts of torchvision's reference scripts.
 
-Everything random is a function of (seed, epoch, sample index), so a run stopped at any
-step and resumed from its checkpoint follows the same trajectory as one never stopped.
-Options (all in ``TrainConfig``): OHEM, training-only auxiliary heads, an EMA of the
-weights, and distillation from a teacher's cached logits. When the val split is among the
-training splits nothing is held out, and the run keeps its last epoch (``final.pt``)
-instead of selecting one on data it trained on.
+``setup`` builds what stays fixed for a run (a ``Run``: data, network, schedule) and the
+``TrainState`` (everything a step changes); ``train_one_epoch`` takes the steps of one
+epoch, or of its rest after a resume; ``validate`` scores the weights a checkpoint ships;
+``save_state`` writes the state as a checkpoint, which ``setup(resume=...)`` reads back.
+``train`` strings them together, single process or under torchrun (DDP). With a held-out
+val split it keeps the best epoch (``best.pt``); when the val split is among the training
+splits nothing is held out, and it keeps the last epoch (``final.pt``) instead of
+selecting one on data it trained on.
+
+Everything random is a function of (seed, epoch, sample index), so the step count is the
+run's whole random position: a run stopped at any step and resumed from its checkpoint
+takes the same steps, bit for bit, as one never stopped. Options (all in ``TrainConfig``):
+OHEM, training-only auxiliary heads, an EMA of the weights, and distillation from a
+teacher's cached logits.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +40,19 @@ from tqdm import tqdm
 
 from sgcp_core.checkpoint import read_checkpoint, save_checkpoint
 from sgcp_core.config import ConfigError, ExperimentConfig, config_to_dict
-from sgcp_core.data import EvalTransform, TrainTransform, build_dataset
+from sgcp_core.data import EvalTransform, SegmentationDataset, TrainTransform, build_dataset
 from sgcp_core.data.transforms import INTERPOLATIONS, PAD_MODES
+from sgcp_core.errors import ModelFileError
 from sgcp_core.evaluation import evaluate
 from sgcp_core.files import atomic_write
 from sgcp_core.losses import (LOSSES, channel_wise_divergence, pixel_kl_divergence,
                               pool_teacher_logits, segmentation_loss)
 from sgcp_core.metadata import make_meta
+from sgcp_core.metrics import ConfusionMatrix
 from sgcp_core.models import build_sgcpnet, load_state_dict_strict
 
-__all__ = ['train', 'poly_lr_factor', 'DistributedContext', 'AuxiliaryHeads',
+__all__ = ['train', 'setup', 'train_one_epoch', 'validate', 'save_state', 'loss_terms',
+           'Run', 'TrainState', 'poly_lr_factor', 'DistributedContext', 'AuxiliaryHeads',
            'WeightAverage', 'check_config', 'AUX_TAPS']
 
 # SGCP module taps an auxiliary head can read (see SGCPModule.forward).
@@ -268,51 +279,190 @@ def _training_facts(config: ExperimentConfig, held_out: bool) -> dict:
                    'image_interpolation': dc.image_interpolation}}
 
 
-def train(config: ExperimentConfig, resume: str | Path | None = None,
-          root_base: Path | None = None, progress: bool = True) -> dict:
-    """Train per ``config``; returns the run summary (as in out_dir/metrics.json) plus the
-    trained module under ``"model"``.
+def _new_history() -> dict:
+    return {'epoch': [], 'train_loss': [], 'lr': [], 'images_per_s': [], 'val_epoch': [],
+            'val_miou': []}
 
-    ``resume`` is a checkpoint written by this function (``last.pt``): model, auxiliary
-    heads, weight average, optimiser, scheduler, epoch and step continue exactly.
-    Checkpoints hold the deployable weights under ``"model"`` (the weight average when
-    ``ema_decay`` is on) and what resuming needs under ``"train_state"``.
+
+@dataclass
+class Run:
+    """What stays fixed for a whole run: config, device, data, the network and schedule."""
+
+    config: ExperimentConfig
+    device: torch.device
+    ctx: DistributedContext
+    train_set: SegmentationDataset
+    val_set: SegmentationDataset | None
+    network: nn.Module          # model + auxiliary heads, wrapped in DDP under torchrun
+    sampler: DistributedSampler
+    steps_per_epoch: int
+    held_out: bool              # the val split is not among the training splits
+    facts: dict                 # what the model metadata records about its training
+    out_dir: Path
+    writer: object | None = None    # TensorBoard SummaryWriter on rank 0, when installed
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.train.epochs
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return (torch.channels_last if self.config.train.channels_last
+                else torch.contiguous_format)
+
+    @property
+    def use_amp(self) -> bool:
+        return self.config.train.amp and self.device.type == 'cuda'
+
+    @property
+    def val_shard(self) -> list[int]:
+        """This rank's share of the val frames."""
+        if self.val_set is None:
+            return []
+        return list(range(self.ctx.rank, len(self.val_set), self.ctx.world_size))
+
+
+@dataclass
+class TrainState:
+    """Everything a training step changes, saved in every checkpoint and restored by a resume.
+
+    The random position needs no generator state of its own: the data order and each
+    sample's augmentation are functions of (seed, epoch, sample index), and (epoch, batch)
+    follow from ``step``.
     """
-    check_config(config)
-    tc, dc, mc = config.train, config.data, config.model
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    aux: AuxiliaryHeads | None = None
+    average: WeightAverage | None = None
+    step: int = 0
+    best_miou: float = -1.0
+    history: dict = field(default_factory=_new_history)
+    # Loss sum and sample count of the epoch under way, so that a stopped epoch's average
+    # loss still covers all of its batches after the resume.
+    epoch_loss_sum: float = 0.0
+    epoch_seen: int = 0
+    # Training time of the run's earlier processes, and when this one began.
+    seconds_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def train_seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def deployable_weights(self) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint ships: the average when one is kept."""
+        return self.average.state if self.average is not None else self.model.state_dict()
+
+    def checkpoint_fields(self) -> dict:
+        """The checkpoint entries that resuming reads (beside the shipped ``model``)."""
+        return {'optimizer': self.optimizer.state_dict(),
+                'scheduler': self.scheduler.state_dict(), 'scaler': self.scaler.state_dict(),
+                'step': self.step, 'best_miou': self.best_miou, 'history': self.history,
+                'train_seconds': self.train_seconds,
+                'epoch_partial': {'loss_sum': self.epoch_loss_sum, 'seen': self.epoch_seen},
+                'train_state': {'model': self.model.state_dict(),
+                                'aux_heads': (self.aux.state_dict() if self.aux is not None
+                                              else None)}}
+
+    def restore(self, data: dict, source: str, device: torch.device) -> None:
+        """Continue from a ``read_checkpoint`` dict written by ``save_state``."""
+        missing = [key for key in ('optimizer', 'scheduler', 'scaler', 'step', 'best_miou',
+                                   'history') if key not in data]
+        if missing:
+            raise ModelFileError(f'{source} holds no training state ({", ".join(missing)} '
+                                 "missing): resume from the last.pt in a run's out_dir")
+        # Files from before train_state kept only the shipped weights.
+        saved = data.get('train_state') or {'model': data['model']}
+        load_state_dict_strict(self.model, saved['model'], source=source)
+        if self.aux is not None:
+            if not saved.get('aux_heads'):
+                raise ModelFileError(f'{source} was written without auxiliary heads; resume '
+                                     'with the config its run started with')
+            self.aux.load_state_dict(saved['aux_heads'])
+        if self.average is not None:
+            self.average.state = {k: v.to(device) for k, v in data['model'].items()}
+        self.optimizer.load_state_dict(data['optimizer'])
+        self.scheduler.load_state_dict(data['scheduler'])
+        self.scaler.load_state_dict(data['scaler'])
+        self.step, self.best_miou = data['step'], data['best_miou']
+        self.history = data['history']
+        self.seconds_before = data.get('train_seconds', 0.0)
+        partial = data.get('epoch_partial', {'loss_sum': 0.0, 'seen': 0})
+        self.epoch_loss_sum, self.epoch_seen = partial['loss_sum'], partial['seen']
+
+
+def _check_aux_taps(config: ExperimentConfig) -> None:
+    tc, mc = config.train, config.model
     if tc.aux_heads and not mc.td1:
         raise ConfigError('train.aux_heads read SGCP taps; model.td1 is off')
     if {'p4_td2', 'p5_td2'} & set(tc.aux_heads) and not mc.td2:
         raise ConfigError('train.aux_heads p4_td2/p5_td2 need model.td2')
+
+
+def _datasets(config: ExperimentConfig, root_base: Path | None
+              ) -> tuple[SegmentationDataset, SegmentationDataset | None]:
+    dc = config.data
+    jitter = (dc.jitter_brightness, dc.jitter_contrast, dc.jitter_saturation, dc.jitter_gamma)
+    train_set = build_dataset(dc, dc.train_split,
+                              TrainTransform(dc.crop_size, dc.scale_range, dc.hflip, dc.mean,
+                                             dc.std, interpolation=dc.image_interpolation,
+                                             pad_mode=dc.pad_mode, jitter=jitter), root_base)
+    train_set.set_epoch(0, config.train.seed)
+    val_set = (build_dataset(dc, dc.val_split, EvalTransform(dc.mean, dc.std), root_base)
+               if dc.val_split else None)
+    if train_set.classes.num_classes != config.model.num_classes:
+        raise ValueError(f'model.num_classes is {config.model.num_classes} but the '
+                         f'{dc.dataset} dataset has {train_set.classes.num_classes} classes')
+    return train_set, val_set
+
+
+def _attach_teacher(config: ExperimentConfig, train_set: SegmentationDataset,
+                    ctx: DistributedContext, out_dir: Path, progress: bool) -> None:
+    """Cache the teacher's logits once (rank 0) and hand them to the training set."""
+    from sgcp_core.distillation import cache_teacher_logits
+    tc = config.train
+    cache = Path(tc.kd_cache) if tc.kd_cache else out_dir / 'teacher_logits'
+    if ctx.is_main:
+        cache_teacher_logits(tc.kd_teacher, train_set, cache, flip=tc.kd_teacher_flip,
+                             progress=progress)
+    ctx.barrier()
+    train_set.teacher_logits = cache_teacher_logits(tc.kd_teacher, train_set, cache,
+                                                    flip=tc.kd_teacher_flip)
+
+
+def _start_output(config: ExperimentConfig, out_dir: Path):
+    """The out_dir with the resolved config.yaml in it; a TensorBoard writer if installed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / 'config.yaml',
+                 lambda t: Path(t).write_text(yaml.safe_dump(config_to_dict(config),
+                                                             sort_keys=False)))
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional at run time
+        return None
+    return SummaryWriter(str(out_dir / 'tensorboard'))
+
+
+def setup(config: ExperimentConfig, resume: str | Path | None = None,
+          root_base: Path | None = None, progress: bool = True) -> tuple[Run, TrainState]:
+    """Data, network, optimiser and schedule per ``config``; the state at step 0, or the
+    state of ``resume`` (a checkpoint ``save_state`` wrote, e.g. a run's ``last.pt``)."""
+    check_config(config)
+    _check_aux_taps(config)
+    tc, mc = config.train, config.model
     device = _select_device()
     ctx = DistributedContext(device)
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
     out_dir = Path(tc.out_dir)
     torch.manual_seed(tc.seed)
-    held_out = bool(dc.val_split) and dc.val_split not in dc.train_split
-
-    jitter = (dc.jitter_brightness, dc.jitter_contrast, dc.jitter_saturation, dc.jitter_gamma)
-    train_set = build_dataset(dc, dc.train_split,
-                              TrainTransform(dc.crop_size, dc.scale_range, dc.hflip, dc.mean,
-                                             dc.std, interpolation=dc.image_interpolation,
-                                             pad_mode=dc.pad_mode, jitter=jitter), root_base)
-    train_set.set_epoch(0, tc.seed)
-    val_set = (build_dataset(dc, dc.val_split, EvalTransform(dc.mean, dc.std), root_base)
-               if dc.val_split else None)
-    if train_set.classes.num_classes != mc.num_classes:
-        raise ValueError(f'model.num_classes is {mc.num_classes} but the {dc.dataset} dataset '
-                         f'has {train_set.classes.num_classes} classes')
-    facts = _training_facts(config, held_out)
+    train_set, val_set = _datasets(config, root_base)
+    held_out = bool(config.data.val_split) and config.data.val_split not in config.data.train_split
     if tc.kd_teacher:
-        from sgcp_core.distillation import cache_teacher_logits
-        cache = Path(tc.kd_cache) if tc.kd_cache else out_dir / 'teacher_logits'
-        if ctx.is_main:
-            cache_teacher_logits(tc.kd_teacher, train_set, cache, flip=tc.kd_teacher_flip,
-                                 progress=progress)
-        ctx.barrier()
-        train_set.teacher_logits = cache_teacher_logits(tc.kd_teacher, train_set, cache,
-                                                        flip=tc.kd_teacher_flip)
+        _attach_teacher(config, train_set, ctx, out_dir, progress)
 
     # Seeded here, after the teacher cache (which builds a model only when it misses), so the
     # initial weights never depend on whether the cache existed.
@@ -324,8 +474,8 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
     aux = (AuxiliaryHeads(tc.aux_heads, mc.channels, mc.num_classes).to(device)
            if tc.aux_heads else None)
     network: nn.Module = _TrainingNetwork(model, aux)
-    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
-    network.to(memory_format=memory_format)
+    network.to(memory_format=torch.channels_last if tc.channels_last
+               else torch.contiguous_format)
     optimizer = torch.optim.SGD(network.parameters(), lr=tc.lr, momentum=tc.momentum,
                                 weight_decay=tc.weight_decay)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
@@ -337,211 +487,243 @@ def train(config: ExperimentConfig, resume: str | Path | None = None,
     total_steps = steps_per_epoch * tc.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: poly_lr_factor(step, total_steps, tc.poly_power))
-    use_amp = tc.amp and device.type == 'cuda'
-    scaler = torch.amp.GradScaler('cuda', enabled=use_amp)
-    average = WeightAverage(model, tc.ema_decay) if tc.ema_decay else None
-
-    step, best_miou = 0, -1.0
-    history = {'epoch': [], 'train_loss': [], 'lr': [], 'images_per_s': [], 'val_epoch': [],
-               'val_miou': []}
-    elapsed_before = 0.0
-    # Loss sum and sample count of a partly trained epoch, so its average survives a resume.
-    epoch_partial = {'loss_sum': 0.0, 'seen': 0}
+    state = TrainState(
+        model=model, optimizer=optimizer, scheduler=scheduler,
+        scaler=torch.amp.GradScaler('cuda', enabled=tc.amp and device.type == 'cuda'),
+        aux=aux, average=WeightAverage(model, tc.ema_decay) if tc.ema_decay else None)
     if resume:
-        state = read_checkpoint(resume)
-        train_state = state.get('train_state') or {'model': state['model']}
-        load_state_dict_strict(model, train_state['model'], source=str(resume))
-        if aux is not None:
-            aux.load_state_dict(train_state['aux_heads'])
-        if average is not None:
-            average.state = {k: v.to(device) for k, v in state['model'].items()}
-        optimizer.load_state_dict(state['optimizer'])
-        scheduler.load_state_dict(state['scheduler'])
-        scaler.load_state_dict(state['scaler'])
-        step, best_miou = state['step'], state['best_miou']
-        history = state['history']
-        elapsed_before = state.get('train_seconds', 0.0)
-        epoch_partial = state.get('epoch_partial', epoch_partial)
+        state.restore(read_checkpoint(resume), str(resume), device)
     if ctx.enabled:
         network = DistributedDataParallel(network, device_ids=[device.index] if device.index
                                           is not None else None)
-    core_model = model
-
-    writer = None
+    run = Run(config=config, device=device, ctx=ctx, train_set=train_set, val_set=val_set,
+              network=network, sampler=sampler, steps_per_epoch=steps_per_epoch,
+              held_out=held_out, facts=_training_facts(config, held_out), out_dir=out_dir)
     if ctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(out_dir / 'config.yaml',
-                     lambda t: Path(t).write_text(yaml.safe_dump(config_to_dict(config),
-                                                                 sort_keys=False)))
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(str(out_dir / 'tensorboard'))
-        except ImportError:  # tensorboard is optional at run time
-            writer = None
+        run.writer = _start_output(config, out_dir)
+    return run, state
 
-    def deployable(upsample: str = '') -> nn.Module:
-        """A copy of the model with the weights a checkpoint ships (the average if on)."""
-        copy = build_sgcpnet(**{**asdict(mc), 'pretrained_backbone': False,
-                                'upsample': upsample or mc.upsample}).to(device)
-        copy.load_state_dict(average.state if average is not None else core_model.state_dict())
-        return copy.eval()
 
-    def save(name: str, epoch_done: int, train_seconds: float) -> None:
-        if ctx.is_main:
-            meta = make_meta(mc, train_set.classes, dc, training={**facts, 'epoch': epoch_done})
-            train_state = {'model': core_model.state_dict(),
-                           'aux_heads': aux.state_dict() if aux is not None else None}
-            save_checkpoint(out_dir / name, deployable(), meta,
-                            optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
-                            epoch=epoch_done, step=step, best_miou=best_miou,
-                            history=history, config=config_to_dict(config),
-                            train_seconds=train_seconds, epoch_partial=epoch_partial,
-                            train_state=train_state)
+def loss_terms(config: ExperimentConfig, logits: torch.Tensor, coarse_logits: torch.Tensor,
+               aux_logits: dict[str, torch.Tensor], labels: torch.Tensor,
+               teacher: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The weighted terms of the training loss, by name (the loss is their sum).
 
-    def validate(model_to_score: nn.Module, indices):
-        return evaluate(model_to_score, val_set, device, flip=tc.eval_flip,
-                        ignore_index=dc.ignore_index, indices=indices,
-                        all_reduce=ctx.all_reduce if ctx.enabled and indices else None)
+    Args:
+        logits: (N, C, H, W) at the label size; ``coarse_logits`` the same at stride 8.
+        aux_logits: the auxiliary heads' logits at the label size, by tap.
+        teacher: the teacher's (N, C, H, W) cached logits (NaN on padding), or None.
+    """
+    tc, dc = config.train, config.data
 
-    started = time.perf_counter()
+    def segmentation(scores: torch.Tensor) -> torch.Tensor:
+        return segmentation_loss(scores, labels, kind=tc.loss, ignore_index=dc.ignore_index,
+                                 ohem_thresh=tc.ohem_thresh,
+                                 ohem_min_fraction=tc.ohem_min_fraction)
+
+    terms = {'seg': segmentation(logits.float())}
+    for name, weight in zip(tc.aux_heads, tc.aux_weights):
+        terms[f'aux_{name}'] = weight * segmentation(aux_logits[name].float())
+    if teacher is not None:
+        coarse_logits = coarse_logits.float()
+        teacher = pool_teacher_logits(teacher, coarse_logits.shape[-2:])
+        if tc.kd_weight:
+            terms['kd'] = tc.kd_weight * pixel_kl_divergence(coarse_logits, teacher,
+                                                             tc.kd_temperature)
+        if tc.cwd_weight:
+            terms['cwd'] = tc.cwd_weight * channel_wise_divergence(coarse_logits, teacher,
+                                                                   tc.cwd_temperature)
+    return terms
+
+
+def train_one_epoch(run: Run, state: TrainState, epoch: int, stop: _StopRequested | None = None,
+                    progress: bool = True) -> float | None:
+    """Take the steps of ``epoch`` that ``state.step`` has not taken yet.
+
+    Stops after a step inside the epoch when ``stop`` is requested or ``train.max_steps``
+    is reached: the partial loss sums stay in ``state`` for the checkpoint, and a resume
+    skips the batches already seen.
+
+    Returns:
+        The epoch's training speed in images/s (all ranks) when it ran to its end, None when
+        it stopped early.
+    """
+    tc, device = run.config.train, run.device
+    skip = state.step - epoch * run.steps_per_epoch
+    if not skip:
+        state.epoch_loss_sum, state.epoch_seen = 0.0, 0
+    run.train_set.set_epoch(epoch)
+    loader = DataLoader(run.train_set,
+                        batch_sampler=_epoch_batches(run.sampler, epoch, tc.batch_size, skip),
+                        num_workers=run.config.data.num_workers,
+                        pin_memory=device.type == 'cuda')
+    run.network.train()
+    seen_before, epoch_start = state.epoch_seen, time.perf_counter()
+    bar = tqdm(loader, desc=f'epoch {epoch + 1}/{tc.epochs}', leave=False,
+               disable=not (progress and run.ctx.is_main))
+    for batch in bar:
+        images = batch[0].to(device, non_blocking=True).contiguous(
+            memory_format=run.memory_format)
+        labels = batch[1].to(device, non_blocking=True)
+        teacher = batch[2].to(device, non_blocking=True) if len(batch) > 2 else None
+        with torch.autocast(device.type, enabled=run.use_amp):
+            terms = loss_terms(run.config, *run.network(images), labels, teacher)
+            loss = sum(terms.values())
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(loss).backward()
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        state.scheduler.step()
+        state.step += 1
+        if state.average is not None:
+            state.average.update(state.model, state.step)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f'loss became {loss_value} at step {state.step}')
+        state.epoch_loss_sum += loss_value * len(images)
+        state.epoch_seen += len(images)
+        rate = ((state.epoch_seen - seen_before) * run.ctx.world_size
+                / (time.perf_counter() - epoch_start))
+        lr = state.optimizer.param_groups[0]['lr']
+        bar.set_postfix(loss=f'{loss_value:.3f}', lr=f'{lr:.4f}', img_s=f'{rate:.1f}')
+        if run.writer and state.step % tc.log_every == 0:
+            run.writer.add_scalar('train/loss', loss_value, state.step)
+            for name, term in terms.items():
+                run.writer.add_scalar(f'train/loss_{name}', term.item(), state.step)
+            run.writer.add_scalar('train/lr', lr, state.step)
+            run.writer.add_scalar('train/images_per_s', rate, state.step)
+        if state.step % run.steps_per_epoch and (
+                (stop is not None and stop.requested) or state.step == tc.max_steps):
+            return None
+    return ((state.epoch_seen - seen_before) * run.ctx.world_size
+            / (time.perf_counter() - epoch_start))
+
+
+def deployable(run: Run, state: TrainState, upsample: str = '') -> nn.Module:
+    """A copy of the model with the weights a checkpoint ships, in eval mode."""
+    mc = run.config.model
+    copy = build_sgcpnet(**{**asdict(mc), 'pretrained_backbone': False,
+                            'upsample': upsample or mc.upsample}).to(run.device)
+    copy.load_state_dict(state.deployable_weights())
+    return copy.eval()
+
+
+def validate(run: Run, model: nn.Module, indices: list[int] | None) -> ConfusionMatrix:
+    """``model``'s confusion matrix on the val split: ``indices`` (this rank's shard, summed
+    over the ranks) or, with None, every frame on this rank alone."""
+    tc = run.config.train
+    return evaluate(model, run.val_set, run.device, flip=tc.eval_flip,
+                    ignore_index=run.config.data.ignore_index, indices=indices,
+                    all_reduce=run.ctx.all_reduce if run.ctx.enabled and indices else None)
+
+
+def save_state(run: Run, state: TrainState, name: str, epoch_done: int) -> None:
+    """Write the checkpoint ``out_dir/name`` (rank 0): the shipped weights under ``model``
+    with their metadata, and what resuming needs (``TrainState.checkpoint_fields``)."""
+    if not run.ctx.is_main:
+        return
+    config = run.config
+    meta = make_meta(config.model, run.train_set.classes, config.data,
+                     training={**run.facts, 'epoch': epoch_done})
+    save_checkpoint(run.out_dir / name, deployable(run, state), meta, epoch=epoch_done,
+                    config=config_to_dict(config), **state.checkpoint_fields())
+
+
+def _end_epoch(run: Run, state: TrainState, epoch_done: int, images_per_s: float) -> None:
+    """Record the finished epoch, validate it when due (keeping the best), save last.pt."""
+    tc, split = run.config.train, run.config.data.val_split
+    history = state.history
+    history['epoch'].append(epoch_done)
+    history['train_loss'].append(state.epoch_loss_sum / max(state.epoch_seen, 1))
+    history['lr'].append(state.optimizer.param_groups[0]['lr'])
+    history['images_per_s'].append(images_per_s)
+    state.epoch_loss_sum, state.epoch_seen = 0.0, 0
+    run.ctx.sync_buffers(state.model)
+    line = f'epoch {epoch_done}: loss {history["train_loss"][-1]:.4f} '
+    if run.val_set is not None and (epoch_done % tc.eval_every == 0 or epoch_done == tc.epochs):
+        miou = validate(run, deployable(run, state, tc.eval_upsample), run.val_shard).miou()
+        history['val_epoch'].append(epoch_done)
+        history['val_miou'].append(miou)
+        if run.writer:
+            run.writer.add_scalar('val/miou', miou, state.step)
+        line += (f'{split} mIoU {100 * miou:.2f}%{"" if run.held_out else " (trained on)"} ')
+        if run.held_out and miou > state.best_miou:
+            state.best_miou = miou
+            save_state(run, state, 'best.pt', epoch_done)
+    if run.ctx.is_main:
+        tqdm.write(f'{line}({images_per_s:.1f} img/s)')
+    save_state(run, state, 'last.pt', epoch_done)
+
+
+def _finish(run: Run, state: TrainState) -> tuple[dict, nn.Module]:
+    """After the last epoch (rank 0): final.pt when nothing is held out, the kept epoch's
+    full val score, metrics.json and curves.png. Returns (summary additions, its model)."""
+    tc, mc, dc = run.config.train, run.config.model, run.config.data
+    selected = 'best.pt' if run.held_out else 'final.pt'
+    if not run.held_out:
+        save_state(run, state, 'final.pt', tc.epochs)
+    chosen = read_checkpoint(run.out_dir / selected)
+    model = deployable(run, state)
+    load_state_dict_strict(model, chosen['model'], source=selected)
+    result = None
+    if run.val_set is not None:
+        model.upsample = tc.eval_upsample or mc.upsample
+        result = validate(run, model, None).summary(run.val_set.classes.names)
+        model.upsample = mc.upsample
+    history = state.history
+    summary = {
+        'val': result, 'val_trained_on': not run.held_out, 'best_epoch': chosen['epoch'],
+        'epochs': tc.epochs, 'train_splits': list(dc.train_split),
+        'wall_time_s': round(state.train_seconds, 1),
+        'images_per_s': round(float(np.mean(history['images_per_s'])), 2),
+        'train_images': len(run.train_set),
+        'val_images': len(run.val_set) if run.val_set is not None else 0,
+        'world_size': run.ctx.world_size, 'device': str(run.device),
+        'torch_threads': torch.get_num_threads()}
+    return summary, model
+
+
+def train(config: ExperimentConfig, resume: str | Path | None = None,
+          root_base: Path | None = None, progress: bool = True) -> dict:
+    """Train per ``config``; returns the run summary (as in out_dir/metrics.json) plus the
+    trained module under ``"model"``.
+
+    ``resume`` is a checkpoint written by this function (``last.pt``): model, auxiliary
+    heads, weight average, optimiser, scheduler, epoch and step continue exactly.
+    Checkpoints hold the deployable weights under ``"model"`` (the weight average when
+    ``ema_decay`` is on) and what resuming needs (``TrainState.checkpoint_fields``).
+    """
+    run, state = setup(config, resume, root_base, progress)
+    tc = config.train
     stopped_early = False
-    teacher_on = train_set.teacher_logits is not None
-    shard = (list(range(ctx.rank, len(val_set), ctx.world_size)) if val_set is not None
-             else [])
     with _StopRequested() as stop:
-        while step < total_steps:
-            epoch, skip = divmod(step, steps_per_epoch)
-            train_set.set_epoch(epoch)
-            batches = _epoch_batches(sampler, epoch, tc.batch_size, skip)
-            loader = DataLoader(train_set, batch_sampler=batches, num_workers=dc.num_workers,
-                                pin_memory=device.type == 'cuda')
-            network.train()
-            loss_sum, seen = 0.0, 0
-            if skip:
-                loss_sum, seen = epoch_partial['loss_sum'], epoch_partial['seen']
-            seen_before, epoch_start = seen, time.perf_counter()
-            bar = tqdm(loader, desc=f'epoch {epoch + 1}/{tc.epochs}', leave=False,
-                       disable=not (progress and ctx.is_main))
-            for batch in bar:
-                images = batch[0].to(device, non_blocking=True).contiguous(
-                    memory_format=memory_format)
-                labels = batch[1].to(device, non_blocking=True)
-                with torch.autocast(device.type, enabled=use_amp):
-                    logits, coarse_logits, aux_logits = network(images)
-                    logits = logits.float()
-                    terms = {'seg': segmentation_loss(
-                        logits, labels, kind=tc.loss, ignore_index=dc.ignore_index,
-                        ohem_thresh=tc.ohem_thresh, ohem_min_fraction=tc.ohem_min_fraction)}
-                    for name, weight in zip(tc.aux_heads, tc.aux_weights):
-                        terms[f'aux_{name}'] = weight * segmentation_loss(
-                            aux_logits[name].float(), labels, kind=tc.loss,
-                            ignore_index=dc.ignore_index, ohem_thresh=tc.ohem_thresh,
-                            ohem_min_fraction=tc.ohem_min_fraction)
-                    if teacher_on:
-                        coarse_logits = coarse_logits.float()
-                        teacher = pool_teacher_logits(batch[2].to(device, non_blocking=True),
-                                                      coarse_logits.shape[-2:])
-                        if tc.kd_weight:
-                            terms['kd'] = tc.kd_weight * pixel_kl_divergence(
-                                coarse_logits, teacher, tc.kd_temperature)
-                        if tc.cwd_weight:
-                            terms['cwd'] = tc.cwd_weight * channel_wise_divergence(
-                                coarse_logits, teacher, tc.cwd_temperature)
-                    loss = sum(terms.values())
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                step += 1
-                if average is not None:
-                    average.update(core_model, step)
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    raise FloatingPointError(f'loss became {loss_value} at step {step}')
-                loss_sum += loss_value * len(images)
-                seen += len(images)
-                rate = ((seen - seen_before) * ctx.world_size
-                        / (time.perf_counter() - epoch_start))
-                lr = optimizer.param_groups[0]['lr']
-                bar.set_postfix(loss=f'{loss_value:.3f}', lr=f'{lr:.4f}', img_s=f'{rate:.1f}')
-                if writer and step % tc.log_every == 0:
-                    writer.add_scalar('train/loss', loss_value, step)
-                    for name, term in terms.items():
-                        writer.add_scalar(f'train/loss_{name}', term.item(), step)
-                    writer.add_scalar('train/lr', lr, step)
-                    writer.add_scalar('train/images_per_s', rate, step)
-                if step % steps_per_epoch and (stop.requested or step == tc.max_steps):
-                    stopped_early = True  # mid-epoch: resume skips the batches already seen
-                    break
-            train_seconds = elapsed_before + time.perf_counter() - started
-            if stopped_early:
-                ctx.sync_buffers(core_model)
-                epoch_partial = {'loss_sum': loss_sum, 'seen': seen}
-                save('last.pt', epoch, train_seconds)
-                break
-            epoch_done = epoch + 1
-            history['epoch'].append(epoch_done)
-            history['train_loss'].append(loss_sum / max(seen, 1))
-            history['lr'].append(optimizer.param_groups[0]['lr'])
-            history['images_per_s'].append((seen - seen_before) * ctx.world_size
-                                           / (time.perf_counter() - epoch_start))
-            ctx.sync_buffers(core_model)
-            if val_set is not None and (epoch_done % tc.eval_every == 0
-                                        or epoch_done == tc.epochs):
-                miou = validate(deployable(tc.eval_upsample), shard).miou()
-                history['val_epoch'].append(epoch_done)
-                history['val_miou'].append(miou)
-                if writer:
-                    writer.add_scalar('val/miou', miou, step)
-                if ctx.is_main:
-                    tqdm.write(f'epoch {epoch_done}: loss {history["train_loss"][-1]:.4f} '
-                               f'{dc.val_split} mIoU {100 * miou:.2f}%'
-                               f'{"" if held_out else " (trained on)"} '
-                               f'({history["images_per_s"][-1]:.1f} img/s)')
-                if held_out and miou > best_miou:
-                    best_miou = miou
-                    save('best.pt', epoch_done, train_seconds)
-            elif ctx.is_main:
-                tqdm.write(f'epoch {epoch_done}: loss {history["train_loss"][-1]:.4f} '
-                           f'({history["images_per_s"][-1]:.1f} img/s)')
-            save('last.pt', epoch_done, train_seconds)
-            if stop.requested or step == tc.max_steps:
+        while state.step < run.total_steps:
+            epoch = state.step // run.steps_per_epoch
+            images_per_s = train_one_epoch(run, state, epoch, stop, progress)
+            if images_per_s is None:   # stopped inside the epoch
+                run.ctx.sync_buffers(state.model)
+                save_state(run, state, 'last.pt', epoch)
                 stopped_early = True
                 break
-    if writer:
-        writer.close()
+            _end_epoch(run, state, epoch + 1, images_per_s)
+            if stop.requested or state.step == tc.max_steps:
+                stopped_early = True
+                break
+    if run.writer:
+        run.writer.close()
 
-    selected = 'best.pt' if held_out else 'final.pt'
-    summary = {'finished': not stopped_early, 'step': step, 'total_steps': total_steps,
-               'best_val_miou': best_miou, 'history': history, 'held_out': held_out,
-               'selected_checkpoint': selected, 'epoch_selection': facts['epoch_selection']}
-    if ctx.is_main and not stopped_early:
-        if not held_out:
-            save('final.pt', tc.epochs, elapsed_before + time.perf_counter() - started)
-        chosen = read_checkpoint(out_dir / selected)
-        selected_model = deployable()
-        load_state_dict_strict(selected_model, chosen['model'], source=selected)
-        result = None
-        if val_set is not None:
-            selected_model.upsample = tc.eval_upsample or mc.upsample
-            result = validate(selected_model, None).summary(val_set.classes.names)
-            selected_model.upsample = mc.upsample
-        wall = elapsed_before + time.perf_counter() - started
-        summary.update({
-            'val': result, 'val_trained_on': not held_out, 'best_epoch': chosen['epoch'],
-            'epochs': tc.epochs, 'train_splits': list(dc.train_split),
-            'wall_time_s': round(wall, 1),
-            'images_per_s': round(float(np.mean(history['images_per_s'])), 2),
-            'train_images': len(train_set),
-            'val_images': len(val_set) if val_set is not None else 0,
-            'world_size': ctx.world_size, 'device': str(device),
-            'torch_threads': torch.get_num_threads()})
-        atomic_write(out_dir / 'metrics.json',
+    summary = {'finished': not stopped_early, 'step': state.step,
+               'total_steps': run.total_steps, 'best_val_miou': state.best_miou,
+               'history': state.history, 'held_out': run.held_out,
+               'selected_checkpoint': 'best.pt' if run.held_out else 'final.pt',
+               'epoch_selection': run.facts['epoch_selection']}
+    model = None
+    if run.ctx.is_main and not stopped_early:
+        finished, model = _finish(run, state)
+        summary.update(finished)
+        atomic_write(run.out_dir / 'metrics.json',
                      lambda t: Path(t).write_text(json.dumps(summary, indent=2)))
-        _plot_history(history, result, out_dir / 'curves.png')
-    ctx.barrier()
-    ctx.close()
-    return {**summary, 'model': selected_model if ctx.is_main and not stopped_early
-            else deployable()}
+        _plot_history(state.history, summary['val'], run.out_dir / 'curves.png')
+    run.ctx.barrier()
+    run.ctx.close()
+    return {**summary, 'model': model if model is not None else deployable(run, state)}
