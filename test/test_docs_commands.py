@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import importlib.metadata
 import inspect
 import io
@@ -176,12 +177,15 @@ def _check_console_script(monkeypatch, argv):
     if point.name in ('segmentation_node', 'segmentation_lifecycle_node'):
         _check_ros_arguments(argv[1:])          # ROS arguments, no argparse
         return
-    main = point.load()
     with _parse_only(monkeypatch, point.name, list(argv[1:])):
-        if inspect.signature(main).parameters:
-            main(list(argv[1:]))
-        else:
-            main()
+        _call_main(point.load(), list(argv[1:]))
+
+
+def _call_main(main, argv):
+    if inspect.signature(main).parameters:
+        main(argv)
+    else:
+        main()                                  # reads sys.argv
 
 
 def _check_python(monkeypatch, argv):
@@ -193,8 +197,12 @@ def _check_python(monkeypatch, argv):
         if module == 'pytest':
             _check_pytest_paths(rest)
         elif module.split('.')[0] in ('sgcp_core', 'sgcp_ros'):
+            main = getattr(importlib.import_module(module), 'main', None)
             with _parse_only(monkeypatch, module, rest):
-                runpy.run_module(module, run_name='__main__', alter_sys=True)
+                if main is None:        # a package: its __main__ module
+                    runpy.run_module(module, run_name='__main__', alter_sys=True)
+                else:
+                    _call_main(main, rest)
         return
     script = REPO_ROOT / args[0]
     assert script.is_file(), f'{args[0]} does not exist'
