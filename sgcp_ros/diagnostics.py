@@ -4,8 +4,8 @@
 
 ``FrameStatistics`` is filled by the subscription callback and the worker thread and emptied
 once per report. ``summarize`` turns one window into a level, a message and key/value pairs;
-``DiagnosticsReporter`` publishes them through diagnostic_updater where it is installed and
-as a plain DiagnosticArray otherwise, with the same status name and keys either way.
+``DiagnosticsReporter`` publishes them on /diagnostics as a DiagnosticArray, as many drivers
+do: diagnostic_updater is not on PyPI, and the node runs in pip installs too.
 
 The status is named after the node's fully qualified name (``/front/sgcp_segmentation:
 segmentation``): aggregators key statuses by name, so two cameras' nodes in two namespaces
@@ -235,7 +235,7 @@ class DiagnosticsReporter:
     """Publishes ``summarize`` of each window on /diagnostics, once per period.
 
     Args:
-        node: owner of the timer and publisher (and of diagnostic_updater's).
+        node: owner of the timer and publisher.
         period_s: seconds between reports.
         hardware_id: the device the status is about (the node's fully qualified name).
         make_status: returns (level, message, values) for the window just ended.
@@ -247,63 +247,15 @@ class DiagnosticsReporter:
         self._node = node
         self._make_status = make_status
         self._cameras: dict[str, object] = {}
-        self.name = status_name(node.get_fully_qualified_name())
-        try:
-            import diagnostic_updater
-        except ImportError:
-            diagnostic_updater = None
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        updater = (diagnostic_updater.Updater(node, period=period_s)
-                   if diagnostic_updater is not None else None)
-        if updater is not None and not hasattr(updater, 'node_name'):
-            # Releases before its use_fqn option (ros/diagnostics#320, late 2023: older
-            # Humble ones) name statuses after the bare node name with nothing to change it,
-            # which would merge two namespaces' nodes: publish the array ourselves there.
-            node.destroy_timer(updater.timer)
-            updater = None
-        if updater is not None:
-            self._updater = updater
-            # Updater prefixes task names with node_name (the bare node name) and times
-            # itself on the node's clock: replace both (see the module docstring).
-            self._updater.node_name = node.get_fully_qualified_name()
-            node.destroy_timer(self._updater.timer)
-            self._updater.timer = node.create_timer(self._updater.period, self._updater.update,
-                                                    clock=steady)
-            self._updater.setHardwareID(hardware_id)
-            self._updater.add(STATUS_TASK, self._fill_wrapper)
-            self._publisher = None
-            return
-        self._updater = None
         self._hardware_id = hardware_id
         self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._timer = node.create_timer(period_s, self._publish, clock=steady)
-
-    @property
-    def uses_diagnostic_updater(self) -> bool:
-        """True when diagnostic_updater publishes the status (it is installed)."""
-        return self._updater is not None
+        self._timer = node.create_timer(period_s, self._publish,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def set_cameras(self, make_statuses: dict) -> None:
         """Report one status per camera from now on: {camera name: make_status}, replacing
         the cameras set before ({} removes them)."""
-        if self._updater is not None:
-            for camera in self._cameras:
-                self._updater.removeByName(camera_task(camera))
-            for camera, make_status in make_statuses.items():
-                self._updater.add(camera_task(camera), self._filler(make_status))
         self._cameras = dict(make_statuses)
-
-    def _filler(self, make_status):
-        def fill(stat):
-            level, message, values = make_status()
-            stat.summary(level, message)
-            for key, value in values:
-                stat.add(key, value)
-            return stat
-        return fill
-
-    def _fill_wrapper(self, stat):
-        return self._filler(self._make_status)(stat)
 
     def _publish(self) -> None:
         node_name = self._node.get_fully_qualified_name()

@@ -137,7 +137,7 @@ class RosClient:
     def report_while_streaming(self, frame: np.ndarray, frame_id: str):
         """Publish ``frame`` until a diagnostics window has processed frames; return it."""
         def processed(values):
-            # .get: diagnostic_updater's first report ("Node starting up") has no values.
+            # .get: a report of the node before it has a model has no rates.
             if float(values.get('processed rate Hz', 0)) > 0:
                 return True
             self.image_pub.publish(padded_image(frame, 'rgb8', frame_id, self.now()))
