@@ -14,20 +14,29 @@ Encodings are named as in sensor_msgs/image_encodings.hpp and listed once, in ``
 ``BayerBG`` because OpenCV names the pattern from the second row. Every malformed message
 raises ``ImageConversionError`` naming the encoding or format and the numbers that do not
 add up, so a log line alone tells a user what their camera driver sends wrong.
+
+One size rule holds for every frame: at most ``max_pixels`` (8000x8000 = 64,000,000 by
+default, inclusive). A CompressedImage must be JPEG or PNG, as read from its bytes; its
+header's size is checked before decoding, OpenCV's decoders are bounded too (see
+``sgcp_ros.MAX_DECODED_PIXELS``), and the decoded size is checked again.
 """
 
 from __future__ import annotations
 
 import array
+import re
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from sgcp_ros import MAX_DECODED_PIXELS
+
 __all__ = ['ImageConversionError', 'Encoding', 'ENCODINGS', 'SUPPORTED_ENCODINGS',
            'LABEL_ENCODINGS', 'OUTPUT_ENCODINGS', 'COMPRESSED_FORMATS', 'image_to_rgb',
            'compressed_image_to_rgb', 'image_to_labels', 'array_to_image',
-           'rgb_to_compressed', 'is_compressed', 'compressed_size', 'MAX_DECODED_PIXELS',
+           'rgb_to_compressed', 'is_compressed', 'compressed_size', 'sniff_codec',
+           'MAX_DECODED_PIXELS',
            'DEPTH_ENCODINGS', 'image_to_depth']
 
 
@@ -98,10 +107,9 @@ LABEL_ENCODINGS = ('mono8', '8UC1')
 # What the encoders write: labels as mono8, colour images as rgb8 or bgr8.
 OUTPUT_ENCODINGS = ('mono8', 'rgb8', 'bgr8')
 COMPRESSED_FORMATS = ('jpeg', 'png')
-# A compressed frame whose header declares more pixels than this is refused before it is
-# decoded: a few KB of JPEG or PNG can otherwise demand gigabytes (a decompression bomb).
-# 64 MP is 8 times a 4K frame.
-MAX_DECODED_PIXELS = 64_000_000
+# A frame of more pixels than ``max_pixels`` (at most MAX_DECODED_PIXELS, 64 MP: 8 times a 4K
+# frame) is refused; a compressed one before it is decoded, from its header: a few KB of
+# JPEG or PNG can otherwise demand gigabytes (a decompression bomb).
 
 # 16 -> 8 bit is the fixed 0..65535 -> 0..255 scale cv_bridge uses, so brightness does not
 # flicker with the content of each frame as min/max scaling would.
@@ -184,7 +192,13 @@ def image_to_rgb(msg, max_pixels: int = MAX_DECODED_PIXELS) -> np.ndarray:
 
 
 def _decode_compressed(msg, flags: int, max_pixels: int = MAX_DECODED_PIXELS) -> np.ndarray:
-    """The pixels of a CompressedImage as OpenCV decodes them with ``flags``."""
+    """The pixels of a JPEG or PNG CompressedImage as OpenCV decodes them with ``flags``.
+
+    One size rule for every frame: the format is read from the bytes (not from the
+    ``format`` string, which OpenCV ignores too), anything but JPEG or PNG is refused
+    undecoded, the size the header declares must be at most ``max_pixels``, and so must the
+    size decoded.
+    """
     image_format = str(msg.format)
     if 'compresseddepth' in image_format.lower().replace(' ', ''):
         raise ImageConversionError(
@@ -194,36 +208,132 @@ def _decode_compressed(msg, flags: int, max_pixels: int = MAX_DECODED_PIXELS) ->
         raise ImageConversionError(f'compressed image (format {image_format!r}) has no data',
                                    'empty', image_format)
     data = np.frombuffer(msg.data, np.uint8)
+    codec = sniff_codec(data[:_SIGNATURE_BYTES].tobytes())
+    if codec not in COMPRESSED_FORMATS:
+        if codec is None:
+            raise ImageConversionError(
+                f'compressed image (format {image_format!r}, {data.size} bytes) could not be '
+                'decoded: not a JPEG or PNG', 'decode', image_format)
+        raise ImageConversionError(
+            f'format {codec} is not accepted: compressed frames must be jpeg or png (format '
+            f'field {image_format!r}, {data.size} bytes); not decoded', 'encoding',
+            image_format)
     size = compressed_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
+    if size is None:
+        raise ImageConversionError(
+            f'compressed image (format {image_format!r}, {data.size} bytes) could not be '
+            f'decoded: no complete {codec.upper()} header with the image size; not decoded',
+            'decode', image_format)
+    if size[0] * size[1] > max_pixels:
         raise ImageConversionError(
             f'compressed image (format {image_format!r}, {data.size} bytes) declares '
             f'{size[1]}x{size[0]} pixels, more than the {max_pixels} accepted '
             '(max_image_pixels); not decoded', 'size', image_format)
-    pixels = cv2.imdecode(data, flags)
+    try:
+        pixels = cv2.imdecode(data, flags)
+    except cv2.error as error:   # OpenCV's own pixel limit (sgcp_ros sets it) and the like
+        reason = str(error).strip().splitlines()[-1]
+        raise ImageConversionError(
+            f'compressed image (format {image_format!r}, {data.size} bytes) could not be '
+            f'decoded: OpenCV refused it ({reason})', 'decode', image_format) from None
     if pixels is None:
         raise ImageConversionError(
             f'compressed image (format {image_format!r}, {data.size} bytes) could not be '
-            'decoded: not a complete JPEG or PNG', 'decode', image_format)
+            f'decoded: not a complete {codec.upper()}', 'decode', image_format)
+    if pixels.shape[0] * pixels.shape[1] > max_pixels:
+        raise ImageConversionError(
+            f'compressed image (format {image_format!r}, {data.size} bytes) decoded to '
+            f'{pixels.shape[1]}x{pixels.shape[0]} pixels, more than the {max_pixels} accepted '
+            '(max_image_pixels)', 'size', image_format)
     return pixels
 
 
+# The formats OpenCV can decode, by their first bytes, so a refusal names what was sent.
+_SIGNATURES = (
+    ('jpeg', (b'\xff\xd8\xff',)),
+    ('png', (b'\x89PNG\r\n\x1a\n',)),
+    ('tiff', (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')),
+    ('bmp', (b'BM',)),
+    ('gif', (b'GIF87a', b'GIF89a')),
+    ('jpeg2000', (b'\x00\x00\x00\x0cjP  \r\n\x87\n', b'\xff\x4f\xff\x51')),
+    ('openexr', (b'\x76\x2f\x31\x01',)),
+    ('radiance hdr', (b'#?RADIANCE', b'#?RGBE')),
+    ('sun raster', (b'\x59\xa6\x6a\x95',)),
+    ('pfm', (b'PF', b'Pf')),
+    ('pnm', (b'P1', b'P2', b'P3', b'P4', b'P5', b'P6', b'P7')),
+)
+_SIGNATURE_BYTES = 16
+
+
+def sniff_codec(head: bytes) -> str | None:
+    """The image format the first bytes announce ('jpeg', 'png', 'webp', ...), or None."""
+    if head[:4] == b'RIFF' and head[8:12] == b'WEBP':
+        return 'webp'
+    if head[4:8] == b'ftyp' and head[8:12] in (b'avif', b'avis', b'heic', b'heix', b'mif1'):
+        return 'avif' if head[8:11] == b'avi' else 'heif'
+    for codec, signatures in _SIGNATURES:
+        if head.startswith(signatures):
+            return codec
+    return None
+
+
+# JPEG markers followed by no length field: TEM and RST0..7 (SOI and EOI are handled
+# on their own).
+_JPEG_STANDALONE = frozenset((0x01, *range(0xD0, 0xD8)))
+# SOF0..SOF15 carry the size, except DHT (C4), JPG (C8) and DAC (CC).
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_FILL = re.compile(rb'\xff+')
+_JPEG_MAX_SEGMENTS = 1000
+
+
+def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
+    """(height, width) of the first frame header, walking markers as libjpeg does.
+
+    libjpeg skips any bytes before a marker's 0xFF, any number of 0xFF fill bytes, and
+    0xFF00 pairs; a size read more strictly than the decoder reads it lets a bomb through.
+    Real files have a few dozen segments before the frame header; a file that has not
+    reached it after ``_JPEG_MAX_SEGMENTS`` is refused rather than walked on in Python.
+    """
+    position = 2                                       # after SOI
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        start = raw.find(b'\xff', position)              # garbage before the marker
+        if start < 0:
+            return None
+        position = _JPEG_FILL.match(raw, start).end()   # 0xFF and any fill bytes after it
+        if position >= len(raw):
+            return None
+        marker = raw[position]
+        position += 1
+        if marker == 0x00 or marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0xD8, 0xD9, 0xDA):               # SOI again, EOI or SOS before a frame
+            return None
+        length = int.from_bytes(raw[position:position + 2], 'big')
+        if marker in _JPEG_FRAME_MARKERS:
+            if length < 8 or position + 7 > len(raw):
+                return None
+            return (int.from_bytes(raw[position + 3:position + 5], 'big'),
+                    int.from_bytes(raw[position + 5:position + 7], 'big'))
+        if length < 2:
+            return None
+        position += length
+    return None
+
+
 def compressed_size(data: np.ndarray) -> tuple[int, int] | None:
-    """(height, width) a PNG or JPEG declares in its header, None when neither is found."""
+    """(height, width) a PNG or JPEG declares in its header, None when neither is found.
+
+    The PNG size is its IHDR chunk's, which must come first; the JPEG size is its first
+    frame header's (any SOFn marker), found as libjpeg finds it.
+    """
     raw = data.tobytes()   # compressed bytes: small; markers are walked by their lengths
-    if raw[:8] == b'\x89PNG\r\n\x1a\n' and len(raw) >= 24:
+    if raw[:8] == b'\x89PNG\r\n\x1a\n':
+        if len(raw) < 24 or raw[12:16] != b'IHDR':
+            return None
         return int.from_bytes(raw[20:24], 'big'), int.from_bytes(raw[16:20], 'big')
     if raw[:2] != b'\xff\xd8':
         return None
-    position = 2
-    while position + 9 <= len(raw) and raw[position] == 0xFF:
-        marker = raw[position + 1]
-        # SOF0..SOF15 carry the size, except DHT (C4), JPG (C8) and DAC (CC).
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return (int.from_bytes(raw[position + 5:position + 7], 'big'),
-                    int.from_bytes(raw[position + 7:position + 9], 'big'))
-        position += 2 + int.from_bytes(raw[position + 2:position + 4], 'big')
-    return None
+    return _jpeg_size(raw)
 
 
 def compressed_image_to_rgb(msg, max_pixels: int = MAX_DECODED_PIXELS) -> np.ndarray:
@@ -233,7 +343,9 @@ def compressed_image_to_rgb(msg, max_pixels: int = MAX_DECODED_PIXELS) -> np.nda
         (H, W, 3) uint8 RGB, C-contiguous.
 
     Raises:
-        ImageConversionError: a depth format, empty data or bytes OpenCV cannot decode.
+        ImageConversionError: a depth format, empty data, a format other than JPEG or PNG,
+            a header declaring more than ``max_pixels`` pixels, or bytes OpenCV cannot
+            decode.
     """
     return cv2.cvtColor(_decode_compressed(msg, cv2.IMREAD_COLOR, max_pixels),
                         cv2.COLOR_BGR2RGB)

@@ -26,7 +26,7 @@ from sgcp_ros.images import MAX_DECODED_PIXELS
 __all__ = ['NodeConfig', 'ParameterSpec', 'ENGINE_PARAMETERS', 'NODE_PARAMETERS',
            'QOS_RELIABILITIES', 'IMAGE_TRANSPORTS', 'CAMERA_BATCHING', 'LIVE_PARAMETERS',
            'EFFECTIVE_PARAMETERS', 'declare_config', 'read_config', 'check_choice',
-           'check_camera_names', 'check_node_config']
+           'check_camera_names', 'check_node_config', 'check_camera_remaps']
 
 QOS_RELIABILITIES = ('best_effort', 'reliable')
 # image_transport's names for the two transports this node decodes itself: 'raw' subscribes
@@ -99,10 +99,12 @@ NODE_PARAMETERS = {
                                           range=(1, 100)),
     'input_qos_depth': ParameterSpec('History depth of the image subscriptions; the node only '
                                      'ever processes the newest frame.', range=(1, 100)),
-    'max_image_pixels': ParameterSpec('Frames with more pixels are dropped with an error, '
-                                      'compressed ones from their header before decoding '
-                                      '(a few KB of PNG can declare gigabytes).', live=True,
-                                      range=(1, 1_000_000_000)),
+    'max_image_pixels': ParameterSpec('Frames with more pixels than this are dropped with an '
+                                      'error (the limit is inclusive: 8000x8000 passes '
+                                      '64000000, the most it may be); compressed ones from '
+                                      'their header before decoding (a few KB of PNG can '
+                                      'declare gigabytes).', live=True,
+                                      range=(1, MAX_DECODED_PIXELS)),
     'input_qos_reliability': ParameterSpec("Reliability of the image subscriptions; "
                                            "'best_effort' matches every publisher.",
                                            choices=QOS_RELIABILITIES),
@@ -251,4 +253,23 @@ def check_node_config(config: NodeConfig) -> str | None:
             config.min_rate_error_hz > config.min_rate_warn_hz):
         return (f'min_rate_error_hz ({config.min_rate_error_hz}) must not exceed '
                 f'min_rate_warn_hz ({config.min_rate_warn_hz})')
+    return None
+
+
+# A node with cameras has none of these (camera NAME reads NAME/image and publishes
+# ~/NAME/labels ...): a remap of one of them would do nothing.
+_SINGLE_CAMERA_TOPICS = ('image', '~/labels', '~/color_mask', '~/overlay')
+
+
+def check_camera_remaps(node: Node, cameras) -> str | None:
+    """Why ``node``'s remappings cannot work with ``cameras`` (a single camera's topic
+    remapped), or None."""
+    for topic in _SINGLE_CAMERA_TOPICS if cameras else ():
+        target = node.resolve_topic_name(topic)
+        if target != node.resolve_topic_name(topic, only_expand=True):
+            name = topic.removeprefix('~/')
+            where = (f'remap each camera\'s NAME/{name} instead' if name == 'image' else
+                     f'camera NAME publishes ~/NAME/{name}')
+            return (f'{topic} is remapped to {target}, but a node with cameras '
+                    f'({", ".join(cameras)}) has no {topic}: {where}')
     return None

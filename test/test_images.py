@@ -3,6 +3,15 @@
 """The one image module: Image / CompressedImage <-> ndarray on real CamVid frames, padded
 rows and bad messages, with rclpy's message classes and with rosbags' alike."""
 
+import io
+import os
+import resource
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -13,8 +22,8 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from sgcp_ros.images import (SUPPORTED_ENCODINGS, ImageConversionError,  # noqa: E402
-                             array_to_image, compressed_image_to_rgb, image_to_labels,
-                             image_to_rgb, rgb_to_compressed)
+                             array_to_image, compressed_image_to_rgb, compressed_size,
+                             image_to_labels, image_to_rgb, rgb_to_compressed)
 
 PADDING = 13  # odd on purpose: rows then start at unaligned offsets
 
@@ -229,19 +238,174 @@ def test_yuv422_encodings_decode_like_opencv(rgb, encoding, to_wire):
         image_to_rgb(odd)
 
 
-@pytest.mark.parametrize('image_format', ['png', 'jpeg'])
-def test_compressed_bomb_is_refused_from_its_header(rgb, image_format):
-    """A frame whose header declares 100000x100000 pixels is refused before decoding."""
-    from sgcp_ros.images import MAX_DECODED_PIXELS, compressed_size
-    small = rgb_to_compressed(rgb, Header(), image_format)
-    data = bytearray(small.data)
-    assert compressed_size(np.frombuffer(bytes(data), np.uint8)) == rgb.shape[:2]
-    if image_format == 'png':
-        data[16:24] = (100_000).to_bytes(4, 'big') * 2
-    else:
-        sof = next(i for i in range(2, len(data) - 1)
-                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC2))
-        data[sof + 5:sof + 9] = (60_000).to_bytes(2, 'big') * 2
-    bomb = CompressedImage(format=image_format, data=bytes(data))
-    with pytest.raises(ImageConversionError, match=f'more than the {MAX_DECODED_PIXELS}'):
-        image_to_rgb(bomb)
+# -- decompression bombs: a few hundred bytes declaring gigapixels, through every codec ----
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack('>I', len(payload)) + kind + payload
+            + struct.pack('>I', zlib.crc32(kind + payload)))
+
+
+def bilevel_png(width: int, height: int, complete: bool = True) -> bytes:
+    """A real 1-bit PNG of zeros, written by hand (zlib), a few KB at 8000x8000."""
+    rows = (b'\x00' + bytes((width + 7) // 8)) * height if complete else b''
+    return (b'\x89PNG\r\n\x1a\n'
+            + _png_chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 1, 0, 0, 0, 0))
+            + _png_chunk(b'IDAT', zlib.compress(rows, 9)) + _png_chunk(b'IEND', b''))
+
+
+def jpeg_with_fill_bytes(side: int) -> bytes:
+    """A 16x16 JPEG whose SOF0 declares side x side, with legal 0xFF fill bytes before it."""
+    data = bytearray(cv2.imencode('.jpg', np.zeros((16, 16, 3), np.uint8))[1].tobytes())
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5:sof + 9] = side.to_bytes(2, 'big') * 2
+    return bytes(data[:sof]) + b'\xff\xff\xff' + bytes(data[sof:])
+
+
+def lossless_webp(side: int) -> bytes:
+    """A lossless (VP8L) WebP whose header declares side x side."""
+    data = bytearray(cv2.imencode('.webp', np.zeros((16, 16, 3), np.uint8),
+                                  [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes())
+    assert data[12:16] == b'VP8L'
+    bits = int.from_bytes(data[21:25], 'little') & ~((1 << 28) - 1)
+    data[21:25] = (bits | (side - 1) | (side - 1) << 14).to_bytes(4, 'little')
+    return bytes(data)
+
+
+def deflate_tiff(side: int) -> bytes:
+    """A complete 1-bit deflate TIFF of zeros, side x side: one strip per row, all strips
+    the same compressed row (the offsets may repeat), so it stays small at any size."""
+    row = zlib.compress(bytes((side + 7) // 8), 9)
+    tags = [(256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 1), (259, 3, 1, 8),
+            (262, 3, 1, 1), (273, 4, side, None), (277, 3, 1, 1), (278, 4, 1, 1),
+            (279, 4, side, None)]
+    directory_end = 8 + 2 + 12 * len(tags) + 4
+    offsets_at, counts_at = directory_end, directory_end + 4 * side
+    row_at = counts_at + 4 * side
+    entries = b''
+    for tag, kind, count, value in tags:
+        value = {273: offsets_at, 279: counts_at}.get(tag, value)
+        packed = struct.pack('<H', value) + b'\x00\x00' if kind == 3 else struct.pack('<I', value)
+        entries += struct.pack('<HHI', tag, kind, count) + packed
+    return (b'II*\x00' + struct.pack('<IH', 8, len(tags)) + entries + b'\x00' * 4
+            + struct.pack(f'<{side}I', *[row_at] * side)
+            + struct.pack(f'<{side}I', *[len(row)] * side) + row)
+
+
+# name: (bytes, the width x height its header declares, what the error says)
+BOMBS = {
+    'jpeg-fill-bytes-20000': (lambda: jpeg_with_fill_bytes(20_000), 20_000 * 20_000,
+                              'declares 20000x20000 pixels, more than the 64000000'),
+    'jpeg-fill-bytes-30000': (lambda: jpeg_with_fill_bytes(30_000), 30_000 * 30_000,
+                              'declares 30000x30000 pixels, more than the 64000000'),
+    'webp-lossless-12000': (lambda: lossless_webp(12_000), 12_000 * 12_000,
+                            'format webp is not accepted: compressed frames must be jpeg '
+                            'or png'),
+    'tiff-deflate-12000': (lambda: deflate_tiff(12_000), 12_000 * 12_000,
+                           'format tiff is not accepted'),
+    'png-1-bit-8001x8000': (lambda: bilevel_png(8001, 8000), 8001 * 8000,
+                            'declares 8001x8000 pixels, more than the 64000000'),
+}
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize('name', list(BOMBS))
+def test_crafted_bombs_are_refused_fast_without_memory(name):
+    """Refused in well under a second, before OpenCV allocates anything."""
+    make, _, words = BOMBS[name]
+    data = make()
+    peak_before = peak_rss_mib()
+    start = time.perf_counter()
+    with pytest.raises(ImageConversionError, match=words):
+        image_to_rgb(CompressedImage(format='rgb8; jpeg compressed bgr8', data=data))
+    assert time.perf_counter() - start < 1.0
+    assert peak_rss_mib() - peak_before < 50
+
+
+@pytest.mark.parametrize('make, side', [(jpeg_with_fill_bytes, 16), (lossless_webp, 16),
+                                        (deflate_tiff, 40), (bilevel_png, 40)])
+def test_the_crafted_files_are_real(make, side):
+    """Made small, each crafted file decodes in OpenCV as what it says it is."""
+    data = make(side) if make is not bilevel_png else make(side, side)
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (side, side, 3)
+
+
+def test_the_crafted_bombs_declare_their_size(monkeypatch):
+    """PIL reads each header on its own and finds the size the bomb declares."""
+    pil_image = pytest.importorskip('PIL.Image', reason='Pillow is not installed')
+    monkeypatch.setattr(pil_image, 'MAX_IMAGE_PIXELS', None)   # PIL's own bomb check: off
+    for name, (make, pixels, _) in BOMBS.items():
+        width, height = pil_image.open(io.BytesIO(make())).size   # the header only
+        assert width * height == pixels, name
+
+
+def test_the_limit_is_inclusive(rgb):
+    """max_pixels pixels pass, one more does not: raw and compressed alike."""
+    height, width = rgb.shape[:2]
+    png = rgb_to_compressed(rgb, Header(), 'png')
+    assert image_to_rgb(png, max_pixels=height * width).shape == rgb.shape
+    assert image_to_rgb(make_image(rgb, 'rgb8'), max_pixels=height * width).shape == rgb.shape
+    with pytest.raises(ImageConversionError, match=f'more than the {height * width - 1}'):
+        image_to_rgb(png, max_pixels=height * width - 1)
+    with pytest.raises(ImageConversionError, match=f'more than the {height * width - 1}'):
+        image_to_rgb(make_image(rgb, 'rgb8'), max_pixels=height * width - 1)
+
+
+def test_8000x8000_passes_the_default_size_rule():
+    """At the default limit exactly: not refused for its size. The PNG has no pixel rows, so
+    OpenCV gets it and fails on the data (no 192 MB decode in a unit test)."""
+    with pytest.raises(ImageConversionError, match='not a complete PNG') as caught:
+        image_to_rgb(CompressedImage(format='png', data=bilevel_png(8000, 8000, False)))
+    assert caught.value.kind == 'decode'
+
+
+def test_the_decoded_size_is_checked_too(rgb, monkeypatch):
+    """Should a header ever be misread, the size OpenCV decoded is checked again."""
+    import sgcp_ros.images
+    monkeypatch.setattr(sgcp_ros.images, 'compressed_size', lambda data: (1, 1))
+    with pytest.raises(ImageConversionError, match='decoded to 480x360 pixels, more than'):
+        image_to_rgb(rgb_to_compressed(rgb, Header(), 'jpeg'), max_pixels=1000)
+
+
+@pytest.mark.parametrize('marker', [0xC1, 0xC2, 0xC3, 0xC5, 0xC9, 0xCA, 0xCB, 0xCD, 0xCF])
+def test_every_jpeg_frame_marker_carries_the_size(marker):
+    """Progressive, lossless, arithmetic...: any SOFn, found after garbage, fill bytes and
+    stuffed zeros as libjpeg finds it; DHT (C4) and DAC (CC) are not frames."""
+    sof = bytes([0xFF, marker]) + struct.pack('>HBHHB', 11, 8, 30_000, 20_000, 1) + b'\x11\x00'
+    data = (b'\xff\xd8' + b'\xff\xe0\x00\x04ab' + b'junk\xff\x00' + b'\xff\xd0'
+            + b'\xff\xcc\x00\x03x' + b'\xff\xff' + sof)
+    assert compressed_size(np.frombuffer(data, np.uint8)) == (30_000, 20_000)
+    with pytest.raises(ImageConversionError, match='declares 20000x30000 pixels'):
+        image_to_rgb(CompressedImage(format='jpeg', data=data))
+
+
+@pytest.mark.parametrize('data, words', [
+    (b'\xff\xd8\xff\xe0\x00\x10' + bytes(14) + b'\xff\xda\x00\x08', 'no complete JPEG header'),
+    (b'\xff\xd8\xff' + b'\xff\xe0\x00\x02' * 2000, 'no complete JPEG header'),
+    (b'\x89PNG\r\n\x1a\n\x00\x00\x00\x0dtEXt' + bytes(13), 'no complete PNG header'),
+    (b'GIF89a' + bytes(64), 'format gif is not accepted'),
+    (b'BM' + bytes(64), 'format bmp is not accepted'),
+    (b'\x00\x00\x00\x1cftypavif' + bytes(64), 'format avif is not accepted'),
+    (bytes(range(64)), 'not a JPEG or PNG'),
+])
+def test_frames_without_a_readable_size_are_not_decoded(data, words):
+    """No frame header before the scan, endless segments, IHDR not first, other formats."""
+    with pytest.raises(ImageConversionError, match=words):
+        image_to_rgb(CompressedImage(format='jpeg', data=data))
+
+
+def test_opencv_decoders_are_bounded_in_sgcp_ros_processes(tmp_path):
+    """sgcp_ros sets OpenCV's own limit before cv2 loads: cv2.imdecode alone refuses one
+    pixel over 8000x8000 (its header, before any allocation)."""
+    script = ('import sgcp_ros, cv2, numpy, sys\n'
+              'data = numpy.frombuffer(sys.stdin.buffer.read(), numpy.uint8)\n'
+              'try:\n'
+              '    cv2.imdecode(data, cv2.IMREAD_COLOR)\n'
+              'except cv2.error as error:\n'
+              '    print(str(error).strip().splitlines()[-1])\n')
+    env = {key: value for key, value in os.environ.items()
+           if key != 'OPENCV_IO_MAX_IMAGE_PIXELS'}
+    result = subprocess.run([sys.executable, '-c', script], input=bilevel_png(8001, 8000),
+                            capture_output=True, env=env, timeout=120, check=True)
+    assert b'CV_IO_MAX_IMAGE_PIXELS' in result.stdout, result.stdout + result.stderr
