@@ -26,8 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ['PrivateRosNode', 'LabelArrival', 'LabelListener', 'header_stamp_ns',
-           'rclpy_gives_message_info', 'matched_publishers', 'use_large_message_profile',
-           'stop_process']
+           'use_large_message_profile', 'stop_process']
 
 
 class PrivateRosNode:
@@ -111,7 +110,7 @@ class LabelArrival:
     """One label map the node published, as it arrived here."""
 
     stamp_ns: int      # its header stamp: the input frame's, which the node copies
-    received_ns: int   # wall clock when DDS handed it to this process
+    received_ns: int   # wall clock when the listener's callback got it
     data: bytes | None  # the sensor_msgs/Image, CDR, where the listener keeps it
 
     @property
@@ -119,21 +118,6 @@ class LabelArrival:
         """Arrival minus stamp: end-to-end latency where the camera stamps at capture on
         this machine's clock."""
         return (self.received_ns - self.stamp_ns) / 1e6
-
-
-def rclpy_gives_message_info() -> bool:
-    """Whether rclpy hands a two-argument subscription callback the message info (its
-    receive time): from Iron on. Humble's calls every callback with the message alone."""
-    from rclpy.subscription import Subscription
-    return hasattr(Subscription, 'CallbackType')
-
-
-def matched_publishers(node, subscription) -> int:
-    """Publishers matched to ``subscription``. rclpy before Iron cannot count those: there,
-    the publishers of its topic in the graph (a caller's first message confirms the match)."""
-    if hasattr(subscription, 'get_publisher_count'):
-        return subscription.get_publisher_count()
-    return node.count_publishers(subscription.topic_name)
 
 
 class LabelListener:
@@ -163,8 +147,6 @@ class LabelListener:
         from std_msgs.msg import String
 
         from sgcp_ros.topics import class_info_topic
-        take_label = (self._on_label if rclpy_gives_message_info()
-                      else lambda data: self._on_label(data, {}))
         self.ros = ros
         self.condition = threading.Condition()
         self.arrivals: list[LabelArrival] = []
@@ -173,7 +155,7 @@ class LabelListener:
         self._on_arrival = on_label
         self._keep_data = keep_data
         self.labels = ros.node.create_subscription(
-            Image, labels_topic, take_label,
+            Image, labels_topic, self._on_label,
             QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                        reliability=ReliabilityPolicy.RELIABLE if reliable
                        else ReliabilityPolicy.BEST_EFFORT), raw=True)
@@ -183,9 +165,10 @@ class LabelListener:
                        reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL))
 
-    def _on_label(self, data: bytes, info) -> None:
-        arrival = LabelArrival(header_stamp_ns(data),
-                               info.get('received_timestamp', 0) or time.time_ns(), data)
+    def _on_label(self, data: bytes) -> None:
+        # Timed here, not from the message info's receive time: callbacks get that from
+        # Iron on, and Humble is supported too.
+        arrival = LabelArrival(header_stamp_ns(data), time.time_ns(), data)
         with self.condition:
             self.arrivals.append(arrival if self._keep_data
                                  else replace(arrival, data=None))

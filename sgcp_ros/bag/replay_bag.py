@@ -45,7 +45,7 @@ from sgcp_ros.bag.common import (Scorer, add_bag_topic_arguments, new_output, ru
 from sgcp_ros.bag.report import format_counts, format_latency_table
 from sgcp_ros.images import image_to_labels, image_to_rgb
 from sgcp_ros.ros_client import (LabelArrival, LabelListener, PrivateRosNode,
-                                 matched_publishers, use_large_message_profile)
+                                 use_large_message_profile)
 from sgcp_ros.stamp_matching import FRAME_UNMATCHED, MATCHED, StampMatcher
 
 __all__ = ['ReplayOptions', 'replay_bag', 'main']
@@ -139,12 +139,7 @@ class _RosSide:
         # through take_labels to the replay, which scores and drops them.
         self.listener = LabelListener(self.ros, labels_topic, reliable=reliable,
                                       on_label=self._on_label)
-        # Matched before the first frame, which would otherwise go unanswered.
-        while matched_publishers(self.ros.node, self.listener.labels) == 0:
-            if time.monotonic() > deadline:
-                raise CommandError(f'{labels_topic} has a publisher but it never matched '
-                                   f'this reader ({"reliable" if reliable else "best effort"})')
-            time.sleep(0.05)
+        # The probe frame then confirms the match (Humble's rclpy counts no matches).
 
     def publish(self, data: bytes) -> int:
         """Publish CDR bytes; returns the wall-clock ns just before handing them to DDS."""
