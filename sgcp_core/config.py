@@ -90,7 +90,7 @@ class TrainConfig:
     threads: int = 0                 # torch CPU threads; 0 leaves torch's default
     amp: bool = True                 # mixed precision, used on CUDA only
     # Network and batches in channels-last (NHWC) memory order: the same arithmetic, faster
-    # convolution kernels on a CPU (README, Training); checkpoints are the same either way.
+    # convolution kernels on a CPU; checkpoints are the same either way.
     channels_last: bool = False
     out_dir: str = 'runs/camvid'
     max_steps: int = 0               # stop after this many iterations (0: run all epochs)
@@ -174,8 +174,8 @@ class EngineConfig:
            'size, from its metadata. Set with input_width.', range=(0, 4096))
     input_width: int = documented(
         0, "Network input width in pixels; 0 = the model's own size.", range=(0, 8192))
-    # The default was chosen by "sgcp bench --label-modes" on CamVid val: the README's
-    # label-mode table has each mode's mIoU and time, measured on the shipped model.
+    # "sgcp bench --label-modes" compares the modes' mIoU and time on labelled frames
+    # (docs/performance.md, Label modes).
     label_mode: str = documented(
         'upsample_logits', "How labels reach the frame resolution: upsample the class scores "
                            "(the model's interpolation, or bicubic as the SGCPNet authors "

@@ -130,11 +130,9 @@ NODE_PARAMETERS = {
                              'Empty: one camera on image, outputs under ~/.'),
     'camera_batching': ParameterSpec("With several cameras, run the frames waiting from "
                                      "several cameras through the network as one batch: "
-                                     "'auto' on CUDA only (on the CPU, batches of 4 ran at "
-                                     '0.83-1.03x the speed of one by one with ONNX Runtime: '
-                                     "README, Many cameras), 'always' on any device, "
-                                     "'never'. Needs a model that takes batches: a .pt, or "
-                                     'an ONNX file exported with --dynamic-batch.',
+                                     "'auto' on CUDA only, 'always' on any device, 'never'. "
+                                     'Needs a model that takes batches: a .pt, or an ONNX '
+                                     'file exported with --dynamic-batch.',
                                      choices=CAMERA_BATCHING),
 }
 

@@ -115,8 +115,8 @@ class LabelArrival:
 
     @property
     def latency_ms(self) -> float:
-        """Arrival minus stamp: end-to-end latency where the camera stamps at capture on
-        this machine's clock."""
+        """Arrival minus stamp: end-to-end latency where the camera stamps at capture with
+        the clock of the listener's host."""
         return (self.received_ns - self.stamp_ns) / 1e6
 
 

@@ -164,8 +164,8 @@ class SegmentationWork:
 
     def _choose_batching(self) -> tuple[int, str]:
         """(frames per network run, the reason) from camera_batching, the cameras and the
-        model. 'auto' batches on CUDA only: on the CPU it was measured not to pay (README,
-        Many cameras); on a GPU it is expected to, not yet measured."""
+        model. 'auto' batches on CUDA only: on the CPU a batch runs no faster than its frames
+        one by one (docs/performance.md, Many cameras)."""
         count, mode = len(self._config.cameras), self._config.camera_batching
         segmenter = self._segmenter
         if count < 2 or mode == 'never':
