@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -99,6 +100,38 @@ def test_overlay_compressed_is_jpeg_when_subscribed(compressed_node, camvid_val_
         client.unsubscribe('overlay_jpeg')
     report = client.latest_diagnostics(lambda values: 'overlay ms' in values)
     assert report['image topic'] == f'{CAMERA}/compressed'
+
+
+def test_decompression_bombs_are_dropped_and_good_frames_go_on(compressed_node,
+                                                               camvid_val_frames):
+    """Each crafted bomb (JPEG with fill bytes, lossless WebP, deflate TIFF, 1-bit PNG one
+    pixel over the limit) is dropped with its one-line reason, the node's peak memory does
+    not move, and the good frames before and after each are answered."""
+    from test_images import BOMBS
+    client, process, log = compressed_node
+    frame = camvid_val_frames[3][1]
+    jpeg = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+    def good(name: str) -> None:
+        msg = CompressedImage(format='jpeg', data=jpeg)
+        msg.header.frame_id, msg.header.stamp = name, client.now()
+        assert client.segment(msg, client.jpeg_pub).header.frame_id == name
+
+    def peak_rss_kib() -> int:
+        status = Path(f'/proc/{process.pid}/status').read_text()
+        return int(next(line.split()[1] for line in status.splitlines()
+                        if line.startswith('VmHWM:')))
+
+    good('before_bombs')
+    peak_before = peak_rss_kib()
+    for name, (make, _, words) in BOMBS.items():
+        # Its own format string: the node throttles its error lines per format and fault.
+        bomb = CompressedImage(format=f'{name}; jpeg compressed bgr8', data=make())
+        bomb.header.frame_id, bomb.header.stamp = name, client.now()
+        client.jpeg_pub.publish(bomb)
+        wait_for_text(log, words, REPLY_TIMEOUT_S, process)
+        good(f'after_{name}')
+    assert (peak_rss_kib() - peak_before) / 1024 < 50, 'the bombs moved the peak memory'
 
 
 # -- ~/enable ------------------------------------------------------------------------------
