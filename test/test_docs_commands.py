@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import importlib.metadata
 import inspect
@@ -274,6 +275,7 @@ def _check_ros_arguments(args):
             assert name in _PARAMETERS, f'{name} is not a parameter of the node'
 
 
+@functools.lru_cache(maxsize=None)
 def _installed_ros2_verbs() -> set[str]:
     return {point.name for point in importlib.metadata.entry_points(group='ros2cli.command')}
 
@@ -302,6 +304,17 @@ def _ros2_parses(monkeypatch, argv: list[str]) -> str | None:
     return 'ros2cli ran the command instead of stopping after parsing it'
 
 
+_NO_DAEMON: dict[tuple[str, str], bool] = {}
+
+
+def _takes_no_daemon(monkeypatch, args) -> bool:
+    """Whether ``ros2 VERB SUB`` accepts --no-daemon (asked once per VERB SUB)."""
+    key = (args[0], args[1])
+    if key not in _NO_DAEMON:
+        _NO_DAEMON[key] = _ros2_parses(monkeypatch, [*args[:2], '--no-daemon', *args[2:]]) is None
+    return _NO_DAEMON[key]
+
+
 def _check_ros2(monkeypatch, argv):
     pytest.importorskip('ros2cli', reason='ros2cli is not installed (a ROS 2 install, or '
                         '../shared/ros2-tools through make setup)')
@@ -311,8 +324,7 @@ def _check_ros2(monkeypatch, argv):
         pytest.skip(f'ros2 {verb} is not installed here (package ros2{verb})')
     problem = _ros2_parses(monkeypatch, args)
     assert problem is None, problem
-    if '--no-daemon' not in args and len(args) > 1 and (
-            _ros2_parses(monkeypatch, [*args[:2], '--no-daemon', *args[2:]]) is None):
+    if '--no-daemon' not in args and len(args) > 1 and _takes_no_daemon(monkeypatch, args):
         pytest.fail(f'ros2 {" ".join(args[:2])} accepts --no-daemon: add it (the daemon may '
                     'not know a node that has just started and answer "Node not found")')
     if verb == 'run' and args[1] == PACKAGE:
@@ -334,15 +346,20 @@ def _check_launch_arguments(launch_file: str, arguments, monkeypatch):
         monkeypatch.setenv('AMENT_PREFIX_PATH', sys.prefix)
     path = REPO_ROOT / 'launch' / launch_file
     assert path.is_file(), f'{PACKAGE} has no launch file {launch_file}'
-    sources = pytest.importorskip('launch.launch_description_sources',
-                                  reason='launch is not installed')
-    description = sources.get_launch_description_from_python_launch_file(str(path))
-    declared = {argument.name for argument in description.get_launch_arguments()}
+    pytest.importorskip('launch', reason='launch is not installed')
+    declared = _launch_arguments(str(path))
     for argument in arguments:
         if ':=' in argument:
             name = argument.split(':=')[0]
             assert name in declared, (f'{launch_file} declares no argument {name} '
                                       f'(it has {sorted(declared)})')
+
+
+@functools.lru_cache(maxsize=None)
+def _launch_arguments(path: str) -> frozenset[str]:
+    from launch.launch_description_sources import get_launch_description_from_python_launch_file
+    description = get_launch_description_from_python_launch_file(path)
+    return frozenset(argument.name for argument in description.get_launch_arguments())
 
 
 _CHECKS = {'console': _check_console_script, 'python': _check_python,
