@@ -43,10 +43,16 @@ class StageTiming:
     runs: int
     model: str = ''          # the model file the row ran (a .pt's onnx rows: its export)
     precision: str = ''      # that file's ModelMeta.precision: 'fp32' or 'int8'
+    compute: str = ''        # OpenVINO's inference precision ('f32', 'bf16', 'f16'), else ''
 
     @property
     def fps(self) -> float:
         return 1e3 / self.total_ms
+
+    @property
+    def label(self) -> str:
+        """The backend, with OpenVINO's inference precision: 'onnx', 'openvino bf16'."""
+        return f'{self.backend} {self.compute}' if self.compute else self.backend
 
     def share(self, stage: str) -> float:
         """Fraction of the median frame time spent in ``stage``."""
@@ -109,13 +115,15 @@ def resize_frames(frames: Sequence[np.ndarray], size: tuple[int, int]) -> list[n
 
 
 def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
-                 threads: int = 0, device: str = 'cpu') -> Callable[[], None]:
+                 threads: int = 0, device: str = 'cpu',
+                 precision: str = 'auto') -> Callable[[], None]:
     """A callable running the network alone, as one would call it without the engine.
 
     The full model (its own upsampling to the input size included) on a ready normalised
     tensor: ``model(x)`` under inference_mode for torch, in the channels-last memory order
-    the torch backend uses, ``session.run`` of the input-resolution export for onnx.
-    ``model_path`` must be a ``.pt`` checkpoint.
+    the torch backend uses, ``session.run`` of the input-resolution export for onnx, the
+    compiled model's run of that export for openvino (at ``precision``). ``model_path`` must
+    be a ``.pt`` checkpoint.
     """
     from sgcp_core.checkpoint import load_model
     model, meta = load_model(model_path)
@@ -133,10 +141,15 @@ def bare_forward(model_path: str | Path, backend: str, size: tuple[int, int],
             if device == 'cuda':
                 torch.cuda.synchronize()
         return forward
-    from sgcp_core.engine.onnx_backend import ONNXBackend
     from sgcp_core.export import onnx_bytes
-    session = ONNXBackend(onnx_bytes(model, meta, size, coarse_logits=False), device, threads,
-                          source=str(model_path))
+    data = onnx_bytes(model, meta, size, coarse_logits=False)
+    if backend == 'openvino':
+        from sgcp_core.engine.openvino_backend import OpenVINOBackend
+        session = OpenVINOBackend(data, 'CPU' if device == 'cpu' else device, threads,
+                                  precision, source=str(model_path))
+    else:
+        from sgcp_core.engine.onnx_backend import ONNXBackend
+        session = ONNXBackend(data, device, threads, source=str(model_path))
     return lambda: session.forward(images)
 
 
@@ -144,12 +157,15 @@ def bench_engines(config: EngineConfig, backends: Sequence[str],
                   sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
                   bare: bool = True, warmup: int = 3,
                   confidence: bool = False,
-                  models: Sequence[str | Path] = ()) -> list[StageTiming]:
+                  models: Sequence[str | Path] = (),
+                  openvino_precisions: Sequence[str] = ('auto',)) -> list[StageTiming]:
     """Engine stage timings for every (size, model, backend), plus the bare network forward
     (and the confidence map's cost when ``confidence``).
 
     ``models`` lists the model files to compare (e.g. an fp32 checkpoint and its int8
-    export); empty: ``config.model_path``. An ``.onnx`` model gets the onnx backend only.
+    exports); empty: ``config.model_path``. An ``.onnx`` model runs on the onnx and
+    openvino backends, an OpenVINO IR (``.xml``) on openvino only. openvino gets one row
+    per precision of ``openvino_precisions``.
 
     Each row runs the network at ``size`` on the frames resized to that size. The rows are
     measured round-robin, one frame of each per round, so that load from other processes
@@ -159,33 +175,41 @@ def bench_engines(config: EngineConfig, backends: Sequence[str],
     """
     with tempfile.TemporaryDirectory(prefix='sgcp_bench_') as exports:
         return _bench_engines(config, backends, sizes, frames, runs, bare, warmup,
-                              Path(exports), confidence, models)
+                              Path(exports), confidence, models, openvino_precisions)
+
+
+# The backends that can run each kind of model file.
+_RUNS_ON = {'.onnx': ('onnx', 'openvino'), '.xml': ('openvino',)}
 
 
 def _bench_cases(config: EngineConfig, models: Sequence[str | Path], backends: Sequence[str],
                  sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray]):
     """(size, frames at that size, model path, backend) of every case a bench times: each
-    model under each backend that can run it (an ``.onnx`` file only under ONNX Runtime)."""
+    model under each backend that can run it (an ``.onnx`` file under ONNX Runtime and
+    OpenVINO, an OpenVINO IR under OpenVINO)."""
     from sgcp_core.resources import resolve_model_path
     model_paths = [resolve_model_path(m) for m in (models or [config.model_path])]
     for size in sizes:
         sized = resize_frames(frames, size)
         for model_path, backend in ((m, b) for m in model_paths for b in backends):
-            if model_path.suffix.lower() == '.onnx' and backend != 'onnx':
+            if backend not in _RUNS_ON.get(model_path.suffix.lower(), (backend,)):
                 continue
             yield size, sized, model_path, backend
 
 
 def _export_at(model_path: Path, size: tuple[int, int], folder: Path,
                dynamic_batch: bool = False) -> Path:
+    """The checkpoint's ONNX export at ``size`` in ``folder`` (made once per run)."""
     from sgcp_core.checkpoint import load_model
     from sgcp_core.export import onnx_bytes
     from sgcp_core.files import atomic_write
+    suffix = '_batch' if dynamic_batch else ''
+    path = folder / f'{model_path.stem}_{size[0]}x{size[1]}{suffix}.onnx'
+    if path.is_file():
+        return path
     model, meta = load_model(model_path)
     data = onnx_bytes(model, meta, size, dynamic_batch=dynamic_batch)
-    suffix = '_batch' if dynamic_batch else ''
-    return atomic_write(folder / f'{model_path.stem}_{size[0]}x{size[1]}{suffix}.onnx',
-                        lambda temp: Path(temp).write_bytes(data))
+    return atomic_write(path, lambda temp: Path(temp).write_bytes(data))
 
 
 def compare_batching(config: EngineConfig, backends: Sequence[str],
@@ -209,7 +233,7 @@ def compare_batching(config: EngineConfig, backends: Sequence[str],
         for size, sized, model_path, backend in _bench_cases(config, models, backends, sizes,
                                                              frames):
             paths = (model_path, model_path)
-            if backend == 'onnx' and model_path.suffix.lower() != '.onnx':
+            if backend in ('onnx', 'openvino') and model_path.suffix.lower() == '.pt':
                 paths = (_export_at(model_path, size, Path(folder)),
                          _export_at(model_path, size, Path(folder), dynamic_batch=True))
             pair = [Segmenter(replace(config, model_path=str(path), backend=backend,
@@ -252,23 +276,29 @@ def _bench_engines(config: EngineConfig, backends: Sequence[str],
                    sizes: Sequence[tuple[int, int]], frames: Sequence[np.ndarray], runs: int,
                    bare: bool, warmup: int, exports: Path,
                    confidence: bool = False,
-                   models: Sequence[str | Path] = ()) -> list[StageTiming]:
+                   models: Sequence[str | Path] = (),
+                   openvino_precisions: Sequence[str] = ('auto',)) -> list[StageTiming]:
     rows = []
     for size, sized, model_path, backend in _bench_cases(config, models, backends, sizes,
                                                          frames):
-        is_onnx = model_path.suffix.lower() == '.onnx'
+        checkpoint = model_path.suffix.lower() == '.pt'
         path = model_path
-        if backend == 'onnx' and not is_onnx:
+        if backend in ('onnx', 'openvino') and checkpoint:
             path = _export_at(model_path, size, exports)
-        segmenter = Segmenter(replace(config, model_path=str(path), backend=backend,
-                                      input_height=size[0], input_width=size[1]))
-        forward = None
-        if bare and not is_onnx:
-            forward = bare_forward(model_path, backend, size, config.threads,
-                                   segmenter.device)
-        rows.append({'backend': backend, 'size': tuple(size), 'segmenter': segmenter,
-                     'frames': sized, 'forward': forward, 'stages': {}, 'bare': [],
-                     'model': str(model_path), 'precision': segmenter.meta.precision})
+        for precision in (openvino_precisions if backend == 'openvino' else ('auto',)):
+            segmenter = Segmenter(replace(config, model_path=str(path), backend=backend,
+                                          input_height=size[0], input_width=size[1],
+                                          precision=precision))
+            forward = None
+            if bare and checkpoint:
+                forward = bare_forward(model_path, backend, size, config.threads,
+                                       segmenter.device, precision)
+            compute = (segmenter.backend.inference_precision if backend == 'openvino'
+                       else '')
+            rows.append({'backend': backend, 'size': tuple(size), 'segmenter': segmenter,
+                         'frames': sized, 'forward': forward, 'stages': {}, 'bare': [],
+                         'model': str(model_path), 'precision': segmenter.meta.precision,
+                         'compute': compute})
     for index in range(-warmup, runs):
         for row in rows:
             frame = row['frames'][index % len(row['frames'])]
@@ -292,7 +322,7 @@ def _bench_engines(config: EngineConfig, backends: Sequence[str],
         timings.append(StageTiming(row['backend'], row['segmenter'].device, row['size'],
                                    stages, sum(stages.values()),
                                    statistics.median(row['bare']) if row['bare'] else None,
-                                   runs, row['model'], row['precision']))
+                                   runs, row['model'], row['precision'], row['compute']))
         row['segmenter'].close()
     return timings
 

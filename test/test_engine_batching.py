@@ -1,7 +1,9 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """Several frames through one network run (the node's cameras): the same results as one by
-one, for both backends, on real CamVid frames of different sizes."""
+one, for every backend, on real CamVid frames of different sizes."""
+
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -42,10 +44,11 @@ OPTIONS = [{'want_color': True, 'want_overlay': True, 'overlay_alpha': 0.3},
            {'want_confidence': True, 'output_size': (120, 160)}]
 
 
-@pytest.mark.parametrize('backend', ['torch', 'onnx'])
+@pytest.mark.parametrize('backend', ['torch', 'onnx', pytest.param('openvino', marks=(
+    pytest.mark.skipif(find_spec('openvino') is None, reason='openvino not installed')))])
 def test_a_batch_gives_what_each_frame_gives_alone(backend, tiny_checkpoint, batch_onnx,
                                                    camvid_val_frames):
-    segmenter = _segmenter(batch_onnx if backend == 'onnx' else tiny_checkpoint, backend)
+    segmenter = _segmenter(batch_onnx if backend != 'torch' else tiny_checkpoint, backend)
     assert segmenter.takes_batches
     frames = _frames(camvid_val_frames)
     alone = [segmenter.segment(frame, **option) for frame, option in zip(frames, OPTIONS)]
@@ -108,10 +111,11 @@ def test_bench_times_batches_against_one_by_one(tiny_checkpoint, tiny_onnx, camv
                  '--json', str(report)]) == 0
     out = capsys.readouterr().out
     rows = json.loads(report.read_text())['batching']
-    # The checkpoint runs batched on both backends (onnx: exported with a batch axis); the
-    # fixed-batch .onnx cannot batch and says so.
-    assert sorted((r['backend'], r['model'].endswith('.pt')) for r in rows) == [
-        ('onnx', True), ('torch', True)]
+    # The checkpoint runs batched on every backend (onnx, openvino: exported with a batch
+    # axis); the fixed-batch .onnx cannot batch and says so.
+    backends = ['onnx', 'torch'] + (['openvino'] if find_spec('openvino') else [])
+    assert sorted((r['backend'], r['model'].endswith('.pt')) for r in rows) == sorted(
+        (backend, True) for backend in backends)
     for row in rows:
         assert row['batch'] == 2 and row['resolution'] == [360, 480]
         assert row['sequential_ms'] > 0 and row['batched_ms'] > 0

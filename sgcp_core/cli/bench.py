@@ -18,10 +18,12 @@ from sgcp_core.config import LABEL_MODES
 __all__ = ['add_parser', 'run']
 
 DEFAULT_RESOLUTIONS = ('360x480', '720x960')
+BENCH_BACKENDS = ('torch', 'onnx', 'openvino')
 
 EPILOG = '''examples:
   sgcp bench -m best.pt
-      both backends at 360x480 and 720x960 on CamVid val frames (from the data config)
+      every backend installed (torch, onnx, openvino at each precision the CPU has) at
+      360x480 and 720x960 on CamVid val frames (from the data config)
   sgcp bench -m best.pt --frames my_frames/ --resolution 480x640 1080x1920 --runs 50
   sgcp bench -m best.pt --label-modes --no-timing
       mIoU and cost of the label modes on the labelled CamVid val split
@@ -30,16 +32,21 @@ EPILOG = '''examples:
       four cameras' frames through one network run against one by one, per frame: what the
       node's camera_batching chooses between
   sgcp bench --models models/camvid/sgcpnet_camvid_mobilenetv2.pt \
-      models/camvid/sgcpnet_camvid_mobilenetv3.pt --int8 --backends onnx --miou
-      each model next to its <stem>_int8.onnx ("sgcp export --int8"): ms per frame at both
-      resolutions, the int8/fp32 speed ratios, and CamVid val mIoU of every file
+      models/camvid/sgcpnet_camvid_mobilenetv3.pt --int8 --miou
+      each model next to its int8 files (<stem>_int8.onnx from "sgcp export --int8", and
+      <stem>_int8.xml from "sgcp export --int8 --openvino" where it exists) on every
+      backend: ms per frame at both resolutions, each row's speed against ONNX Runtime
+      fp32 of the same model, and CamVid val mIoU of every file and precision
 
 How to read it: every row is the median over --runs frames of one backend with the
-network running at HxW on frames of that size. The stage columns add up to "total" and
-show their share of it; "bare" is the network alone (model(x) / session.run on a ready
-tensor, its own upsampling included) and "total/bare" what the engine adds on top.
-The last lines compare backends at each resolution. Other processes on the machine
-slow every row alike, but compare rows of one run only.
+network running at HxW on frames of that size ("openvino f32", "openvino bf16": OpenVINO
+at that inference precision; --precision picks one, default every one the device has).
+The stage columns add up to "total" and show their share of it; "bare" is the network
+alone (model(x) / session.run on a ready tensor, its own upsampling included) and
+"total/bare" what the engine adds on top. "inf x" and "total x" are how many times faster
+than ONNX Runtime running the same model's fp32 graph at that size the row's inference and
+total are. Other processes on the machine slow every row alike, but compare rows of one
+run only.
 '''
 
 
@@ -58,7 +65,7 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--resolution', nargs='+', type=parse_resolution, metavar='HxW',
                         default=[parse_resolution(r) for r in DEFAULT_RESOLUTIONS],
                         help='network and frame sizes (default 360x480 720x960)')
-    parser.add_argument('--backends', nargs='+', choices=('torch', 'onnx'),
+    parser.add_argument('--backends', nargs='+', choices=BENCH_BACKENDS,
                         help='backends to time (default: every one installed)')
     parser.add_argument('--runs', type=positive_int, default=30,
                         help='timed frames per row (30)')
@@ -85,8 +92,9 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--models', nargs='+', metavar='PATH',
                         help='several model files, each timed (instead of --model)')
     parser.add_argument('--int8', action='store_true',
-                        help='add each model\'s <stem>_int8.onnx (sgcp export --int8) and '
-                             'compare it with the model')
+                        help='add each model\'s <stem>_int8.onnx (sgcp export --int8) and, '
+                             'when it exists, <stem>_int8.xml (sgcp export --int8 '
+                             '--openvino), and compare them with the model')
     parser.add_argument('--miou', action='store_true',
                         help='also score every model file on the labelled val split (--data, '
                              '--limit) through the engine, at its own input size')
@@ -122,18 +130,37 @@ def _load_frames(args: argparse.Namespace) -> tuple[list, str]:
     return [read_rgb(p) for p, _ in chosen], f'{len(chosen)} frames from {" ".join(paths)}'
 
 
+def _installed_backends() -> list[str]:
+    return ['torch'] + [backend for backend, module in (('onnx', 'onnxruntime'),
+                                                        ('openvino', 'openvino'))
+                        if importlib.util.find_spec(module) is not None]
+
+
+def _openvino_precisions(config) -> list[str]:
+    """--precision, or with 'auto' every precision OpenVINO's device computes in."""
+    if config.precision != 'auto':
+        return [config.precision]
+    from sgcp_core.engine.openvino_backend import device_precisions
+    return device_precisions(config.openvino_device)
+
+
 def _model_title(segmenter_path: Path) -> str:
     from sgcp_core.metadata import read_meta
-    meta = read_meta(segmenter_path)
+    if segmenter_path.suffix.lower() == '.xml':
+        from sgcp_core.engine.openvino_backend import read_ir_meta
+        meta = read_ir_meta(segmenter_path)
+    else:
+        meta = read_meta(segmenter_path)
     epoch = meta.training.epoch if meta.training is not None else None
     return (f'{segmenter_path} ({meta.variant}, {meta.precision}'
             + (f', epoch {epoch}' if epoch is not None else '') + ')')
 
 
 def _model_paths(args: argparse.Namespace, config) -> list[Path]:
-    """--models or --model, each followed by its int8 file with --int8."""
+    """--models or --model, each followed by its int8 files with --int8 (the QDQ .onnx,
+    and the OpenVINO IR where one was made)."""
     from sgcp_core.cli import CommandError
-    from sgcp_core.quantize import int8_path
+    from sgcp_core.quantize import int8_path, openvino_int8_path
     from sgcp_core.resources import resolve_model_path
     if args.models and args.model:
         raise CommandError('give --model or --models, not both')
@@ -147,86 +174,63 @@ def _model_paths(args: argparse.Namespace, config) -> list[Path]:
                 raise CommandError(f'--int8: {quantized} not found; make it with "sgcp export '
                                    f'--int8 -m {path}"')
             paths.append(quantized)
+            if openvino_int8_path(path).is_file():
+                paths.append(openvino_int8_path(path))
     return list(dict.fromkeys(paths))
 
 
-def _int8_lines(timings) -> list[str]:
-    """'int8 vs fp32' speed ratios for each int8 row with its fp32 model's onnx row."""
-    lines = []
-    for t in timings:
-        if t.precision != 'int8':
-            continue
-        base = Path(t.model).name.replace('_int8.onnx', '')
-        fp32 = next((r for r in timings if r.resolution == t.resolution and r.backend == 'onnx'
-                     and r.precision != 'int8' and Path(r.model).stem == base), None)
-        if fp32 is not None:
-            lines.append(
-                f'int8 {base} at {t.resolution[0]}x{t.resolution[1]}: total '
-                f'{fp32.total_ms:.2f} -> {t.total_ms:.2f} ms ({fp32.total_ms / t.total_ms:.2f}x)'
-                f', inference {fp32.stages_ms["inference"]:.2f} -> '
-                f'{t.stages_ms["inference"]:.2f} ms '
-                f'({fp32.stages_ms["inference"] / t.stages_ms["inference"]:.2f}x)')
-    return lines
+def _base_stem(model: str) -> str:
+    """The fp32 model a file belongs to: 'x' for x.pt, x.onnx, x_int8.onnx, x_int8.xml."""
+    stem = Path(model).stem
+    return stem[:-len('_int8')] if stem.endswith('_int8') else stem
 
 
-def _int8_markdown(timings: list[dict], mious: list[dict]) -> list[str]:
-    """The README's int8 table: per model and resolution, fp32 vs int8 ms and mIoU."""
-    miou = {Path(r['model']).name: 100 * r['miou'] for r in mious}
-    lines = ['| model | input | fp32 ms | int8 ms | speed-up | fp32 mIoU % | int8 mIoU % |',
-             '| --- | --- | --- | --- | --- | --- | --- |']
-    for t in timings:
-        if t['precision'] != 'int8':
-            continue
-        name = Path(t['model']).name
-        base = name.replace('_int8.onnx', '')
-        fp32 = next((r for r in timings if r['resolution'] == t['resolution']
-                     and r['backend'] == 'onnx' and r['precision'] != 'int8'
-                     and Path(r['model']).stem == base), None)
-        if fp32 is None:
-            continue
-        fp32_name = Path(fp32['model']).name
-        lines.append(f'| {base} | {t["resolution"][0]}x{t["resolution"][1]} | '
-                     f'{fp32["total_ms"]:.2f} | {t["total_ms"]:.2f} | '
-                     f'{fp32["total_ms"] / t["total_ms"]:.2f}x | '
-                     + (f'{miou[fp32_name]:.2f}' if fp32_name in miou else '-') + ' | '
-                     + (f'{miou[name]:.2f}' if name in miou else '-') + ' |')
-    return lines
+def _ort_fp32(row, rows):
+    """The ONNX Runtime row of ``row``'s model's fp32 graph at the same size, or None."""
+    return next((r for r in rows if r.resolution == row.resolution and r.backend == 'onnx'
+                 and r.precision == 'fp32' and _base_stem(r.model) == _base_stem(row.model)),
+                None)
 
 
 def _timing_table(timings) -> list[str]:
     from sgcp_core.benchmark import STAGES
     several = len({t.model for t in timings}) > 1
     header = ((f'{"model":<34} {"prec":<5} ' if several else '')
-              + f'{"backend":<7} {"device":<6} {"input":>9}  '
+              + f'{"backend":<13} {"device":<6} {"input":>9}  '
               + '  '.join(f'{s:>15}' for s in STAGES)
-              + f'  {"total":>8} {"FPS":>6} {"bare":>8} {"total/bare":>10}')
+              + f'  {"total":>8} {"FPS":>6} {"bare":>8} {"total/bare":>10}'
+              + f' {"inf x":>6} {"total x":>7}')
     lines = [header, '-' * len(header)]
     for t in timings:
         cells = [f'{t.stages_ms[s]:7.2f} ({100 * t.share(s):3.0f}%)' if s in t.stages_ms
                  else f'{"-":>15}' for s in STAGES]
         bare = '-' if t.bare_forward_ms is None else f'{t.bare_forward_ms:.2f}'
         ratio = '-' if t.bare_forward_ms is None else f'{t.total_ms / t.bare_forward_ms:.2f}x'
-        model = f'{Path(t.model).stem[:34]:<34} {t.precision:<5} ' if several else ''
+        base = _ort_fp32(t, timings)
+        speed = (f'{base.stages_ms["inference"] / t.stages_ms["inference"]:5.2f}x '
+                 f'{base.total_ms / t.total_ms:6.2f}x' if base is not None
+                 else f'{"-":>6} {"-":>7}')
+        model = f'{Path(t.model).name[:34]:<34} {t.precision:<5} ' if several else ''
         lines.append(model
-                     + f'{t.backend:<7} {t.device:<6} {t.resolution[0]:>4}x{t.resolution[1]:<4}  '
+                     + f'{t.label:<13} {t.device:<6} {t.resolution[0]:>4}x{t.resolution[1]:<4}  '
                      + '  '.join(cells)
-                     + f'  {t.total_ms:8.2f} {t.fps:6.1f} {bare:>8} {ratio:>10}')
+                     + f'  {t.total_ms:8.2f} {t.fps:6.1f} {bare:>8} {ratio:>10} {speed}')
     if several:
-        return lines + _int8_lines(timings)
+        return lines
     by_size: dict = {}
     for t in timings:
         by_size.setdefault(t.resolution, []).append(t)
     for (height, width), rows in by_size.items():
         if len(rows) > 1:
             fastest = min(rows, key=lambda r: r.total_ms)
-            others = ', '.join(f'{r.backend} {r.total_ms / fastest.total_ms:.2f}x slower'
+            others = ', '.join(f'{r.label} {r.total_ms / fastest.total_ms:.2f}x slower'
                                for r in rows if r is not fastest)
-            lines.append(f'at {height}x{width}: {fastest.backend} fastest; {others}')
+            lines.append(f'at {height}x{width}: {fastest.label} fastest; {others}')
     sizes = sorted(by_size, key=lambda s: s[0] * s[1])
     if len(sizes) > 1:
-        for backend in dict.fromkeys(t.backend for t in timings):
-            small = next((t for t in by_size[sizes[0]] if t.backend == backend), None)
-            large = next((t for t in by_size[sizes[-1]] if t.backend == backend), None)
+        for backend in dict.fromkeys(t.label for t in timings):
+            small = next((t for t in by_size[sizes[0]] if t.label == backend), None)
+            large = next((t for t in by_size[sizes[-1]] if t.label == backend), None)
             if small and large:
                 lines.append(f'{backend}: {large.resolution[0]}x{large.resolution[1]} takes '
                              f'{large.total_ms / small.total_ms:.2f}x the time of '
@@ -239,9 +243,7 @@ def _batching(args: argparse.Namespace, config, model_paths: list[Path]) -> list
     """--batch: batched against sequential per model, backend and resolution."""
     from sgcp_core import benchmark
     frames, source = _load_frames(args)
-    backends = args.backends or [
-        b for b in ('torch', 'onnx')
-        if b == 'torch' or importlib.util.find_spec('onnxruntime') is not None]
+    backends = args.backends or _installed_backends()
     timings, notes = benchmark.compare_batching(config, backends, args.resolution, frames,
                                                 args.runs, args.batch, models=model_paths)
     print(f'batches of {args.batch} frames ({source}) against the same frames one by one, '
@@ -258,8 +260,27 @@ def _batching(args: argparse.Namespace, config, model_paths: list[Path]) -> list
     return [t.to_dict() for t in timings]
 
 
+def _miou_cases(args: argparse.Namespace, config, model_paths: list[Path]):
+    """(model, backend, OpenVINO precision) of every file and precision --miou scores: a
+    checkpoint with --backend's choice (auto), an .onnx with ONNX Runtime and, when
+    --backends has openvino (or leaves it to what is installed), OpenVINO at each of its
+    precisions; an OpenVINO IR with OpenVINO."""
+    backends = args.backends or _installed_backends()
+    precisions = _openvino_precisions(config) if 'openvino' in backends else []
+    for path in model_paths:
+        suffix = path.suffix.lower()
+        if suffix == '.pt':
+            yield path, config.backend, config.precision
+            continue
+        if suffix == '.onnx':
+            yield path, 'onnx', 'auto'
+        for precision in (precisions if suffix == '.onnx' else precisions or ['auto']):
+            yield path, 'openvino', precision
+
+
 def _model_mious(args: argparse.Namespace, config, model_paths: list[Path]) -> list[dict]:
-    """Val mIoU of every model file through the engine (labels by upsampled logits)."""
+    """Val mIoU of every model file (and OpenVINO precision) through the engine (labels by
+    upsampled logits), each against its model's fp32 graph under ONNX Runtime."""
     from sgcp_core.config import DataConfig
     from sgcp_core.data import build_dataset
     from sgcp_core.engine import Segmenter
@@ -267,27 +288,30 @@ def _model_mious(args: argparse.Namespace, config, model_paths: list[Path]) -> l
     dataset = build_dataset(DataConfig(root=str(_data_root(args.data)), preload=False), 'val')
     count = len(dataset) if args.limit <= 0 else min(args.limit, len(dataset))
     results = []
-    for path in model_paths:
+    for path, backend, precision in _miou_cases(args, config, model_paths):
         segmenter = Segmenter(dataclasses.replace(
-            config, model_path=str(path), input_height=0, input_width=0,
-            backend='onnx' if path.suffix.lower() == '.onnx' else config.backend,
-            label_mode='upsample_logits', warmup_runs=1))
+            config, model_path=str(path), input_height=0, input_width=0, backend=backend,
+            precision=precision, label_mode='upsample_logits', warmup_runs=1))
+        compute = (segmenter.backend.inference_precision
+                   if segmenter.backend_name == 'openvino' else '')
         matrix = evaluate_engine(segmenter, dataset, range(count), progress=True)
         results.append({'model': str(path), 'precision': segmenter.meta.precision,
+                        'backend': segmenter.backend_name, 'compute': compute,
                         'miou': matrix.miou(), 'pixel_accuracy': matrix.pixel_accuracy(),
                         'frames': count, 'engine': segmenter.describe()})
         segmenter.close()
     print(f'val mIoU on {count} labelled frames (engine, labels from upsampled logits, '
           "each model at its own input size):")
-    print(f'{"model":<40} {"prec":<5} {"mIoU %":>7} {"pixel acc %":>11} {"vs fp32":>8}')
+    print(f'{"model":<40} {"prec":<5} {"backend":<13} {"mIoU %":>7} {"pixel acc %":>11} '
+          f'{"vs ORT fp32":>11}')
     for r in results:
-        base = Path(r['model']).name.replace('_int8.onnx', '')
-        fp32 = next((f for f in results if f['precision'] != 'int8'
-                     and Path(f['model']).stem == base), None)
+        fp32 = next((f for f in results if f['precision'] == 'fp32' and f['backend'] == 'onnx'
+                     and _base_stem(f['model']) == _base_stem(r['model'])), None)
         delta = (f'{100 * (r["miou"] - fp32["miou"]):+.2f}'
-                 if fp32 is not None and r is not fp32 and r['precision'] == 'int8' else '')
-        print(f'{Path(r["model"]).name[:40]:<40} {r["precision"]:<5} {100 * r["miou"]:7.2f} '
-              f'{100 * r["pixel_accuracy"]:11.2f} {delta:>8}')
+                 if fp32 is not None and r is not fp32 else '')
+        label = f'{r["backend"]} {r["compute"]}'.strip()
+        print(f'{Path(r["model"]).name[:40]:<40} {r["precision"]:<5} {label:<13} '
+              f'{100 * r["miou"]:7.2f} {100 * r["pixel_accuracy"]:11.2f} {delta:>11}')
     return results
 
 
@@ -304,23 +328,21 @@ def run(args: argparse.Namespace) -> int:
         print(f'sgcp bench: {_model_title(path)}')
     if not args.no_timing:
         frames, source = _load_frames(args)
-        backends = args.backends or [
-            b for b in ('torch', 'onnx')
-            if b == 'torch' or importlib.util.find_spec('onnxruntime') is not None]
-        if all(p.suffix.lower() == '.onnx' for p in model_paths):
-            backends = [b for b in backends if b == 'onnx']
+        backends = args.backends or _installed_backends()
+        if all(p.suffix.lower() != '.pt' for p in model_paths):
+            backends = [b for b in backends if b != 'torch']
+        precisions = _openvino_precisions(config) if 'openvino' in backends else ['auto']
         print(f'{source}; median of {args.runs} runs per row (rows interleaved), milliseconds')
         timings = benchmark.bench_engines(config, backends, args.resolution, frames,
                                           args.runs, bare=not args.no_bare,
-                                          confidence=args.confidence, models=model_paths)
+                                          confidence=args.confidence, models=model_paths,
+                                          openvino_precisions=precisions)
         print('\n'.join(_timing_table(timings)))
         report['timings'] = [t.to_dict() for t in timings]
     if args.batch and args.batch > 1:
         report['batching'] = _batching(args, config, model_paths)
     if args.miou:
         report['miou'] = _model_mious(args, config, model_paths)
-    if args.int8 and 'timings' in report:
-        print('\n'.join(_int8_markdown(report['timings'], report.get('miou', []))))
     if args.label_modes:
         from sgcp_core.config import DataConfig
         from sgcp_core.data import build_dataset

@@ -21,7 +21,8 @@ from sgcp_core.errors import ModelFileError
 from sgcp_core.metadata import ONNX_INPUT_NAME, ModelMeta, meta_from_onnx_props
 
 __all__ = ['OpenVINOBackend', 'import_openvino', 'openvino_installed', 'resolve_device',
-           'read_openvino_meta', 'RT_INFO_SECTION', 'PRECISIONS']
+           'device_precisions', 'read_openvino_meta', 'read_ir_meta', 'RT_INFO_SECTION',
+           'PRECISIONS']
 
 LOG = logging.getLogger('sgcp_core.engine')
 
@@ -60,6 +61,13 @@ def resolve_device(core, device: str) -> str:
                       f'finds no such device here (available: {", ".join(available)})')
 
 
+def device_precisions(device: str = 'CPU') -> list[str]:
+    """The precisions of ``PRECISIONS`` (not 'auto') that OpenVINO's ``device`` computes in."""
+    core = import_openvino().Core()
+    capabilities = core.get_property(resolve_device(core, device), 'OPTIMIZATION_CAPABILITIES')
+    return [p for p, capability in _CAPABILITY.items() if capability in capabilities]
+
+
 def read_openvino_meta(model, source: str) -> ModelMeta:
     """The sgcp_ros metadata of an OpenVINO model read from our ``.onnx`` or IR."""
     props = {}
@@ -67,6 +75,18 @@ def read_openvino_meta(model, source: str) -> ModelMeta:
         for key in model.get_rt_info()[RT_INFO_SECTION]:
             props[key] = model.get_rt_info([RT_INFO_SECTION, key]).astype(str)
     return meta_from_onnx_props(props, source)
+
+
+def read_ir_meta(path: str | Path) -> ModelMeta:
+    """The metadata of an OpenVINO IR (``.xml``) written by ``sgcp export --openvino``."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f'model file not found: {path}')
+    try:
+        model = import_openvino().Core().read_model(str(path))
+    except Exception as error:  # OpenVINO raises RuntimeError subclasses of its own
+        raise ModelFileError(f'{path} is not a model OpenVINO can read: '
+                             f'{str(error).splitlines()[0]}') from error
+    return read_openvino_meta(model, str(path))
 
 
 class OpenVINOBackend(Backend):
@@ -79,11 +99,12 @@ class OpenVINOBackend(Backend):
     pinned to cores, so the rest of a robot's processes share them.
 
     Args:
-        model: path of an ``.onnx`` or ``.xml`` file.
+        model: path of an ``.onnx`` or ``.xml`` file, or an ``.onnx`` file's bytes.
         device: OpenVINO device name ('CPU', 'GPU', 'NPU', 'GPU.1', ...).
         threads: inference threads on the CPU; 0 lets OpenVINO choose (one per core).
         precision: one of ``PRECISIONS``; 'auto' leaves the device's default (bf16 on CPUs
             with AVX-512 BF16 or AMX, f16 on GPUs, f32 otherwise).
+        source: a name for error messages when ``model`` is bytes.
 
     Raises:
         EngineError: openvino missing, the device absent, or a precision it lacks.
@@ -92,14 +113,16 @@ class OpenVINOBackend(Backend):
 
     name = 'openvino'
 
-    def __init__(self, model: str | Path, device: str = 'CPU', threads: int = 0,
-                 precision: str = 'auto') -> None:
+    def __init__(self, model: str | Path | bytes, device: str = 'CPU', threads: int = 0,
+                 precision: str = 'auto', source: str | None = None) -> None:
         ov = import_openvino()
         if precision not in PRECISIONS:
             raise EngineError(f'precision must be one of {PRECISIONS}, got {precision!r}')
-        path = Path(model)
-        if not path.is_file():
-            raise FileNotFoundError(f'model file not found: {path}')
+        source = source or str(model if not isinstance(model, bytes) else 'ONNX bytes')
+        if not isinstance(model, bytes):
+            if not Path(model).is_file():
+                raise FileNotFoundError(f'model file not found: {model}')
+            model = str(model)
         self._core = ov.Core()
         self.ov_device = resolve_device(self._core, device)
         capabilities = list(self._core.get_property(self.ov_device,
@@ -111,14 +134,14 @@ class OpenVINOBackend(Backend):
                               f'{", ".join(capabilities)}); use precision auto or f32')
         self.device = 'cpu' if self.ov_device == 'CPU' else self.ov_device.lower()
         try:
-            self._model = self._core.read_model(str(path))
+            self._model = self._core.read_model(model)
         except Exception as error:  # OpenVINO raises RuntimeError subclasses of its own
-            raise ModelFileError(f'{path} is not a model OpenVINO can read: '
+            raise ModelFileError(f'{source} is not a model OpenVINO can read: '
                                  f'{str(error).splitlines()[0]}') from error
-        self.meta = read_openvino_meta(self._model, str(path))
+        self.meta = read_openvino_meta(self._model, source)
         inputs = self._model.inputs
         if len(inputs) != 1 or ONNX_INPUT_NAME not in inputs[0].get_names():
-            raise ModelFileError(f'{path}: expected one input named {ONNX_INPUT_NAME!r}, got '
+            raise ModelFileError(f'{source}: expected one input named {ONNX_INPUT_NAME!r}, got '
                                  f'{[sorted(i.get_names()) for i in inputs]}')
         shape = inputs[0].get_partial_shape()
         batch, _, height, width = shape
