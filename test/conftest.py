@@ -1,6 +1,12 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Shared fixtures: real CamVid frames from ../shared, a small checkpoint, ROS isolation."""
+"""Shared fixtures: real CamVid frames, a small checkpoint, ROS isolation.
+
+CamVid frames come from ../shared/data/camvid (the full train and val splits) where it sits
+beside the repository, else from the sample in test/data/camvid_sample (20 train-split
+frames, same layout); SGCP_CAMVID_ROOT names another full copy, or a missing folder to run
+as a clone without ../shared does. Only checks that need the full dataset skip without it.
+"""
 
 import os
 import shutil
@@ -30,17 +36,26 @@ os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(
 collect_ignore = ['launch']
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CAMVID_ROOT = Path(os.environ.get('SGCP_CAMVID_ROOT', REPO_ROOT.parent / 'shared' / 'data'
+CAMVID_FULL = Path(os.environ.get('SGCP_CAMVID_ROOT', REPO_ROOT.parent / 'shared' / 'data'
                                   / 'camvid'))
+CAMVID_SAMPLE = REPO_ROOT / 'test' / 'data' / 'camvid_sample'
 
 
 @pytest.fixture(scope='session')
 def camvid_root() -> Path:
-    """The CamVid copy in ../shared/data/camvid; tests using it skip where it is absent."""
-    if not (CAMVID_ROOT / 'val').is_dir():
-        pytest.skip(f'CamVid data not found at {CAMVID_ROOT} (../shared is only beside the '
-                    'repository in CI and on the developers\' machines)')
-    return CAMVID_ROOT
+    """A CamVid-layout folder of real frames (train, trainannot, val, valannot): the full
+    dataset where it is present, else the repository's sample (12 train, 8 val frames)."""
+    return CAMVID_FULL if (CAMVID_FULL / 'val').is_dir() else CAMVID_SAMPLE
+
+
+@pytest.fixture(scope='session')
+def camvid_full() -> Path:
+    """The full CamVid train and val splits, for checks that score a shipped model on them;
+    those skip where the dataset is absent."""
+    if not (CAMVID_FULL / 'val').is_dir():
+        pytest.skip(f'needs the full CamVid dataset at {CAMVID_FULL} (../shared/data/camvid '
+                    'beside the repository, or SGCP_CAMVID_ROOT)')
+    return CAMVID_FULL
 
 
 @pytest.fixture(scope='session')

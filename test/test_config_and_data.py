@@ -55,12 +55,37 @@ def _camvid_copy(camvid_root, tmp_path, count=2):
 
 def test_camvid_loads_real_frames_and_maps_unlabelled_to_ignore(camvid_root):
     dataset = build_dataset(DataConfig(root=str(camvid_root), preload=False), 'val')
-    assert len(dataset) == 101
+    assert len(dataset) == len(list((camvid_root / 'val').glob('*.png'))) >= 8
     rgb, label = dataset.load_raw(0)
     assert rgb.shape == (360, 480, 3) and label.shape == (360, 480)
     assert set(np.unique(label)) <= set(range(11)) | {255}
     image, target = EvalTransform((0.5,) * 3, (0.5,) * 3)(rgb, label)
     assert image.shape == (3, 360, 480) and target.shape == (360, 480)
+
+
+def test_full_camvid_has_its_train_and_val_splits(camvid_full):
+    for split, count in (('train', 367), ('val', 101)):
+        assert len(build_dataset(DataConfig(root=str(camvid_full), preload=False),
+                                 split)) == count, split
+
+
+def test_camvid_sample_is_real_frames_showing_every_class(camvid_root):
+    """test/data/camvid_sample: each frame shows all 11 classes; where the full dataset is
+    present, each file is byte for byte its train split's."""
+    from sgcp_core.data import read_label
+    sample = REPO_ROOT / 'test' / 'data' / 'camvid_sample'
+    counts = {}
+    for split in ('train', 'val'):
+        names = sorted(p.name for p in (sample / split).glob('*.png'))
+        counts[split] = len(names)
+        for name in names:
+            label = read_label(sample / f'{split}annot' / name)
+            assert set(np.unique(label)) == set(range(12)), name   # 11 classes + unlabelled
+            if camvid_root != sample:
+                for folder in (split, f'{split}annot'):
+                    source = camvid_root / folder.replace('val', 'train') / name
+                    assert (sample / folder / name).read_bytes() == source.read_bytes(), name
+    assert counts == {'train': 12, 'val': 8}
 
 
 def test_augmentation_is_a_function_of_seed_epoch_index(camvid_root):
