@@ -32,7 +32,7 @@ from sgcp_core.resources import share_file
 from sgcp_core.timing import latency_stats
 from sgcp_ros.diagnostics import (COUNTERS, INPUT_RATE_KEY, NOT_RUN, STAGES, stage_key,
                                   status_name, total_key)
-from sgcp_ros.ros_client import stop_process, use_large_message_profile
+from sgcp_ros.node_process import NodeProcess, node_arguments, private_environment, stop
 
 __all__ = ['main', 'parse_args', 'run_demo']
 
@@ -63,30 +63,6 @@ DEMO_CLIP = 'demo/camvid_val_0016E5.mp4'
 def default_video() -> Path:
     """The shipped road clip (CamVid val 0016E5, 101 frames at 15 Hz)."""
     return share_file(DEMO_CLIP)
-
-
-def child_environment(out: Path) -> dict[str, str]:
-    """The environment of the node and publisher processes: loopback-only discovery, a
-    private domain, logs in ``out`` and the large-image profile. This process joins the
-    same domain and profile (they are set in its ``os.environ`` too), so call it before
-    creating any ROS node here."""
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
-    os.environ.setdefault('ROS_LOG_DIR', str(out / 'ros_log'))
-    # 640x272 rgb8 is 522 KB: above Fast DDS's default 512 KB shared-memory segment.
-    use_large_message_profile()
-    env = dict(os.environ)
-    env['RCUTILS_LOGGING_BUFFERED_STREAM'] = '0'
-    # The children import this very sgcp_ros, even from a checkout that is not installed.
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [_import_root(), env.get('PYTHONPATH')]))
-    return env
-
-
-def _import_root() -> str:
-    """The sys.path entry this process imported sgcp_ros from."""
-    import importlib.util
-    package_dir = Path(importlib.util.find_spec('sgcp_ros').submodule_search_locations[0])
-    return str(package_dir.parent)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -174,10 +150,6 @@ class Recorder:
         self.ros.close()
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    return '\n'.join(path.read_text(errors='replace').splitlines()[-lines:])
-
-
 def _stage_means(reports: list[dict[str, str]]) -> dict[str, float | None]:
     """Per-stage mean over the run: window means weighted by the frames in each window."""
     means = {}
@@ -199,33 +171,31 @@ def run_demo(args: argparse.Namespace) -> dict:
     """Run the three processes; return the summary (also written to out/summary.json)."""
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    env = child_environment(out)
+    env = private_environment(out / 'ros_log')
     video = (args.video or default_video()).resolve()
     info = read_video_info(video)
     video_info = {'path': str(video), 'frames': info.frame_count, 'fps': info.fps,
                   'size': f'{info.width}x{info.height}'}
 
-    node_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}', '-r', f'image:={CAMERA_TOPIC}',
-                 '--params-file', str(share_file('config/segmentation.yaml'))]
-    if args.model:
-        node_args += ['-p', f'model_path:={Path(args.model).resolve()}']
-    if args.backend:
-        node_args += ['-p', f'backend:={args.backend}']
+    parameters = {'model_path': args.model and Path(args.model).resolve(),
+                  'backend': args.backend}
+    node_args = node_arguments(NAMESPACE, {'image': CAMERA_TOPIC},
+                               {name: value for name, value in parameters.items() if value},
+                               share_file('config/segmentation.yaml'))
     node_log = out / 'node.log'
     publisher_log = out / 'publisher.log'
     load_average = os.getloadavg()[0]
     recorder = Recorder(out)
     recorder.fps = args.rate or video_info['fps'] or 25.0
-    node = subprocess.Popen([sys.executable, '-m', 'sgcp_ros.segmentation_node', *node_args],
-                            stdout=node_log.open('wb'), stderr=subprocess.STDOUT, env=env)
+    node = NodeProcess(node_log, node_args, env)
     publisher = None
+
+    def spin(seconds: float) -> None:
+        recorder.spin_for(seconds)
     try:
         print(f'demo: starting the node (log: {node_log})', flush=True)
-        ready = recorder.spin_for(args.startup_timeout, until=lambda: (
-            recorder.class_info is not None or node.poll() is not None))
-        if not ready or recorder.class_info is None:
-            raise RuntimeError(f'the node did not start (exit code {node.poll()}):\n'
-                               f'{_tail(node_log)}')
+        node.wait_until(lambda: recorder.class_info is not None, args.startup_timeout,
+                        'start (no class_info)', spin)
         print(f'demo: node ready ({recorder.class_info["backend"]} on '
               f'{recorder.class_info["device"]}, model {recorder.class_info["model"]}); '
               f'playing {video.name}', flush=True)
@@ -240,11 +210,8 @@ def run_demo(args: argparse.Namespace) -> dict:
             [sys.executable, '-m', 'sgcp_ros.video_publisher', *publisher_args],
             stdout=publisher_log.open('wb'), stderr=subprocess.STDOUT, env=env)
         playing_limit = (video_info['frames'] or 10_000) / recorder.fps * 3 + 60
-        recorder.spin_for(playing_limit, until=lambda: (publisher.poll() is not None
-                                                        or node.poll() is not None))
-        if publisher.poll() is None or node.poll() is not None:
-            raise RuntimeError(f'playback did not finish: publisher exit {publisher.poll()}, '
-                               f'node exit {node.poll()}\n{_tail(node_log)}')
+        node.wait_until(lambda: publisher.poll() is not None, playing_limit,
+                        f'see the whole video played (publisher log: {publisher_log})', spin)
         published = json.loads((out / 'publisher.json').read_text())
 
         def settled() -> bool:
@@ -258,8 +225,8 @@ def run_demo(args: argparse.Namespace) -> dict:
         recorder.spin_for(15.0, until=settled)
     finally:
         if publisher is not None:
-            stop_process(publisher)
-        node_exit = stop_process(node)
+            stop(publisher)
+        node_exit = node.stop()
         recorder.close()
 
     last = recorder.reports[-1] if recorder.reports else {}

@@ -40,12 +40,11 @@ import cv2
 
 from sgcp_core.config import DataConfig
 from sgcp_core.timing import latency_stats, plot_latency_histogram
-from sgcp_ros.demo import _tail, child_environment
-from sgcp_ros.ros_client import LabelListener, PrivateRosNode, stop_process
+from sgcp_ros.node_process import NodeProcess, node_arguments, private_environment, stop
+from sgcp_ros.ros_client import LabelListener, PrivateRosNode
 
 __all__ = ['main', 'parse_args', 'run_case', 'run_cameras_case', 'camera_topics',
-           'write_camera_video', 'format_table', 'format_camera_table', 'markdown_table',
-           'cameras_markdown_table', 'write_histogram']
+           'write_camera_video', 'format_table', 'format_camera_table', 'write_histogram']
 
 NAMESPACE = '/sgcp_node_bench'
 NODE_NAME = 'sgcp_segmentation'
@@ -102,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error('--rate and --duration must be positive')
     if not 1 <= args.cameras <= 64:
         parser.error(f'--cameras must be 1 to 64, got {args.cameras}')
+    for param in args.param:
+        if ':=' not in param:
+            parser.error(f'--param {param!r}: expected NAME:=VALUE')
     return args
 
 
@@ -242,33 +244,31 @@ def _run_node(listeners: list[LabelListener], model: str, size: tuple[int, int],
     tag = (f'{Path(model).stem or "default"}_{size[0]}x{size[1]}'
            + (f'_{len(cameras)}cams' if len(cameras) > 1 else ''))
     videos = _camera_videos(args, size, len(cameras), out)
-    node_args = ['--ros-args', '-r', f'__ns:={NAMESPACE}',
-                 '-p', 'publish_overlay:=false', '-p', 'publish_color_mask:=false']
-    if len(cameras) == 1:
-        node_args += ['-r', f'image:={CAMERA_TOPIC}']
-    else:
-        node_args += ['-p', 'cameras:=[' + ', '.join(name for name, _, _ in cameras) + ']']
+    parameters = {'publish_overlay': False, 'publish_color_mask': False}
+    if len(cameras) > 1:
+        parameters['cameras'] = '[' + ', '.join(name for name, _, _ in cameras) + ']'
     if model:
-        node_args += ['-p', f'model_path:={Path(model).resolve()}']
-    for param in args.param:
-        node_args += ['-p', param]
+        parameters['model_path'] = Path(model).resolve()
+    parameters.update(param.split(':=', 1) for param in args.param)
+    node_args = node_arguments(NAMESPACE, {'image': CAMERA_TOPIC} if len(cameras) == 1 else {},
+                               parameters)
     node_log = out / f'node_{tag}.log'
     frames = max(2, round(args.rate * args.duration))
     for listener in listeners:
         listener.reset()
     spin = listeners[0].ros.spin_until
-    node = subprocess.Popen([sys.executable, '-m', 'sgcp_ros.segmentation_node', *node_args],
-                            stdout=node_log.open('wb'), stderr=subprocess.STDOUT, env=env)
+    node = NodeProcess(node_log, node_args, env)
+
+    def spin_step(seconds: float) -> None:
+        spin(lambda: False, seconds, every=sampler.sample if sampler else None)
+    sampler = None
     publishers = []
     summaries = []
     try:
         # Every camera's class_info is latched at start-up: the node is ready when all are in.
-        ready = spin(lambda: all(listener.class_info is not None for listener in listeners)
-                     or node.poll() is not None, args.startup_timeout)
-        if not ready or node.poll() is not None:
-            raise RuntimeError(f'the node did not start (exit code {node.poll()}):\n'
-                               f'{_tail(node_log)}')
-        sampler = ProcessSampler(node.pid)
+        node.wait_until(lambda: all(listener.class_info is not None for listener in listeners),
+                        args.startup_timeout, 'start (no class_info)', spin_step)
+        sampler = ProcessSampler(node.process.pid)
         rss_idle_mb = round(sampler.process.memory_info().rss / 2**20, 1)
         for (name, topic, _), video in zip(cameras, videos):
             suffix = f'_{name}' if name else ''
@@ -284,21 +284,17 @@ def _run_node(listeners: list[LabelListener], model: str, size: tuple[int, int],
                 stderr=subprocess.STDOUT, env=env))
         sampler.start()
         limit = args.duration * 3 + 60
-        spin(lambda: all(p.poll() is not None for p in publishers) or node.poll() is not None,
-             limit, every=sampler.sample)
+        node.wait_until(lambda: all(p.poll() is not None for p in publishers), limit,
+                        'see every publisher finish', spin_step)
         usage = sampler.result()
-        if any(p.poll() is None for p in publishers) or node.poll() is not None:
-            raise RuntimeError(f'playback did not finish: publisher exits '
-                               f'{[p.poll() for p in publishers]}, node exit {node.poll()}\n'
-                               f'{_tail(node_log)}')
         # The last frames are still in flight: wait for them (bounded by the worst so far).
         worst = max((max(listener.latency_ms(), default=0.0) for listener in listeners))
         spin(lambda: False, min(5.0, 0.5 + 2 * worst / 1e3))
         published = [json.loads(path.read_text()) for path in summaries]
     finally:
         for publisher in publishers:
-            stop_process(publisher)
-        node_exit = stop_process(node)
+            stop(publisher)
+        node_exit = node.stop()
     figures = [dict(_camera_figures(listener, sent), camera=name)
                for listener, sent, (name, _, _) in zip(listeners, published, cameras)]
     usage = dict(usage, rss_idle_mb=rss_idle_mb, exit_code=node_exit)
@@ -404,42 +400,6 @@ def format_camera_table(results: list[dict]) -> str:
     return '\n'.join(lines)
 
 
-def cameras_markdown_table(results: list[dict]) -> str:
-    """The README's many-camera table: one row per camera of each many-camera case."""
-    lines = ['| model | cameras | camera | input Hz | processed Hz | dropped % | p50 ms | '
-             'p95 ms | p99 ms | max ms | node RSS MB (one camera) |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
-    for r in (r for r in results if r.get('cameras', 1) > 1):
-        rss = (f'{r["node"]["rss_peak_mb"]:.0f} ({r["single_camera_rss_peak_mb"]:.0f}, '
-               f'{r["rss_vs_single_camera"]:.2f}x)')
-        for camera in [*r['per_camera'], dict(r, camera='all')]:
-            lat = camera['latency_ms']
-            cells = ['-' if lat[k] is None else f'{lat[k]:.1f}'
-                     for k in ('p50', 'p95', 'p99', 'max')]
-            lines.append(f'| {Path(r["model"]).name} | {r["cameras"]} x '
-                         f'{r["resolution"][0]}x{r["resolution"][1]} | {camera["camera"]} | '
-                         f'{camera["input_rate_hz"]:.1f} | {camera["processed_rate_hz"]:.1f} | '
-                         f'{camera["dropped_percent"]:.1f} | ' + ' | '.join(cells)
-                         + f' | {rss if camera["camera"] == "all" else ""} |')
-    return '\n'.join(lines)
-
-
-def markdown_table(results: list[dict]) -> str:
-    """The README's node benchmark table, one row per case."""
-    lines = ['| model | precision | camera | input Hz | processed Hz | dropped % | p50 ms | '
-             'p95 ms | p99 ms | max ms | node CPU % | node RSS MB |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
-    for r in results:
-        lat = r['latency_ms']
-        cells = ['-' if lat[k] is None else f'{lat[k]:.1f}' for k in ('p50', 'p95', 'p99', 'max')]
-        lines.append(f'| {Path(r["model"]).name} | {r["precision"]} | '
-                     f'{r["resolution"][0]}x{r["resolution"][1]} | {r["input_rate_hz"]:.1f} | '
-                     f'{r["processed_rate_hz"]:.1f} | {r["dropped_percent"]:.1f} | '
-                     + ' | '.join(cells)
-                     + f' | {r["node"]["cpu_percent"]:.0f} | {r["node"]["rss_peak_mb"]:.0f} |')
-    return '\n'.join(lines)
-
-
 def write_histogram(results: list[dict], path: Path) -> Path:
     """One step histogram of label latency per case, with each case's p99 marked."""
     return plot_latency_histogram(
@@ -467,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    env = child_environment(out)   # this process joins the children's domain and profile
+    env = private_environment(out / 'ros_log')   # this process joins the children's domain
     load_average = os.getloadavg()[0]
     ros = PrivateRosNode('sgcp_node_bench')
     # Best effort, as a camera consumer listens: a label lost on the way counts as dropped.
@@ -505,9 +465,6 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     if camera_listeners:
         print(format_camera_table(results))
-        print(cameras_markdown_table(results))
-    else:
-        print(markdown_table(results))
     if not args.no_plot:
         print(f'histogram: {write_histogram(results, out / "latency_histogram.png")}')
     print(f'json: {out / "node_bench.json"}')

@@ -8,25 +8,21 @@ one), no rclpy signal handlers (Ctrl-C raises KeyboardInterrupt in the caller, w
 closes everything in order) and an executor it spins when it chooses.
 
 ``LabelListener`` is what the demo, ``node_bench`` and ``replay_bag`` hear of the node: its
-label maps (stamp, arrival time, bytes) and its class_info, in one place. The tools that
-start node processes share ``use_large_message_profile`` and ``stop_process``.
+label maps (stamp, arrival time, bytes) and its class_info, in one place. The node's own
+process is ``sgcp_ros.node_process``'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import struct
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ['PrivateRosNode', 'LabelArrival', 'LabelListener', 'header_stamp_ns',
-           'use_large_message_profile', 'stop_process']
+__all__ = ['PrivateRosNode', 'LabelArrival', 'LabelListener', 'header_stamp_ns']
 
 
 class PrivateRosNode:
@@ -199,33 +195,3 @@ class LabelListener:
             self.arrivals.clear()
             self.stamps.clear()
             self.class_info = None
-
-
-def use_large_message_profile() -> str | None:
-    """Point Fast DDS at the shipped large-image profile unless the user chose a profile or
-    another RMW: frames of 512 KB and more do not fit Fast DDS's default shared-memory
-    segment and stall over fragmented UDP. Sets it in ``os.environ``, so it must run before
-    this process's participant exists; child processes inherit it. Returns the profile set,
-    or None."""
-    from sgcp_core.resources import share_file
-    if os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') != 'rmw_fastrtps_cpp' or (
-            os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
-            or os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')):
-        return None
-    try:
-        profile = str(share_file('config/fastdds_large_images.xml'))
-    except FileNotFoundError:
-        return None
-    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
-    return profile
-
-
-def stop_process(process: subprocess.Popen, timeout_s: float = 30.0) -> int:
-    """SIGINT (a node's clean shutdown), then SIGKILL after ``timeout_s``; the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait(timeout=10)

@@ -26,7 +26,9 @@ import pytest
 
 pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
 
-from node_process import REPO, node_environment  # noqa: E402
+from sgcp_ros.node_process import node_environment  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 PREFIX = Path(sys.prefix)
 ROS2 = PREFIX / 'bin' / 'ros2'

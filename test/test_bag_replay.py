@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from node_process import REPO, node_environment, start_node, stop
+from sgcp_ros.node_process import node_environment, start_node, stop
+
+REPO = Path(__file__).resolve().parents[1]
 
 NAMESPACE = '/sgcp_bag_replay'
 LABELS_TOPIC = f'{NAMESPACE}/sgcp_segmentation/labels'
@@ -156,7 +158,6 @@ def test_frames_the_node_cannot_decode_are_skipped_not_dropped(camvid_val_frames
 SYNTHETIC_FRAMES = 30
 DROPPED = set(range(10, 18))   # never answered: each waits frame_timeout_s in lockstep
 LATE = {22}                    # answered after the answer window: answered, not scored
-CLASS_INFO_AFTER = 2           # class_info comes with frame 2: frames 0-1 wait to be scored
 
 
 def _predict(rgb):
@@ -173,23 +174,22 @@ class _InProcessNode:
 
     def __init__(self, late_s: float) -> None:
         from types import SimpleNamespace
+
+        from sgcp_core.classes import CAMVID
         self.late_ns = round(late_s * 1e9)
-        self.listener = SimpleNamespace(stamps=set(), arrivals=[], class_info=None,
-                                        wait_for=self._wait_for)
+        self.listener = SimpleNamespace(stamps=set(), arrivals=[], wait_for=self._wait_for,
+                                        class_info={**CAMVID.to_dict(), 'model': 'in-process'})
         self.inbox, self.sent = [], 0
 
     def publish(self, data: bytes) -> int:
         import dataclasses
         import time
 
-        from sgcp_core.classes import CAMVID
         from sgcp_ros.bag.bagfile import WRITE_TYPES
         from sgcp_ros.images import array_to_image, image_to_rgb
         from sgcp_ros.ros_client import LabelArrival, header_stamp_ns
         sent, index = time.time_ns(), self.sent
         self.sent += 1
-        if index == CLASS_INFO_AFTER:
-            self.listener.class_info = {**CAMVID.to_dict(), 'model': 'in-process'}
         if index not in DROPPED:
             frame = WRITE_TYPES.deserialize_cdr(data, 'sensor_msgs/msg/Image')
             label = array_to_image(_predict(image_to_rgb(frame)), frame.header,
@@ -235,12 +235,11 @@ class _InProcessEngine:
 
 
 def test_replay_scores_frames_as_they_come_and_holds_only_those_in_flight(tmp_path):
-    """30 frames with ground truth: each is scored once its answer, its ground truth and
-    the class list are in, and both label maps are let go, so the replay holds a handful
-    at a time (the whole bag's label maps before): the 2 pairs waiting for the late
-    class_info, or the ground truth of the last dropped frames (8 in a row), whose answer
-    is overdue 0.2 s + HANDOFF_NS after they were sent. A late answer counts as answered,
-    not scored. The scores equal evaluate_bag's on the frames that were scored."""
+    """30 frames with ground truth: each is scored as its answer comes and its ground truth
+    let go, so the replay holds a handful at a time, never the whole bag's: at most the
+    ground truth of the last dropped frames (8 in a row, 0.2 s apart), whose answer is
+    overdue 0.2 s + HANDOFF_NS after they were sent. A late answer counts as answered, not
+    scored. The scores equal evaluate_bag's on the frames that were scored."""
     pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
     import numpy as np
 
@@ -262,11 +261,10 @@ def test_replay_scores_frames_as_they_come_and_holds_only_those_in_flight(tmp_pa
         replay = _Replay(reader, options, said.append)
         replay.run(node)
         report = replay.report(node, None)
-    assert replay.held == 0 and not replay.truth_pending
-    # At most: the ground truth of 3 dropped frames (sent >= 0.2 s apart, kept 0.7 s; all
-    # 8 without letting go), the previous frame's pair (scored at the next drain) and the
-    # answer just taken. At least: the pairs that waited for class_info, and one answer.
-    assert 2 * CLASS_INFO_AFTER + 1 <= replay.peak_held <= 6, said
+    assert replay.held == 0
+    # At most the ground truth of the dropped frames sent in the last 0.7 s (>= 0.2 s apart)
+    # and the frame just sent; all 8 dropped ones without letting go.
+    assert 1 <= replay.peak_held <= 5, said
     scored = [i for i in range(SYNTHETIC_FRAMES) if i not in DROPPED | LATE]
     counts = report['frames']
     assert (counts['published'], counts['answered'], counts['dropped']) == (

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from node_process import REPO, node_environment
+from sgcp_ros.node_process import node_environment
 from sgcp_ros.bag.check_bag import main as check_bag_main
 from sgcp_ros.bag.make_bag import main as make_bag_main
+
+REPO = Path(__file__).resolve().parents[1]
 
 SHIPPED = REPO / 'config' / 'check_bag_camvid_val.yaml'
 FRAMES = 8
@@ -93,7 +95,15 @@ def test_shipped_scenario_offline_passes_and_a_failing_criterion_exits_1(camvid_
     ({'engine': {}, 'device': 'tpu'}, 'device must be one of'),
     ({'device': 'cpu'}, "key 'device' is set both at the top level and under engine:"),
     ({'criteria': {'min_miou': 'high'}}, 'criteria.min_miou: expected a number'),
-    ({'rate': 0}, "key 'rate': expected a float >= 0 (rate > 0), got 0"),
+    ({'rate': 0}, 'key rate: expected a number from 0.001 to 1000, got 0'),
+    ({'criteria': {'min_miou': -5}}, 'key criteria.min_miou: expected a number from 0 to 100'),
+    ({'criteria': {'min_miou': 200}}, 'key criteria.min_miou: expected a number from 0 to 100'),
+    ({'criteria': {'min_miou': float('nan')}}, 'criteria.min_miou: expected a number from 0'),
+    ({'criteria': {'min_class_iou': {'Road': float('inf')}}}, 'criteria.min_class_iou.Road'),
+    ({'criteria': {'max_drop_rate': 1.5}}, 'key criteria.max_drop_rate: expected a number from'),
+    ({'node_start_timeout_s': 0}, 'key node_start_timeout_s: expected a number from 1'),
+    ({'stamp_tolerance_ms': -1}, 'key stamp_tolerance_ms: expected a number from 0'),
+    ({'image_topic': 'bad topic!'}, "key 'image_topic': 'bad topic!' is not a valid ROS topic"),
     ({'bag': 'no_such_bag'}, 'bag not found'),
     ({'image_topic': '/front/image_raw'}, "'/front/image_raw' is not in"),
     ({'criteria': {'min_class_iou': {'Lava': 5.0}}}, "class 'Lava'"),
@@ -165,7 +175,7 @@ def test_live_scenario_against_a_running_node(camvid_folder, tiny_checkpoint, tm
     """``running_node: NAMESPACE``: no node is started; the one running there is checked,
     and the summary names the model it reports on its class_info topic."""
     pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
-    from node_process import start_node, stop
+    from sgcp_ros.node_process import start_node, stop
     namespace = '/check_bag_running'
     node = start_node(tmp_path / 'node.log', '-r', f'__ns:={namespace}', '-p',
                       f'model_path:={tiny_checkpoint}')

@@ -27,8 +27,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from node_process import REPO, start_node, stop  # noqa: E402
+from sgcp_ros.node_process import start_node, stop  # noqa: E402
 from sgcp_ros.ros_client import PrivateRosNode  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 NAMESPACE = '/sgcp_test'
 OUTPUT = f'{NAMESPACE}/sgcp_segmentation'

@@ -83,8 +83,8 @@ def test_node_bench_measures_a_short_run(tmp_path, tiny_onnx, random_frames):
     assert case['node']['cpu_percent'] > 0
     assert case['node']['rss_peak_mb'] > 50        # torch + onnxruntime are loaded
     assert case['node']['exit_code'] == 0
-    assert node_bench.markdown_table(report['cases']).splitlines()[2].startswith(
-        f'| {tiny_onnx.name} | fp32 | 90x120 | ')
+    assert node_bench.format_table(report['cases']).splitlines()[2].startswith(
+        f'{tiny_onnx.name:<40} fp32      90x120 ')
     png = (out / 'latency_histogram.png').read_bytes()
     assert png.startswith(b'\x89PNG')
 

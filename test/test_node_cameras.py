@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,10 +31,12 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
-from node_process import REPO, node_environment, start_node, stop  # noqa: E402
 from sgcp_core.config import EngineConfig  # noqa: E402
 from sgcp_core.engine import Segmenter  # noqa: E402
+from sgcp_ros.node_process import node_environment, start_node, stop  # noqa: E402
 from sgcp_ros.ros_client import PrivateRosNode  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 STARTUP_TIMEOUT_S = 180.0
 REPLY_TIMEOUT_S = 30.0

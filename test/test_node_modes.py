@@ -22,7 +22,7 @@ pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
 from sensor_msgs.msg import CompressedImage  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
-from node_process import start_node, stop  # noqa: E402
+from sgcp_ros.node_process import start_node, stop  # noqa: E402
 from test_node import (REPLY_TIMEOUT_S, STARTUP_TIMEOUT_S, RosClient,  # noqa: E402
                        padded_image, wait_for_text)
 

@@ -26,9 +26,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from node_process import REPO, start_node, stop  # noqa: E402
+from sgcp_ros.node_process import start_node, stop  # noqa: E402
 from test_as_ros_user import ROS2, Launched, user_env  # noqa: E402, F401 - user_env: fixture
 from sgcp_ros.ros_client import PrivateRosNode  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 MAIN = '/sgcp_e'                 # plain classes, output at the input size
 GROUPED = '/sgcp_e_groups'       # navigation groups, output at the depth size
@@ -540,7 +542,7 @@ def test_replay_scores_a_grouped_node_in_its_output_classes(
     import subprocess
     import sys
 
-    from node_process import node_environment
+    from sgcp_ros.node_process import node_environment
     from sgcp_core.config import EngineConfig
     from sgcp_core.engine import Segmenter
     from sgcp_ros.bag.evaluate_bag import evaluate_bag

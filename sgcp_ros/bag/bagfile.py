@@ -2,16 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Read and write rosbag2 bags (.mcap and .db3) with ``rosbags``, without rclpy.
 
-Reading goes through rosbags' ``AnyReader`` with the bag's own message definitions. Before
-a message is used, every MCAP chunk is checked against its CRC (``check_integrity``): a
-damaged bag is refused with the count and place of its bad chunks, never scored. Truncated
-or damaged bags are not salvaged here; README ("Damaged bags") names the tools that
-recover them.
+Reading goes through rosbags' ``AnyReader`` with the bag's own message definitions, after
+``check_integrity``: MCAP chunks that fail their CRC are refused, never scored. A bag
+without CRCs (sqlite3, or MCAP written with CRC 0) cannot be checked: ``BagReader.integrity``
+says so, and the commands print it and put it in their reports.
 
-Writing goes through rosbags' ``Writer`` with an MCAP storage backed by the ``mcap``
-library, which records each chunk's CRC (rosbags' own MCAP writer leaves it 0, so a flipped
-byte would go unnoticed). The bag is assembled in a hidden sibling folder and renamed onto
-the target when complete, so a reader never sees half a bag.
+Writing goes through rosbags' ``Writer``; an MCAP file is then copied through the ``mcap``
+library's writer, which records every chunk's CRC (rosbags leaves it 0). The bag is
+assembled in a hidden sibling folder and renamed onto the target when complete.
 """
 
 from __future__ import annotations
@@ -27,18 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rosbags.highlevel import AnyReader
-from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from sgcp_ros.topics import IMAGE_TYPES
 
 __all__ = ['BagError', 'RawMessage', 'BagReader', 'BagWriter', 'STORAGE_CHOICES',
-           'WRITE_TYPES', 'make_header', 'stamp_to_ns', 'check_integrity', 'describe_topics']
+           'WRITE_TYPES', 'VERIFIED', 'UNVERIFIED', 'make_header', 'stamp_to_ns',
+           'check_integrity', 'describe_topics']
 
 STORAGE_CHOICES = ('mcap', 'sqlite3')
 # Definitions for messages this package writes; reading uses each bag's own.
 WRITE_TYPES = get_typestore(Stores.LATEST)
+VERIFIED, UNVERIFIED = 'verified', 'unverified (no CRCs)'
 
 
 class BagError(ValueError):
@@ -69,19 +68,19 @@ def _storage_files(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix in ('.mcap', '.db3'))
 
 
-def check_integrity(path: Path) -> list[str]:
-    """Problems found in the storage files of a bag; [] for a sound one.
+def check_integrity(path: Path) -> tuple[list[str], str]:
+    """(problems found in the bag's storage files, VERIFIED or UNVERIFIED).
 
-    MCAP: every chunk is decompressed and checked against its CRC (chunks written without
-    one, CRC 0, cannot be checked and pass). SQLite: ``PRAGMA quick_check``, which finds
-    damaged pages but not a changed byte inside a message (sqlite keeps no checksums).
+    MCAP: every chunk is checked against its CRC; a chunk written without one (CRC 0)
+    makes the bag UNVERIFIED. SQLite keeps no checksums: ``PRAGMA quick_check`` finds
+    damaged pages, not a changed byte inside a message, so a .db3 is always UNVERIFIED.
     """
-    from mcap.exceptions import McapError
     from mcap.records import Chunk
-    from mcap.stream_reader import CRCValidationError, StreamReader, get_chunk_data_stream
-    problems = []
+    from mcap.stream_reader import StreamReader, get_chunk_data_stream
+    problems, verified = [], True
     for file in _storage_files(path):
         if file.suffix == '.db3':
+            verified = False
             try:
                 with closing(sqlite3.connect(f'file:{file}?mode=ro', uri=True)) as db:
                     verdict = db.execute('PRAGMA quick_check').fetchone()[0]
@@ -94,23 +93,24 @@ def check_integrity(path: Path) -> list[str]:
         with file.open('rb') as stream:
             try:
                 for record in StreamReader(stream, emit_chunks=True).records:
-                    if not isinstance(record, Chunk):
-                        continue
-                    index += 1
-                    try:
-                        get_chunk_data_stream(record, validate_crc=True)
-                    except (CRCValidationError, McapError, ValueError, RuntimeError):
-                        end = stream.tell()
-                        bad.append(f'chunk {index} (log time {record.message_start_time / 1e9:.3f}'
-                                   f'..{record.message_end_time / 1e9:.3f} s, ending at byte '
-                                   f'{end})')
+                    if isinstance(record, Chunk):
+                        index += 1
+                        verified = verified and record.uncompressed_crc != 0
+                        try:
+                            get_chunk_data_stream(record, validate_crc=True)
+                        except Exception:  # noqa: BLE001 - a CRC or decompression failure
+                            bad.append(f'chunk {index} (log time '
+                                       f'{record.message_start_time / 1e9:.3f}..'
+                                       f'{record.message_end_time / 1e9:.3f} s, ending at '
+                                       f'byte {stream.tell()})')
             except Exception as error:  # noqa: BLE001 - any parse failure: the file is damaged
                 problems.append(f'{file.name}: unreadable after chunk {index} near byte '
                                 f'{stream.tell()} ({type(error).__name__}: {error})')
+        verified = verified and index > 0
         if bad:
             problems.append(f'{file.name}: {len(bad)} of {index} chunks fail their CRC: '
                             + '; '.join(bad))
-    return problems
+    return problems, VERIFIED if verified else UNVERIFIED
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class BagReader:
     """Topics and messages of a rosbag2 bag (a folder, or a bare .mcap/.db3 file).
 
     Use as a context manager. Opening checks the bag (``check_integrity``) and raises
-    BagError naming every damaged chunk, so nothing read from a damaged bag is scored.
+    BagError naming every damaged chunk; ``integrity`` is VERIFIED or UNVERIFIED.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -140,14 +140,14 @@ class BagReader:
         self._reader: AnyReader | None = None
         self.topics: dict[str, str] = {}
         self.message_counts: dict[str, int] = {}
-        self.storage = ''
+        self.storage = self.integrity = ''
 
     def __enter__(self) -> BagReader:
         files = _storage_files(self.path)
         if not files:
             raise BagError(f'{self.path} holds no .mcap or .db3 file; not a rosbag2 bag')
         self.storage = 'mcap' if files[0].suffix == '.mcap' else 'sqlite3'
-        problems = check_integrity(self.path)
+        problems, self.integrity = check_integrity(self.path)
         if problems:
             raise BagError(f'{self.path} is damaged: ' + ' | '.join(problems))
         source = self.path
@@ -168,6 +168,14 @@ class BagReader:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+    def integrity_note(self) -> str | None:
+        """The line to print where the bag's integrity cannot be verified, else None."""
+        if self.integrity == VERIFIED:
+            return None
+        return (f'integrity: {self.path} ({self.storage}) has no CRCs, so damage inside a '
+                'message cannot be detected; a message that fails to decode is skipped and '
+                'counted')
 
     def require_topic(self, topic: str, msgtypes: Collection[str] = IMAGE_TYPES) -> str:
         """The type of ``topic``; BagError listing the bag's topics if absent or of a type
@@ -223,58 +231,49 @@ class BagReader:
         return self._reader.deserialize(message.data, message.msgtype)
 
 
-class _CrcMcapStorage:
-    """rosbags storage writer that writes MCAP through the ``mcap`` library (chunk CRCs)."""
-
-    def __init__(self, path: Path, compression) -> None:
-        from mcap.writer import CompressionType, Writer as McapWriter
-        self.path = path / f'{path.name}.mcap'
-        self._file = self.path.open('xb')
+def _add_chunk_crcs(path: Path) -> None:
+    """Copy an MCAP file record by record through the ``mcap`` writer, which stores each
+    chunk's CRC, and replace it with the copy."""
+    from mcap.records import Channel, Message, Metadata, Schema
+    from mcap.stream_reader import StreamReader
+    from mcap.writer import CompressionType, Writer as McapWriter
+    copy = path.with_name(path.name + '.crc')
+    schemas, channels = {0: 0}, {}
+    with path.open('rb') as source, copy.open('xb') as target:
         # Uncompressed chunks, as rosbags and ros2 bag write by default.
-        self._mcap = McapWriter(self._file, compression=CompressionType.NONE, enable_crcs=True)
-        self._mcap.start(profile='ros2', library='sgcp_ros')
-        self._schemas: dict[str, int] = {}
-        self._channels: dict[int, int] = {}
-
-    def add_msgtype(self, connection) -> None:
-        encoding = ('ros2msg' if connection.msgdef.format == MessageDefinitionFormat.MSG
-                    else 'ros2idl')
-        self._schemas[connection.msgtype] = self._mcap.register_schema(
-            connection.msgtype, encoding, connection.msgdef.data.encode())
-
-    def add_connection(self, connection, offered_qos_profiles: str) -> None:
-        self._channels[connection.id] = self._mcap.register_channel(
-            connection.topic, connection.ext.serialization_format,
-            self._schemas[connection.msgtype], {'offered_qos_profiles': offered_qos_profiles})
-
-    def write(self, connection, timestamp: int, data: bytes | memoryview) -> None:
-        self._mcap.add_message(self._channels[connection.id], timestamp, bytes(data), timestamp)
-
-    def close(self, version: int, metadata: str) -> None:
-        self._mcap.add_metadata('rosbag2', {'serialized_metadata': metadata})
-        self._mcap.finish()
-        self._file.close()
-
-    def abort(self) -> None:
-        self._file.close()
-
-
-class _CrcWriter(Writer):
-    STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _CrcMcapStorage}
+        writer = McapWriter(target, compression=CompressionType.NONE, enable_crcs=True)
+        writer.start(profile='ros2', library='sgcp_ros')
+        for record in StreamReader(source).records:
+            if isinstance(record, Schema) and record.id not in schemas:
+                schemas[record.id] = writer.register_schema(record.name, record.encoding,
+                                                            record.data)
+            elif isinstance(record, Channel) and record.id not in channels:
+                channels[record.id] = writer.register_channel(
+                    record.topic, record.message_encoding, schemas[record.schema_id],
+                    record.metadata)
+            elif isinstance(record, Message):
+                writer.add_message(channels[record.channel_id], record.log_time, record.data,
+                                   record.publish_time, record.sequence)
+            elif isinstance(record, Metadata):
+                writer.add_metadata(record.name, record.metadata)
+        writer.finish()
+    os.replace(copy, path)
 
 
 class BagWriter:
     """Writes a rosbag2 bag (metadata.yaml + one .mcap or .db3) atomically.
 
-    Safe to call from several threads. Raises BagError if ``path`` exists.
+    Safe to call from several threads. Raises BagError if ``path`` exists, unless
+    ``replace``: then the finished bag takes its place.
     """
 
-    def __init__(self, path: str | Path, storage: str = 'mcap') -> None:
+    def __init__(self, path: str | Path, storage: str = 'mcap', replace: bool = False) -> None:
         if storage not in STORAGE_CHOICES:
             raise BagError(f'unknown storage {storage!r}; use one of {STORAGE_CHOICES}')
         self.path = Path(path)
-        if self.path.exists():
-            raise BagError(f'{self.path} exists already; choose another path or remove it')
+        if self.path.exists() and not replace:
+            raise BagError(f'{self.path} exists already; choose another path, remove it or '
+                           'pass --force')
         self.storage = storage
         self._lock = threading.Lock()
         self._connections: dict[str, object] = {}
@@ -288,19 +287,24 @@ class BagWriter:
                                               dir=self.path.parent))
         plugin = StoragePlugin.MCAP if self.storage == 'mcap' else StoragePlugin.SQLITE3
         # Inside the staging folder the bag has its final name (<name>/<name>.mcap).
-        self._writer = _CrcWriter(self._staging / self.path.name, version=9,
-                                  storage_plugin=plugin)
+        self._writer = Writer(self._staging / self.path.name, version=9, storage_plugin=plugin)
         self._writer.open()
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         writer, self._writer = self._writer, None
+        bag = self._staging / self.path.name
         try:
             if exc_type is None:
                 writer.close()
-                os.rename(self._staging / self.path.name, self.path)
+                for file in bag.glob('*.mcap'):
+                    _add_chunk_crcs(file)
+                if self.path.exists():   # replace=True: the old one goes once the new is done
+                    old = self._staging / 'replaced'
+                    os.rename(self.path, old)
+                os.rename(bag, self.path)
             else:
-                writer.storage.abort()
+                writer.abort()
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
 

@@ -2,10 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """``check_bag SCENARIO.yaml``: a segmentation regression test on a bag, pass or fail.
 
-A scenario names a bag, its topics, how to run the model (``offline``: the engine reads the
-bag; ``live``: the bag is replayed over DDS into a segmentation node process this command
-starts with the scenario's engine options, or a running one: ``running_node: NAMESPACE``)
-and the criteria the run must meet::
+A scenario names a bag, its topics, how to run the model (``offline``: ``evaluate_bag``;
+``live``: ``replay_bag`` into a node process started with the scenario's engine options, or
+into a running one: ``running_node: NAMESPACE``) and the criteria the run must meet::
 
     bag: camvid_val            # path, relative to the scenario file
     image_topic: /camera/image_raw
@@ -14,23 +13,25 @@ and the criteria the run must meet::
     model: ''                  # '' = the shipped model
     backend: onnx              # any EngineConfig field, here or under engine:
     criteria:
-      min_miou: 60.0
-      min_class_iou: {Road: 90.0, Car: 70.0}
+      min_miou: 60.0                          # percent, 0..100
+      min_class_iou: {Road: 90.0, Car: 70.0}  # percent, 0..100
       max_latency_p95_ms: 100.0
-      max_drop_rate: 0.01      # live mode only
-      min_frame_miou: 30.0     # every scored frame
+      max_drop_rate: 0.01                     # 0..1, live mode only
+      min_frame_miou: 30.0                    # every scored frame, percent
 
 Writes ``results.jsonl`` (one line per frame), ``summary.json`` (each criterion with its
-measured value and verdict, the bag's hash, model, engine and scenario) and ``junit.xml``
-(one test case per criterion). Exit status: 0 every criterion passes, 1 one fails, 2 the
-scenario could not run (bad file, unknown key, missing topic, damaged bag).
+measured value and verdict, the bag's hash and integrity, model, engine and scenario) and
+``junit.xml`` (one test case per criterion). Exit status: 0 every criterion passes, 1 one
+fails, 2 the scenario could not run (bad file, key or value, missing topic, damaged bag).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -46,23 +47,27 @@ from sgcp_core.errors import CommandError
 from sgcp_core.files import atomic_write, write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
-from sgcp_ros.bag.common import new_output, run_command
+from sgcp_ros.bag.common import new_output, run_command, topic_name
 
 __all__ = ['Scenario', 'load_scenario', 'run_scenario', 'main']
 
 MODES = ('offline', 'live')
-CRITERIA = {  # name -> (comparison, unit, live only)
-    'min_miou': ('>=', '%', False),
-    'min_class_iou': ('>=', '%', False),
-    'max_latency_p95_ms': ('<=', 'ms', False),
-    'max_drop_rate': ('<=', '', True),
-    'min_frame_miou': ('>=', '%', False),
+CRITERIA = {  # name -> (comparison, unit, lowest, highest limit, live only)
+    'min_miou': ('>=', '%', 0, 100, False),
+    'min_class_iou': ('>=', '%', 0, 100, False),
+    'max_latency_p95_ms': ('<=', 'ms', 0, 3.6e6, False),
+    'max_drop_rate': ('<=', '', 0, 1, True),
+    'min_frame_miou': ('>=', '%', 0, 100, False),
+}
+NUMBERS = {  # scenario key -> (type, lowest, highest; 0 excluded where marked)
+    'stamp_tolerance_ms': (float, 0, 3.6e6), 'max_frames': (int, 0, 10**9),
+    'rate': (float, 1e-3, 1e3), 'node_start_timeout_s': (float, 1, 3600),
 }
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A scenario file, checked: every key known, every value of the right type."""
+    """A scenario file, checked: every key known, every value of the right type and range."""
 
     path: Path
     bag: Path
@@ -80,6 +85,16 @@ class Scenario:
 
 def _fail(path: Path, text: str):
     raise CommandError(f'{path}: {text}')
+
+
+def _number(path: Path, key: str, value, kind: type, low: float, high: float):
+    """``value`` if a finite ``kind`` from ``low`` to ``high``; else exit 2 naming ``key``."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (kind is int and not isinstance(value, int))
+            or not (math.isfinite(value) and low <= value <= high)):
+        _fail(path, f'key {key}: expected {"a whole number" if kind is int else "a number"} '
+                    f'from {low:g} to {high:g}, got {value!r}')
+    return kind(value)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -125,33 +140,31 @@ def load_scenario(path: str | Path) -> Scenario:
     for name, limit in criteria.items():
         if name not in CRITERIA:
             _fail(path, f'unknown key criteria.{name}; known: {", ".join(CRITERIA)}')
-        limits = limit.values() if name == 'min_class_iou' and isinstance(limit, dict) else (
-            [limit] if name != 'min_class_iou' else [None])
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in limits):
-            _fail(path, f'key criteria.{name}: expected a number'
-                  + (' per class name, like {Road: 90.0}' if name == 'min_class_iou' else
-                     f', got {limit!r}'))
-    numbers = {}
-    for key, kind in (('stamp_tolerance_ms', float), ('max_frames', int), ('rate', float),
-                      ('node_start_timeout_s', float)):
-        if key in values:
-            if not isinstance(values[key], (int, float)) or isinstance(values[key], bool) or (
-                    kind is int and not isinstance(values[key], int)) or values[key] < 0 or (
-                    key == 'rate' and values[key] == 0):
-                _fail(path, f'key {key!r}: expected a {kind.__name__} >= 0 (rate > 0), got '
-                            f'{values[key]!r}')
-            numbers[key] = kind(values[key])
+        low, high = CRITERIA[name][2:4]
+        if name != 'min_class_iou':
+            criteria[name] = _number(path, f'criteria.{name}', limit, float, low, high)
+        elif not isinstance(limit, dict) or not limit:
+            _fail(path, 'key criteria.min_class_iou: expected a number per class name, like '
+                        f'{{Road: 90.0}}, got {limit!r}')
+        else:
+            for class_name, value in limit.items():
+                limit[class_name] = _number(path, f'criteria.min_class_iou.{class_name}',
+                                            value, float, low, high)
+    numbers = {key: _number(path, key, values[key], *NUMBERS[key])
+               for key in NUMBERS if key in values}
     if values.get('running_node') is not None and (engine_values or mode != 'live'):
         _fail(path, "key 'running_node' is for mode: live with the running node's own engine "
                     f'(remove {", ".join(sorted(engine_values)) or "it or set mode: live"})')
     for key in ('image_topic', 'label_topic', 'running_node'):
-        if key in values and not isinstance(values[key], str):
-            _fail(path, f'key {key!r}: expected a topic name, got {values[key]!r}')
+        if values.get(key) not in (None, '' if key == 'label_topic' else None):
+            try:
+                topic_name(values[key] if isinstance(values[key], str) else repr(values[key]))
+            except argparse.ArgumentTypeError as error:
+                _fail(path, f'key {key!r}: {error}')
     return Scenario(path=path, bag=path.parent / str(values['bag']),
                     image_topic=values.get('image_topic'),
                     label_topic=values.get('label_topic'), mode=mode, engine=engine,
-                    running_node=values.get('running_node'),
-                    criteria=criteria, **numbers)
+                    running_node=values.get('running_node'), criteria=criteria, **numbers)
 
 
 def _bag_hash(bag: Path) -> str:
@@ -168,128 +181,97 @@ def _bag_hash(bag: Path) -> str:
 
 def _run_offline(scenario: Scenario, out: Path) -> dict:
     from sgcp_core.engine import Segmenter
-    from sgcp_ros.bag.evaluate_bag import EvaluationOptions, evaluate_bag, write_outputs
+    from sgcp_ros.bag.evaluate_bag import EvaluationOptions, evaluate_bag
     options = EvaluationOptions(
         image_topic=scenario.image_topic, label_topic=scenario.label_topic,
         tolerance_ns=round(scenario.stamp_tolerance_ms * 1e6), max_frames=scenario.max_frames)
     evaluation = evaluate_bag(scenario.bag, lambda: Segmenter(scenario.engine), options)
-    write_outputs(evaluation, out / 'evaluation', scenario.bag.name)
+    evaluation.write(out / 'evaluation', scenario.bag.name)
     return evaluation.report
 
 
-def _node_command(scenario: Scenario, namespace: str, compressed: bool) -> list[str]:
-    """The segmentation node as a process, with the scenario's engine options and the
-    transport of the bag's frames."""
-    parameters = ['-p', f'image_transport:={"compressed" if compressed else "raw"}']
-    for spec in dataclasses.fields(EngineConfig):
-        value = getattr(scenario.engine, spec.name)
-        if value != spec.default:
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            parameters += ['-p', f'{spec.name}:={text}']
-    return [sys.executable, '-m', 'sgcp_ros.entry_points', '--ros-args',
-            '-r', f'__ns:={namespace}', *parameters]
-
-
 def _run_live(scenario: Scenario, out: Path) -> dict:
-    import subprocess
+    """replay_bag into the running node, or into a node process started here with the
+    scenario's engine options and the transport of the bag's frames."""
     from sgcp_ros.bag.bagfile import BagReader
     from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag
-    from sgcp_ros.ros_client import stop_process, use_large_message_profile
+    from sgcp_ros.node_process import NodeProcess, node_arguments
     with BagReader(scenario.bag) as reader:   # a bad bag or topic fails before the node starts
         image_topic, _ = reader.image_topics(scenario.image_topic, scenario.label_topic,
                                              topics.BAG_IMAGE, topics.BAG_LABELS)
         compressed = reader.topics[image_topic] == topics.COMPRESSED_IMAGE_TYPE
-    use_large_message_profile()   # the node process inherits it
     namespace, node = scenario.running_node, None
-    log_path = out / 'node.log'
     if namespace is None:
         namespace = f'/check_bag_{os.getpid()}'
-        with log_path.open('w') as log:
-            node = subprocess.Popen(_node_command(scenario, namespace, compressed), stdout=log,
-                                    stderr=subprocess.STDOUT,
-                                    env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        parameters = {'image_transport': 'compressed' if compressed else 'raw'}
+        parameters.update({spec.name: getattr(scenario.engine, spec.name)
+                           for spec in dataclasses.fields(EngineConfig)
+                           if getattr(scenario.engine, spec.name) != spec.default})
+        node = NodeProcess(out / 'node.log', node_arguments(namespace, parameters=parameters))
     namespace = namespace.rstrip('/')
+    options = ReplayOptions(
+        image_topic=scenario.image_topic, label_topic=scenario.label_topic,
+        publish_topic=f'{namespace}{topics.NODE_IMAGE}',
+        node_labels_topic=f'{namespace}{topics.NODE_LABELS}', rate=scenario.rate,
+        wait_for_node_s=scenario.node_start_timeout_s, max_frames=scenario.max_frames,
+        tolerance_ns=round(scenario.stamp_tolerance_ms * 1e6))
     try:
-        options = ReplayOptions(
-            image_topic=scenario.image_topic, label_topic=scenario.label_topic,
-            publish_topic=f'{namespace}{topics.NODE_IMAGE}',
-            node_labels_topic=f'{namespace}{topics.NODE_LABELS}', rate=scenario.rate,
-            wait_for_node_s=scenario.node_start_timeout_s, max_frames=scenario.max_frames,
-            tolerance_ns=round(scenario.stamp_tolerance_ms * 1e6))
-        try:
-            report = replay_bag(scenario.bag, options,
-                                say=lambda text: print(text, file=sys.stderr))
-        except CommandError as error:
-            if node is not None and node.poll() is not None:
-                tail = log_path.read_text(errors='replace').strip().splitlines()[-1:]
-                raise CommandError(f'the node exited ({node.returncode}): '
-                                   f'{" ".join(tail)} (log: {log_path})') from None
-            raise error
+        return replay_bag(scenario.bag, options, say=lambda text: print(text, file=sys.stderr),
+                          node=node)
     finally:
         if node is not None:
-            stop_process(node, timeout_s=20)
-    return report
+            node.stop(timeout_s=20)
 
 
 def _measure(scenario: Scenario, report: dict) -> list[dict]:
     """One entry per criterion (per class for min_class_iou): limit, measured, verdict."""
-    metrics = report['metrics']
-    frames = report['frame_log']
+    metrics, frames = report['metrics'], report['frame_log']
     needs_truth = sorted({'min_miou', 'min_class_iou', 'min_frame_miou'} & set(scenario.criteria))
     if needs_truth and report['label_topic'] is None:
         raise CommandError(f'{scenario.path}: criteria {", ".join(needs_truth)} need ground '
                            f'truth, and {scenario.bag} has no label topic (set label_topic)')
-    latencies = [f['latency_ms'] for f in frames if f.get('latency_ms') is not None]
+    per_class = {} if metrics is None else metrics['per_class_iou']
     measured = {
         'min_miou': None if metrics is None else 100 * metrics['miou'],
-        'max_latency_p95_ms': latency_stats(latencies)['p95'],
+        'max_latency_p95_ms': latency_stats([f['latency_ms'] for f in frames
+                                             if f.get('latency_ms') is not None])['p95'],
         'min_frame_miou': min((f['miou'] for f in frames if f.get('miou') is not None),
                               default=None),
-    }
-    if scenario.mode == 'live':
-        published = report['frames']['published']
-        measured['max_drop_rate'] = (report['frames']['dropped'] / published
-                                     if published else None)
+        'max_drop_rate': (report['frames']['dropped'] / report['frames']['published']
+                          if report['frames'].get('published') else None),
+        **{f'min_class_iou.{name}': None if value is None else 100 * value
+           for name, value in per_class.items()}}
     results = []
     for name, limit in scenario.criteria.items():
-        comparison, unit, live_only = CRITERIA[name]
-        if name == 'min_class_iou':
-            per_class = {} if metrics is None else metrics['per_class_iou']
-            for class_name, class_limit in limit.items():
-                if metrics is not None and class_name not in per_class:
-                    raise CommandError(
-                        f'{scenario.path}: criteria.min_class_iou names class {class_name!r}, '
-                        f'which the model does not have; its classes: {", ".join(per_class)}')
-                value = per_class.get(class_name)
-                results.append(_verdict(f'min_class_iou.{class_name}', comparison, unit,
-                                        class_limit, None if value is None else 100 * value))
-            continue
+        comparison, unit, _, _, live_only = CRITERIA[name]
         if live_only and scenario.mode != 'live':
             results.append({'name': name, 'limit': limit, 'measured': None,
                             'verdict': 'skipped', 'reason': 'measured in live mode only'})
             continue
-        results.append(_verdict(name, comparison, unit, limit, measured[name]))
+        for key, bound in ({f'{name}.{c}': v for c, v in limit.items()}.items()
+                           if name == 'min_class_iou' else [(name, limit)]):
+            if metrics is not None and key.startswith('min_class_iou.') and key not in measured:
+                raise CommandError(
+                    f'{scenario.path}: criteria.min_class_iou names class {key[14:]!r}, which '
+                    f'the model does not have; its classes: {", ".join(per_class)}')
+            value = measured.get(key)
+            passed = value is not None and (value >= bound if comparison == '>=' else
+                                            value <= bound)
+            results.append({'name': key, 'limit': bound,
+                            'measured': None if value is None else round(value, 4),
+                            'verdict': 'pass' if passed else 'fail',
+                            'reason': 'nothing measured (no frame scored or answered)'
+                            if value is None else f'measured {value:.4g}{unit}, required '
+                            f'{comparison} {bound:g}{unit}'})
     if all(r['verdict'] == 'skipped' for r in results):
         raise CommandError(f'{scenario.path}: no criterion applies in {scenario.mode} mode '
                            f'({", ".join(scenario.criteria)}); a check of nothing cannot pass')
     return results
 
 
-def _verdict(name: str, comparison: str, unit: str, limit: float,
-             value: float | None) -> dict:
-    if value is None:
-        return {'name': name, 'limit': limit, 'measured': None, 'verdict': 'fail',
-                'reason': 'nothing measured (no frame scored or answered)'}
-    passed = value >= limit if comparison == '>=' else value <= limit
-    return {'name': name, 'limit': limit, 'measured': round(value, 4),
-            'verdict': 'pass' if passed else 'fail',
-            'reason': f'measured {value:.4g}{unit}, required {comparison} {limit:g}{unit}'}
-
-
 def _frame_results(scenario: Scenario, report: dict) -> list[dict]:
     """results.jsonl lines: each frame with its per-frame checks."""
-    criteria = scenario.criteria
-    lines = []
+    criteria, lines = scenario.criteria, []
     for frame in report['frame_log']:
         checks = {'decoded': frame['status'] != 'skipped'}
         if scenario.mode == 'live':
@@ -314,10 +296,9 @@ def _junit(name: str, results: list[dict], seconds: float) -> str:
     for result in results:
         case = ElementTree.SubElement(suite, 'testcase', classname=f'check_bag.{name}',
                                       name=result['name'])
-        if result['verdict'] == 'fail':
-            ElementTree.SubElement(case, 'failure', message=result['reason'])
-        elif result['verdict'] == 'skipped':
-            ElementTree.SubElement(case, 'skipped', message=result['reason'])
+        if result['verdict'] != 'pass':
+            ElementTree.SubElement(case, 'failure' if result['verdict'] == 'fail'
+                                   else 'skipped', message=result['reason'])
     root = ElementTree.Element('testsuites')
     root.append(suite)
     ElementTree.indent(root)
@@ -333,18 +314,18 @@ def run_scenario(scenario: Scenario, out: Path) -> dict:
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     bag_hash = _bag_hash(scenario.bag) if scenario.bag.exists() else None
-    run = _run_live if scenario.mode == 'live' else _run_offline
-    report = run(scenario, out)
+    report = (_run_live if scenario.mode == 'live' else _run_offline)(scenario, out)
     criteria = _measure(scenario, report)
     frames = _frame_results(scenario, report)
     lines = ''.join(json.dumps(line) + '\n' for line in frames)
     atomic_write(out / 'results.jsonl', lambda temp: Path(temp).write_text(lines))
-    passed = all(c['verdict'] != 'fail' for c in criteria)
     summary = {
-        'scenario': str(scenario.path), 'mode': scenario.mode, 'passed': passed,
-        'criteria': criteria,
+        'scenario': str(scenario.path), 'mode': scenario.mode,
+        'passed': all(c['verdict'] != 'fail' for c in criteria), 'criteria': criteria,
         'bag': {'path': str(scenario.bag), 'sha256': bag_hash,
-                'image_topic': report['image_topic'], 'label_topic': report['label_topic']},
+                'integrity': report['integrity'], 'image_topic': report['image_topic'],
+                'label_topic': report['label_topic']},
+        'integrity': report['integrity'],
         'model': (report.get('engine') or {}).get('model') or scenario.engine.model_path,
         'engine': report.get('engine'),
         'config': {'engine': dataclasses.asdict(scenario.engine),
@@ -371,19 +352,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('scenario', type=Path, help='scenario YAML file')
     parser.add_argument('--out', type=Path, help='new folder for results.jsonl, summary.json '
                         'and junit.xml (default: <scenario>_results beside the scenario)')
+    parser.add_argument('--force', action='store_true', help='write into an existing --out')
     args = parser.parse_args(argv)
 
     def run() -> int:
         scenario = load_scenario(args.scenario)
         out = new_output(args.out or args.scenario.with_name(args.scenario.stem + '_results'),
-                         '--out')
+                         '--out', args.force)
         summary = run_scenario(scenario, out)
         for criterion in summary['criteria']:
             print(f'{criterion["verdict"].upper():7} {criterion["name"]}: '
                   f'{criterion.get("reason", "")}')
         print(f'{"PASSED" if summary["passed"] else "FAILED"}: {scenario.path} ({scenario.mode}'
-              f', {summary["frames"].get("images_read", summary["frames"].get("in_bag"))} '
-              f'frames); wrote {out}/summary.json, results.jsonl, junit.xml')
+              f', {summary["frames"]["images_read"]} frames, integrity {summary["integrity"]})'
+              f'; wrote {out}/summary.json, results.jsonl, junit.xml')
         return 0 if summary['passed'] else 1
 
     return run_command('check_bag', run)

@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from sgcp_core.cli import ArgumentParser
+from sgcp_core.cli.arg_types import in_range, non_negative_int, positive_int
 from sgcp_core.errors import CommandError
 from sgcp_core.files import IMAGE_SUFFIXES, video_frames, video_info
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagWriter, make_header
-from sgcp_ros.bag.common import new_output, run_command
+from sgcp_ros.bag.common import new_output, run_command, topic_name
 from sgcp_ros.images import COMPRESSED_FORMATS, array_to_image, rgb_to_compressed
 
 __all__ = ['Frame', 'write_frames_bag', 'folder_frames', 'dataset_frames', 'main']
@@ -83,8 +84,10 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
                      rate_hz: float = 10.0, frame_id: str = 'camera',
                      image_topic: str = topics.BAG_IMAGE, label_topic: str = topics.BAG_LABELS,
                      image_format: str = 'rgb8', start_ns: int | None = None,
-                     max_frames: int = 0, stride: int = 1, source: str = '') -> dict:
-    """Write ``frames`` into a new bag at ``path`` (atomically; see BagWriter).
+                     max_frames: int = 0, stride: int = 1, source: str = '',
+                     replace: bool = False) -> dict:
+    """Write ``frames`` into a new bag at ``path`` (atomically; see BagWriter; ``replace``
+    an existing one).
 
     Frame i (after ``stride``) is stamped ``start_ns + i / rate_hz``; its label, if any,
     carries the identical header on ``label_topic``.
@@ -99,7 +102,7 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
     image_class = WRITE_TYPES.types[topics.IMAGE_TYPE]
     compressed_class = WRITE_TYPES.types[topics.COMPRESSED_IMAGE_TYPE]
     result = {'frames': 0, 'labels': 0, 'first_stamp_ns': start_ns}
-    with BagWriter(path, storage) as writer:
+    with BagWriter(path, storage, replace) as writer:
         writer.add_topic(image_topic, topics.COMPRESSED_IMAGE_TYPE
                          if image_format in COMPRESSED_FORMATS else topics.IMAGE_TYPE)
         writer.set_custom_data('sgcp_ros.source', source or 'sgcp_ros make_bag')
@@ -144,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                '  make_bag drive --images frames/ --labels labels/ --storage sqlite3\n'
                '  make_bag bikes --video bikes.mp4 --image-format jpeg',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('output', type=Path, help='bag folder to create (must not exist)')
+    parser.add_argument('output', type=Path, help='bag folder to create')
+    parser.add_argument('--force', action='store_true', help='replace an existing output')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--images', type=Path, help='folder of image files')
     source.add_argument('--dataset', choices=('camvid', 'cityscapes'),
@@ -155,18 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--split', default='val', help='dataset split (default: %(default)s)')
     parser.add_argument('--storage', default='mcap', choices=STORAGE_CHOICES,
                         help='rosbag2 storage plugin (default: %(default)s)')
-    parser.add_argument('--rate', type=float, default=0.0,
+    parser.add_argument('--rate', type=in_range(float, 1e-3, 1e6),
                         help='frames per second of the stamps (default: the video\'s rate, '
                              'else 10)')
     parser.add_argument('--frame-id', default='camera', help='header.frame_id')
-    parser.add_argument('--image-topic', default=topics.BAG_IMAGE)
-    parser.add_argument('--label-topic', default=topics.BAG_LABELS)
+    parser.add_argument('--image-topic', type=topic_name, default=topics.BAG_IMAGE)
+    parser.add_argument('--label-topic', type=topic_name, default=topics.BAG_LABELS)
     parser.add_argument('--image-format', default='rgb8', choices=IMAGE_FORMATS,
                         help='rgb8/bgr8: sensor_msgs/Image; jpeg/png: CompressedImage')
-    parser.add_argument('--start-time', type=float,
+    # A header stamp's seconds are an int32; log times are unsigned.
+    parser.add_argument('--start-time', type=in_range(float, 0, 2**31 - 3600),
                         help='stamp of the first frame, seconds since the epoch (default: now)')
-    parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
-    parser.add_argument('--stride', type=int, default=1, help='keep every Nth source frame')
+    parser.add_argument('--max-frames', type=non_negative_int, default=0,
+                        help='stop after N frames')
+    parser.add_argument('--stride', type=positive_int, default=1,
+                        help='keep every Nth source frame')
     return parser
 
 
@@ -174,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def run() -> int:
-        new_output(args.output, 'output')
+        new_output(args.output, 'output', args.force)
         if args.labels is not None and args.images is None:
             raise CommandError('--labels goes with --images')
         rate = args.rate
@@ -198,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             image_topic=args.image_topic, label_topic=args.label_topic,
             image_format=args.image_format,
             start_ns=None if args.start_time is None else round(args.start_time * 1e9),
-            max_frames=args.max_frames, stride=args.stride, source=source)
+            max_frames=args.max_frames, stride=args.stride, source=source, replace=args.force)
         size_mb = sum(f.stat().st_size for f in args.output.iterdir()) / 1e6
         height, width = result['size']
         first, last = result['first_stamp_ns'] / 1e9, result['last_stamp_ns'] / 1e9

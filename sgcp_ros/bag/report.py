@@ -1,12 +1,7 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Latency statistics, printed tables and the plots of the bag tools (the latency
-histogram is ``sgcp_core.timing.plot_latency_histogram``, JSON reports
-``sgcp_core.files.write_json``).
-
-Every file is written atomically (temporary file, then rename), so a report or plot seen on
-disk is always complete.
-"""
+"""The bag tools' reports: latency statistics, the printed tables, and report.json with
+its plots (IoU, latency histogram, contact sheet), each file written atomically."""
 
 from __future__ import annotations
 
@@ -17,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sgcp_core.files import atomic_write, write_png
-from sgcp_core.timing import latency_stats
+from sgcp_core.files import atomic_write, write_json, write_png
+from sgcp_core.timing import latency_stats, plot_latency_histogram
 
-__all__ = ['LatencyLog', 'format_latency_table', 'format_counts', 'plot_iou', 'contact_sheet']
+__all__ = ['LatencyLog', 'format_latency_table', 'format_counts', 'print_report', 'write_outputs',
+           'plot_iou', 'contact_sheet']
 
 
 class LatencyLog:
@@ -58,6 +54,36 @@ def format_counts(counts: Mapping[str, object], title: str = 'frames') -> str:
             value = ', '.join(f'{k}: {v}' for k, v in value.items()) or 'none'
         lines.append(f'  {key:<{width}}  {value}')
     return '\n'.join(lines)
+
+
+def print_report(report: Mapping, **more) -> None:
+    """What evaluate_bag and replay_bag print: the IoU table (or why there is none), the
+    latency table, the frame counts (and ``more``) and the bag's integrity."""
+    from sgcp_core.metrics import format_iou_table
+    print(format_iou_table(report['metrics']) if report['metrics'] is not None
+          else f'no mIoU: {report["metrics_note"]}')
+    print(format_latency_table(report['latency_ms']))
+    print(format_counts({**report['frames'], **more}))
+    print(f'integrity: {report["integrity"]}')
+
+
+def write_outputs(out: Path, report: Mapping, title: str, latency_samples: Mapping,
+                  tiles: Sequence = (), palette=None) -> list[Path]:
+    """report.json, iou.png, latency.png and contact_sheet.png (where there is something
+    to draw) in ``out``; the paths written."""
+    written = [write_json(out / 'report.json', report)]
+    if report['metrics'] is not None:
+        scored = report['frames']['evaluated_with_ground_truth']
+        written.append(plot_iou(report['metrics'], out / 'iou.png', f'{title}: {scored} frames',
+                                palette))
+    if latency_samples:
+        stages = ('decode', 'preprocess', 'inference', 'postprocess', 'frame_total')
+        written.append(plot_latency_histogram(
+            {stage: latency_samples[stage] for stage in stages if stage in latency_samples},
+            out / 'latency.png', f'{title}: per-frame latency'))
+    if tiles:
+        written.append(contact_sheet(tiles, out / 'contact_sheet.png'))
+    return written
 
 
 def plot_iou(summary: Mapping, path: str | Path, title: str,
