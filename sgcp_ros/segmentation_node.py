@@ -151,6 +151,7 @@ class SegmentationWork:
                                      input_height=height, input_width=width)
         self._publish_class_info(str(segmenter.model_path))
         self._facts = {'backend': segmenter.backend_name, 'device': segmenter.device,
+                       'backend choice': segmenter.backend_reason,
                        'model': str(segmenter.model_path), 'input size': f'{height}x{width}'}
         cameras = self._config.cameras
         if cameras:
@@ -199,6 +200,7 @@ class SegmentationWork:
         segmenter = self._segmenter
         info = dict(segmenter.classes.to_dict(), unknown_label=UNKNOWN_LABEL, model=model_path,
                     backend=segmenter.backend_name, device=segmenter.device,
+                    backend_choice=segmenter.backend_reason,
                     input_size=list(segmenter.input_size),
                     min_confidence=segmenter.config.min_confidence)
         if segmenter.class_groups is not None:
