@@ -237,6 +237,8 @@ def read_onnx_meta(path: str | Path) -> ModelMeta:
         raise FileNotFoundError(f'model file not found: {path}')
     try:
         graph = onnx.load(str(path), load_external_data=False)
+    except OSError:   # permission denied and the like: the file may be fine, say what failed
+        raise
     except Exception as error:  # protobuf's DecodeError and friends: "not an ONNX file"
         raise ModelFileError(f'{path} is not a readable ONNX model '
                              f'({type(error).__name__})') from error

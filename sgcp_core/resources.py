@@ -122,18 +122,29 @@ def resolve_model_path(model: str | Path = '') -> Path:
 
     Raises:
         FileNotFoundError: ``model file not found: <path>``.
+        IsADirectoryError: ``model`` is a folder.
+        PermissionError: the file is there but this user may not read it (said so here,
+            before a loader mistakes the failed read for a damaged file).
     """
     if not str(model):
-        return default_model_path()
+        return _readable(default_model_path())
     path = Path(model).expanduser()
     if path.is_file():
-        return path
+        return _readable(path)
     if path.is_dir():
         raise IsADirectoryError(f'model path {path} is a folder; pass a .pt or .onnx file')
     resolved = _dealias(path)
     if resolved is None:
         raise FileNotFoundError(f'model file not found: {path}')
-    return resolved
+    return _readable(resolved)
+
+
+def _readable(path: Path) -> Path:
+    try:
+        with open(path, 'rb'):
+            return path
+    except PermissionError:
+        raise PermissionError(f'model file {path} cannot be read: permission denied') from None
 
 
 def sibling_onnx(checkpoint: Path) -> Path | None:

@@ -82,8 +82,10 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
 _NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(NodeConfig))
 _CONFIG_PARAMETERS = (frozenset(ENGINE_PARAMETERS) | frozenset(NODE_PARAMETERS)
                       | ROBOT_OUTPUT_PARAMETERS)
-# Errors that mean "this configuration or model cannot work": reported in one line.
-STARTUP_ERRORS = (FileNotFoundError, ValueError, EngineError, ParameterException)
+# Errors that mean "this configuration or model cannot work": reported in one line, also
+# through a managed node's configure (OSError: a model path that is a folder, a file this
+# user may not read).
+STARTUP_ERRORS = (OSError, ValueError, EngineError, ParameterException)
 
 
 class SegmentationWork:

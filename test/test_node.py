@@ -312,8 +312,11 @@ def test_parameters_change_live_and_bad_values_are_refused(client, frame):
 def test_missing_and_corrupt_models_fail_fast_with_a_clear_message(tmp_path):
     corrupt = tmp_path / 'corrupt.pt'
     corrupt.write_bytes(b'definitely not a torch checkpoint' * 100)
+    folder = tmp_path / 'folder.pt'
+    folder.mkdir()
     cases = {'missing': (tmp_path / 'nowhere' / 'model.pt', 'model file not found'),
-             'corrupt': (corrupt, 'not a readable checkpoint')}
+             'corrupt': (corrupt, 'not a readable checkpoint'),
+             'folder': (folder, 'is a folder; pass a .pt or .onnx file')}
     processes = {name: start_node(tmp_path / f'{name}.log', '-p', f'model_path:={path}')
                  for name, (path, _) in cases.items()}
     for name, process in processes.items():

@@ -210,3 +210,30 @@ def test_latency_from_stamps_the_clock_has_not_reached_is_never_a_number():
     for key in LATENCY_KEYS:
         assert keys[key].startswith('stamps ahead of the node clock'), key
     assert level == DiagnosticStatus.OK
+
+
+def test_a_failed_configure_says_why(tmp_path, capfd):
+    """The managed node's configure fails with the reason in one line (a model path that is
+    a folder), stays unconfigured, and a later configure with a good path could follow."""
+    import rclpy
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from sgcp_ros.segmentation_node import SegmentationLifecycleNode
+    folder = tmp_path / 'folder.pt'
+    folder.mkdir()
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = SegmentationLifecycleNode(
+            context=context, start_parameter_services=False,
+            parameter_overrides=[Parameter('model_path', value=str(folder))])
+        try:
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    output = capfd.readouterr().err
+    assert f'configure failed: model path {folder} is a folder' in output, output
+    assert 'Traceback' not in output and 'releasing everything' not in output, output

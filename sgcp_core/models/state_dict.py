@@ -40,6 +40,7 @@ def load_torch_file(path: str | Path) -> Any:
 
     Raises:
         FileNotFoundError: naming ``path``.
+        OSError: the file cannot be opened (permission denied): not called damaged.
         ModelFileError: one line saying why the file is not a readable torch file.
     """
     path = Path(path)
@@ -47,6 +48,8 @@ def load_torch_file(path: str | Path) -> Any:
         raise FileNotFoundError(f'model file not found: {path}')
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
+    except OSError:   # permission denied and the like: the file may be fine, say what failed
+        raise
     except Exception as error:  # pickle, zip, EOF and torch errors all mean "unreadable"
         raise ModelFileError(f'{path} is not a readable checkpoint: '
                              f'{_why_unreadable(path, error)}') from error
