@@ -227,7 +227,8 @@ class Segmenter:
 
     Built once: loads the model, picks backend and device, allocates buffers and runs
     ``config.warmup_runs`` frames. ``segment`` is then safe to call from any thread (calls
-    are serialised).
+    are serialised). ``backend_reason`` says in words which backend runs and why (for
+    'auto' on the CPU: the start-up probe's timings of ONNX Runtime and OpenVINO).
 
     Args:
         config: model path ('' = shipped model), backend, device, input size, label mode,
@@ -284,7 +285,7 @@ class Segmenter:
             if self.backend.name != 'onnx':
                 self.backend_reason = ('PyTorch (the ONNX export beside the checkpoint is '
                                        'not current)')
-            elif self.backend.device == 'cpu':
+            elif device == 'cpu':
                 from sgcp_core.engine.auto_select import fastest_cpu_backend
                 self.backend, self.backend_reason = fastest_cpu_backend(
                     self.backend, path if kind == 'onnx' else sibling_onnx(path),
