@@ -8,8 +8,8 @@ is computed only while someone subscribes, and nothing here can hold up the labe
 missing camera_info or depth image only means these outputs are not published.
 
 Topics (relative; the node's namespace and remapping place them):
-    in:  <image's namespace>/camera_info (sensor_msgs/CameraInfo): image_transport's
-         sibling of the image topic, so ``-r image:=/cam/image_raw`` reads
+    in:  camera_info (sensor_msgs/CameraInfo): image_transport's sibling of the image
+         topic unless camera_info itself is remapped, so ``-r image:=/cam/image_raw`` reads
          /cam/camera_info; depth (sensor_msgs/Image 16UC1 mm or 32FC1 m, registered to the
          camera, any resolution).
     out: ~/camera_info (the camera's, with the label header, scaled to the label size),
@@ -353,7 +353,7 @@ class RobotOutputs:
         segmenter: its classes (output classes) and min_confidence describe the labels.
         outputs: output size choice.
         cloud: the point cloud's configuration.
-        image_topic: the resolved image topic (camera_info is its sibling).
+        image_topic: the resolved image topic (camera_info is its sibling unless remapped).
         input_qos: the QoS of the image subscription, used for camera_info and depth too.
         log_problem: ``(key, text)`` throttled error logging of the node.
         camera: the node's camera these outputs belong to ('' = its only one): a named
@@ -376,7 +376,11 @@ class RobotOutputs:
         self._label_info_frame: str | None = None
 
         prefix = f'{camera}/' if camera else ''
-        self.camera_info_topic = camera_info_topic(image_topic)
+        remapped = node.resolve_topic_name(f'{prefix}camera_info')
+        self.camera_info_topic = (
+            remapped if remapped != node.resolve_topic_name(f'{prefix}camera_info',
+                                                            only_expand=True)
+            else camera_info_topic(image_topic))
         self._info_pub = node.create_publisher(CameraInfo, f'~/{prefix}camera_info', OUTPUT_QOS)
         self._confidence_pub = node.create_publisher(Image, f'~/{prefix}confidence', OUTPUT_QOS)
         self._points_pub = node.create_publisher(PointCloud2, f'~/{prefix}points', OUTPUT_QOS)

@@ -66,8 +66,8 @@ from sgcp_ros.images import ImageConversionError, image_to_rgb
 from sgcp_ros.latest_frame import LatestFrames
 from sgcp_ros.log_throttle import KeyedThrottle
 from sgcp_ros.parameters import (EFFECTIVE_PARAMETERS, ENGINE_PARAMETERS, LIVE_PARAMETERS,
-                                 NODE_PARAMETERS, NodeConfig, check_choice, check_node_config,
-                                 declare_config, read_config)
+                                 NODE_PARAMETERS, NodeConfig, check_camera_remaps, check_choice,
+                                 check_node_config, declare_config, read_config)
 from sgcp_ros.robot_outputs import (PARAMETER_NAMES as ROBOT_OUTPUT_PARAMETERS,
                                     declare_outputs_config, read_outputs_config)
 from sgcp_ros.ros_logging import library_logs_to
@@ -114,7 +114,8 @@ class SegmentationWork:
         self._facts = {}
         declare_config(self, EngineConfig, ENGINE_PARAMETERS)
         self._config: NodeConfig = declare_config(self, NodeConfig, NODE_PARAMETERS)
-        problem = check_node_config(self._config)
+        problem = (check_node_config(self._config)
+                   or check_camera_remaps(self, self._config.cameras))
         if problem:
             raise ConfigError(problem)
         declare_outputs_config(self)

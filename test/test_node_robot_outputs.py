@@ -534,6 +534,49 @@ def test_the_readme_launch_example_starts_the_node_with_its_remaps_and_groups(
     run.assert_clean_exit(return_code)
 
 
+def test_ros2_launch_with_depth_camera_info_and_groups_publishes_the_class_clouds(
+        user_env, frame, tmp_path):  # noqa: F811 - the fixture imported above
+    """`ros2 launch sgcp_ros segment.launch.py` with the robot stack's params file, the
+    camera's topics and the groups file: the per-class clouds come from the launched node."""
+    share = Path(user_env['AMENT_PREFIX_PATH'].split(':')[0]) / 'share' / 'sgcp_ros' / 'config'
+    namespace, topics = '/sgcp_e_launch', '/cam_e_launch'
+    run = Launched(user_env, tmp_path / 'launch.log', f'namespace:={namespace.strip("/")}',
+                   f'params_file:={share / "robot_stack.yaml"}',
+                   f'class_groups_file:={share / "camvid_traversable_groups.yaml"}',
+                   f'image:={topics}/color/image_raw', f'depth:={topics}/depth/image_raw',
+                   f'camera_info:={topics}/info', 'large_images:=true')
+    ros = PrivateRosNode('sgcp_robot_outputs_launch_test')
+    inbox = {name: [] for name in ('obstacle', 'traversable')}
+    try:
+        publishers = [ros.node.create_publisher(msg_type, f'{topics}/{name}', 1) for
+                      msg_type, name in ((CameraInfo, 'info'), (Image, 'depth/image_raw'),
+                                         (Image, 'color/image_raw'))]
+        for name, received in inbox.items():
+            ros.node.create_subscription(PointCloud2,
+                                         f'{namespace}/sgcp_segmentation/points/{name}',
+                                         received.append, 10)
+        run.wait_for('clouds per class')
+        stamp = stamp_of(800.0)
+        messages = (camera_info(stamp), depth_image(np.round(plane_depth() * 1000).astype(
+            np.uint16), '16UC1', stamp), rgb_image(frame, stamp))
+        last = [0.0]
+
+        def answered():
+            if time.monotonic() - last[0] > 1.0:   # best-effort input: send again
+                for publisher, message in zip(publishers, messages):
+                    publisher.publish(message)
+                last[0] = time.monotonic()
+            return all(inbox.values())
+        assert ros.spin_until(answered, STARTUP_TIMEOUT_S), run.text()[-4000:]
+    finally:
+        ros.close()
+        return_code = run.stop()
+    run.assert_clean_exit(return_code)
+    for label, name in enumerate(('traversable', 'obstacle')):
+        points = cloud_points(inbox[name][0])[0]
+        assert len(points) > 0 and (points['label'] == label).all(), name
+
+
 def test_replay_scores_a_grouped_node_in_its_output_classes(
         tiny_checkpoint, camvid_root, tmp_path):
     """replay_bag against a node running class groups: the bag's ground truth (model
