@@ -372,8 +372,10 @@ class TrainState:
         missing = [key for key in ('optimizer', 'scheduler', 'scaler', 'step', 'best_miou',
                                    'history') if key not in data]
         if missing:
-            raise ModelFileError(f'{source} holds no training state ({", ".join(missing)} '
-                                 "missing): resume from the last.pt in a run's out_dir")
+            raise ModelFileError(f'{source} is a model file, not a training checkpoint (no '
+                                 f'{", ".join(missing)}): resume from the last.pt in a '
+                                 "run's out_dir; to start from its weights use --set "
+                                 f'train.init_from={source}')
         # Files from before train_state kept only the shipped weights.
         saved = data.get('train_state') or {'model': data['model']}
         load_state_dict_strict(self.model, saved['model'], source=source)

@@ -147,7 +147,8 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(small_camvid, tmp_path)
 def test_resume_from_a_model_file_names_what_is_missing(small_camvid, tiny_checkpoint,
                                                         tmp_path):
     from sgcp_core.errors import ModelFileError
-    with pytest.raises(ModelFileError, match='holds no training state.*last.pt'):
+    with pytest.raises(ModelFileError, match='is a model file, not a training checkpoint.*'
+                       'last.pt.*--set train.init_from='):
         train(_config(small_camvid, tmp_path), resume=tiny_checkpoint, progress=False)
 
 
