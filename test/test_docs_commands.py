@@ -17,7 +17,8 @@ parsed the way its program parses it, without running it:
   declares;
 - ``make TARGET`` must name a Makefile target, ``python -m pytest PATH`` an existing test file.
 
-docs/node.md's parameter table must list every parameter the node declares.
+docs/node.md's parameter table must list every parameter the node declares, and every
+relative link of the documents must name a file that exists and a heading it has.
 """
 
 from __future__ import annotations
@@ -381,3 +382,26 @@ def test_node_reference_lists_every_parameter(node_parameters):
     listed = set(re.findall(r'^\| `([a-z0-9_.]+)` \|', text, re.MULTILINE))
     assert node_parameters - listed == set(), 'parameters missing from docs/node.md'
     assert listed - node_parameters == set(), 'docs/node.md lists parameters the node lacks'
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a markdown file."""
+    text = re.sub(r'```.*?```', '', path.read_text(encoding='utf-8'), flags=re.DOTALL)
+    return {re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+            for heading in re.findall(r'^#+ (.+)$', text, re.MULTILINE)}
+
+
+def test_relative_links_resolve():
+    broken = []
+    for path in DOCUMENTS:
+        text = re.sub(r'```.*?```', '', path.read_text(encoding='utf-8'), flags=re.DOTALL)
+        for target in re.findall(r'\]\(([^)\s]+)\)', text):
+            if re.match(r'[a-z]+:', target):
+                continue                        # https:, mailto:
+            file, _, anchor = target.partition('#')
+            linked = (path.parent / file).resolve() if file else path
+            if not linked.exists():
+                broken.append(f'{path.name}: {target} (no such file)')
+            elif anchor and linked.suffix == '.md' and anchor not in _anchors(linked):
+                broken.append(f'{path.name}: {target} (no such heading)')
+    assert not broken, broken
