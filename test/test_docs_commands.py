@@ -405,3 +405,12 @@ def test_relative_links_resolve():
             elif anchor and linked.suffix == '.md' and anchor not in _anchors(linked):
                 broken.append(f'{path.name}: {target} (no such heading)')
     assert not broken, broken
+
+
+def test_documents_are_references_not_lab_notes():
+    """Figures belong to the command that measures them, not to a machine or a session."""
+    notes = [f'{path.name}:{number}: {line.strip()}' for path in DOCUMENTS
+             for number, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1)
+             if re.search(r'\b(this|the development|an earlier) (machine|session)\b', line,
+                          re.IGNORECASE)]
+    assert not notes, notes
