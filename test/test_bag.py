@@ -362,3 +362,77 @@ def test_bare_storage_file_and_folder_without_metadata_are_read(camvid_bags, sto
             assert reader.message_counts == {DEFAULT_IMAGE_TOPIC: FRAMES,
                                              DEFAULT_LABEL_TOPIC: FRAMES}
             assert len(list(reader.messages([DEFAULT_IMAGE_TOPIC]))) == FRAMES
+
+
+@pytest.mark.parametrize('command, option', [
+    ('make_bag', ['--start-time', '-1']), ('make_bag', ['--start-time', '1e30']),
+    ('make_bag', ['--rate', '0']), ('make_bag', ['--stride', '0']),
+    ('make_bag', ['--image-topic', 'bad topic!']), ('make_bag', ['--label-topic', '/9lives']),
+    ('evaluate_bag', ['--contact-frames', '-2']), ('evaluate_bag', ['--image-topic', 'a b']),
+])
+def test_bad_values_exit_2_naming_the_flag(command, option, tmp_path, capsys):
+    """Checked when parsed, before anything is read or written: one line, exit 2."""
+    argv = ([str(tmp_path / 'out'), '--images', str(tmp_path)] if command == 'make_bag'
+            else [str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_info:
+        (make_bag_main if command == 'make_bag' else evaluate_main)([*argv, *option])
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(error.splitlines()) == 1, error
+    assert option[0] in error and 'Traceback' not in error
+    assert not (tmp_path / 'out').exists()
+
+
+def test_integrity_is_verified_only_where_every_chunk_has_a_crc(camvid_bags, tmp_path,
+                                                                segmenter):
+    """make_bag's MCAP: verified. sqlite3 and an MCAP from rosbags' own writer (chunk CRC
+    0) cannot be checked: one printed line says so, and the report records it."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    rosbags_mcap = tmp_path / 'rosbags_mcap'
+    with BagReader(camvid_bags['mcap']) as reader, Writer(
+            rosbags_mcap, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connections = {topic: writer.add_connection(topic, msgtype, typestore=reader.typestore)
+                       for topic, msgtype in reader.topics.items()}
+        for message in reader.messages():
+            writer.write(connections[message.topic], message.log_time_ns, message.data)
+    expected = {camvid_bags['mcap']: 'verified', camvid_bags['sqlite3']: 'unverified (no CRCs)',
+                rosbags_mcap: 'unverified (no CRCs)'}
+    for bag, integrity in expected.items():
+        said = []
+        report = evaluate_bag(bag, lambda: segmenter, EvaluationOptions(say=said.append)).report
+        assert report['integrity'] == integrity
+        assert report['frames']['evaluated_with_ground_truth'] == FRAMES
+        notes = [line for line in said if line.startswith('integrity:')]
+        assert len(notes) == (integrity != 'verified'), said
+        if notes:
+            assert 'has no CRCs' in notes[0] and str(bag) in notes[0]
+
+
+def test_a_damaged_db3_message_is_counted_and_never_scored(camvid_bags, segmenter, tmp_path):
+    """sqlite keeps no checksums: 400 bytes overwritten at the start of one stored frame
+    (inside the part of the record its leaf page holds, short of the overflow pointer)
+    pass sqlite's check; the frame fails to deserialize and is counted as skipped, never
+    scored, and the bag's integrity is reported as unverified."""
+    import shutil
+    import sqlite3
+    bag = tmp_path / 'damaged'
+    shutil.copytree(camvid_bags['sqlite3'], bag)
+    storage = next(bag.glob('*.db3'))
+    with sqlite3.connect(storage) as db:
+        page = db.execute('PRAGMA page_size').fetchone()[0]
+        third_frame = db.execute('SELECT data FROM messages WHERE topic_id = (SELECT id FROM '
+                                 "topics WHERE name = ?) ORDER BY timestamp LIMIT 1 OFFSET 2",
+                                 (DEFAULT_IMAGE_TOPIC,)).fetchone()[0]
+    data = bytearray(storage.read_bytes())
+    start = data.find(third_frame[:64]) + 4       # past the CDR encapsulation
+    assert start > 4 and start // page == (start + 400) // page
+    data[start:start + 400] = b'\xff' * 400
+    storage.write_bytes(data)
+    said = []
+    report = evaluate_bag(bag, lambda: segmenter, EvaluationOptions(say=said.append)).report
+    frames = report['frames']
+    assert report['integrity'] == 'unverified (no CRCs)'
+    assert frames['skipped_by_reason'] == {'undecodable record': 1}
+    assert frames['evaluated_with_ground_truth'] == FRAMES - 1
+    assert [e['status'] for e in report['frame_log']] == ['processed'] * 2 + ['skipped'] + [
+        'processed'] * (FRAMES - 3)
+    assert any(line.startswith('frame 2: skipped (undecodable record)') for line in said)

@@ -86,7 +86,7 @@ def test_lockstep_replay_every_label_matches_a_bag_frame_and_scores_like_offline
     assert _stamps(record, f'{NAMESPACE}/image') == bag_stamps
     frames = report['frames']
     assert (frames['published'], frames['answered'], frames['dropped']) == (FRAMES, FRAMES, 0)
-    assert frames['unexpected_stamps'] == 0
+    assert frames['unexpected_stamps'] == 0 and report['integrity'] == 'verified'
     latency = report['latency_ms']['end_to_end']
     assert latency['count'] == FRAMES and 0 < latency['p50'] <= latency['max']
     assert report['throughput_hz'] > 0

@@ -63,6 +63,7 @@ def test_shipped_scenario_offline_passes_and_a_failing_criterion_exits_1(camvid_
         capsys.readouterr())
     summary, lines, junit = _outputs(camvid_folder / 'pass')
     assert summary['passed'] and summary['mode'] == 'offline'
+    assert summary['integrity'] == summary['bag']['integrity'] == 'verified'
     assert len(summary['bag']['sha256']) == 64 and summary['engine']['backend']
     verdicts = {c['name']: c['verdict'] for c in summary['criteria']}
     assert verdicts == {'min_miou': 'pass', 'min_class_iou.Road': 'pass',
@@ -120,6 +121,19 @@ def test_scenarios_that_cannot_run_exit_2_naming_key_and_file(camvid_folder, cha
     assert len(error.strip().splitlines()) == 1 and message in error, error
     if 'unknown key' in message or 'key' in message.split()[0]:
         assert str(path) in error
+
+
+def test_a_bag_without_crcs_is_checked_and_said_to_be_unverified(camvid_root, tmp_path,
+                                                                 capsys):
+    assert make_bag_main([str(tmp_path / 'camvid_val'), '--dataset', 'camvid', '--data-root',
+                          str(camvid_root), '--max-frames', '2', '--storage', 'sqlite3']) == 0
+    path = _scenario(tmp_path, 'sqlite', criteria={'min_miou': 1.0})
+    assert check_bag_main([str(path), '--out', str(tmp_path / 'out')]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.count('has no CRCs, so damage inside a message cannot be detected') == 1
+    assert 'integrity unverified (no CRCs)' in printed.out
+    summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    assert summary['integrity'] == 'unverified (no CRCs)'
 
 
 def test_damaged_bag_exits_2(camvid_folder, tmp_path, capsys):
