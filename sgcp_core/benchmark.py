@@ -334,9 +334,10 @@ def time_semantic_cloud(depth_size: tuple[int, int], label_size: tuple[int, int]
     A tilted plane 1-5 m away in 16UC1 millimetres with a few holes, labels of
     ``label_size`` (and a frame and confidence map of that size when the cloud has those
     fields): what the node does per frame once depth and labels are paired, before packing
-    the PointCloud2.
+    the PointCloud2. With ``config.per_class`` the points are also split into one array per
+    class (all 11), as the node does for ``~/points/<class>`` subscribers.
     """
-    from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder
+    from sgcp_core.semantic_cloud import PinholeIntrinsics, SemanticCloudBuilder, split_by_class
     height, width = depth_size
     camera = PinholeIntrinsics(0.8 * width, 0.8 * width, (width - 1) / 2, (height - 1) / 2,
                                (height, width))
@@ -351,7 +352,9 @@ def time_semantic_cloud(depth_size: tuple[int, int], label_size: tuple[int, int]
     samples = []
     for index in range(warmup + runs):
         start = time.perf_counter()
-        builder.build(depth, camera, labels, rgb, confidence)
+        points = builder.build(depth, camera, labels, rgb, confidence)
+        if config.per_class:
+            split_by_class(points, range(11))
         if index >= warmup:
             samples.append(1e3 * (time.perf_counter() - start))
     return statistics.median(samples)

@@ -14,8 +14,8 @@ later pixel, where OpenCV's fixed point sometimes picks the earlier).
 The points are packed (no padding between fields), each field named and typed as PCL's
 point types name them, so ``pcl::fromROSMsg``, which matches fields by name and type, reads
 them as ``pcl::PointXYZL`` (x y z float32, label uint32) or, with rgb, ``pcl::PointXYZRGBL``;
-``label_type: uint8`` is for consumers that want one byte per label instead. ``class_points``
-splits one back-projection into the points of one class (a cloud per class).
+``label_type: uint8`` is for consumers that want one byte per label instead. ``split_by_class``
+splits one back-projection into the points of each class (a cloud per class).
 
 Intrinsics follow ROS's convention for a resized image (image_proc's resize): fx, cx and
 the first row of P scale with the width ratio, fy, cy and the second row with the height
@@ -28,7 +28,7 @@ numpy passes over the decimated depth image.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +37,7 @@ from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig
 
 __all__ = ['PinholeIntrinsics', 'scale_intrinsics', 'point_dtype', 'sample_index',
-           'SemanticCloudBuilder', 'check_cloud_config', 'pack_rgb', 'class_points',
+           'SemanticCloudBuilder', 'check_cloud_config', 'pack_rgb', 'split_by_class',
            'LABEL_TYPES', 'RGB_SOURCES']
 
 MILLIMETRE = 0.001
@@ -148,16 +148,27 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     return packed.view(np.float32)
 
 
-def class_points(points: np.ndarray, label: int) -> np.ndarray:
-    """The points of ``points`` (a ``build`` result) labelled ``label``: (N,) valid points
-    stay (M,) valid points; an (H, W) organised grid stays a grid, NaN at every other point."""
+def split_by_class(points: np.ndarray, labels: Iterable[int]) -> dict[int, np.ndarray]:
+    """The points of ``points`` (a ``build`` result) with each of ``labels``, by label.
+
+    (N,) valid points give (M,) arrays in their row-major order, from one stable sort by
+    label whatever the number of labels (views into one copy); an (H, W) organised grid
+    gives a grid per label, NaN at every other class's point.
+    """
+    labels = list(labels)
     if points.ndim == 1:
-        return points[points['label'] == label]
-    selected = points.copy()
-    other = selected['label'] != label
-    for axis in ('x', 'y', 'z'):
-        selected[axis][other] = np.nan
-    return selected
+        point_labels = points['label'].astype(np.uint8)   # labels are 0..255 in any layout
+        ordered = points.take(np.argsort(point_labels, kind='stable'))
+        ends = np.cumsum(np.bincount(point_labels, minlength=256))
+        return {label: ordered[ends[label - 1] if label else 0:ends[label]]
+                for label in labels}
+    split = {}
+    for label in labels:
+        selected = split[label] = points.copy()
+        other = selected['label'] != label
+        for axis in ('x', 'y', 'z'):
+            selected[axis][other] = np.nan
+    return split
 
 
 @functools.lru_cache(maxsize=8)

@@ -50,8 +50,8 @@ from std_msgs.msg import Header
 from sgcp_core.classes import UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig, ConfigError
 from sgcp_core.semantic_cloud import (LABEL_TYPES, RGB_SOURCES, PinholeIntrinsics,
-                                      SemanticCloudBuilder, check_cloud_config, class_points,
-                                      scale_intrinsics)
+                                      SemanticCloudBuilder, check_cloud_config, scale_intrinsics,
+                                      split_by_class)
 from sgcp_ros.images import ImageConversionError, array_to_image, image_to_depth
 from sgcp_ros.parameters import ParameterSpec, declare_config, read_config
 from sgcp_ros.stamp_matching import MATCHED, StampMatcher
@@ -502,9 +502,10 @@ class RobotOutputs:
             header = Header(stamp=frame.header.stamp, frame_id=depth_msg.header.frame_id)
         if self._points_pub.get_subscription_count() > 0:
             self._points_pub.publish(cloud_message(header, points))
-        for label, publisher in self._class_pubs.items():
-            if publisher.get_subscription_count() > 0:
-                publisher.publish(cloud_message(header, class_points(points, label)))
+        wanted = {label: publisher for label, publisher in self._class_pubs.items()
+                  if publisher.get_subscription_count() > 0}
+        for label, class_cloud in split_by_class(points, wanted).items():
+            wanted[label].publish(cloud_message(header, class_cloud))
         self._stats.record_cloud(1e3 * (time.perf_counter() - start),
                                  int(np.count_nonzero(np.isfinite(points['z']))))
 

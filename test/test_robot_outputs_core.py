@@ -16,8 +16,9 @@ from sgcp_core.class_groups import ClassGroupsError, load_class_groups, parse_cl
 from sgcp_core.classes import CAMVID, UNKNOWN_LABEL
 from sgcp_core.config import CloudConfig, EngineConfig
 from sgcp_core.engine import pre_post
-from sgcp_core.semantic_cloud import (PinholeIntrinsics, SemanticCloudBuilder, class_points,
-                                      pack_rgb, point_dtype, sample_index, scale_intrinsics)
+from sgcp_core.semantic_cloud import (PinholeIntrinsics, SemanticCloudBuilder, pack_rgb,
+                                      point_dtype, sample_index, scale_intrinsics,
+                                      split_by_class)
 
 REPO = Path(__file__).resolve().parents[1]
 NAVIGATION_GROUPS = REPO / 'config' / 'camvid_navigation_groups.yaml'
@@ -280,21 +281,21 @@ def test_class_rgb_is_the_palette_colour_of_each_points_label():
         SemanticCloudBuilder(CloudConfig(rgb=True, rgb_source='class'))
 
 
-def test_class_points_split_one_cloud_by_label():
+def test_split_by_class_gives_each_class_its_points_of_one_cloud():
     labels = np.zeros((120, 160), np.uint8)
     labels[60:] = 1
+    labels[:, 150:] = 4
     depth = plane_depth(CAMERA).astype(np.float32)
     depth[:, :4] = np.nan
     dense = SemanticCloudBuilder(CloudConfig(decimation=2)).build(depth, CAMERA, labels)
-    parts = [class_points(dense, label) for label in (0, 1, 2)]
-    counts = [(dense['label'] == label).sum() for label in (0, 1, 2)]
-    assert [len(part) for part in parts] == counts and counts[2] == 0
-    assert len(parts[0]) + len(parts[1]) == len(dense) and (parts[1]['label'] == 1).all()
-    by_label = dense[np.argsort(dense['label'], kind='stable')]
-    np.testing.assert_array_equal(np.concatenate(parts[:2]), by_label)
+    split = split_by_class(dense, [4, 0, 2])
+    assert list(split) == [4, 0, 2] and len(split[2]) == 0
+    for label in (0, 4):   # the class's points, in the cloud's (row-major) order
+        np.testing.assert_array_equal(split[label], dense[dense['label'] == label])
+    assert sum(map(len, split.values())) == len(dense) - (dense['label'] == 1).sum()
     grid = SemanticCloudBuilder(CloudConfig(decimation=2, organized=True)).build(
         depth, CAMERA, labels)
-    road = class_points(grid, 1)
+    road = split_by_class(grid, [1])[1]
     assert road.shape == grid.shape
     assert np.isnan(road['z'][grid['label'] != 1]).all()
     np.testing.assert_array_equal(road['z'][grid['label'] == 1], grid['z'][grid['label'] == 1])
@@ -326,6 +327,7 @@ def test_bench_times_confidence_and_the_cloud(tiny_checkpoint, capsys, camvid_ro
     out = capsys.readouterr().out
     assert 'confidence' in out.splitlines()[2]
     assert 'semantic cloud: depth 48x64, decimation 2, labels 90x120' in out
+    assert 'fields x y z label per_class: ' in out   # the split into one cloud per class
 
 
 def test_infer_writes_grouped_labels_and_colours(tiny_checkpoint, camvid_val_frames, tmp_path):

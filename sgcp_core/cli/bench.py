@@ -374,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
         label_size = tuple(args.resolution[0])
         report['cloud'] = []
         for depth_size in args.cloud:
-            for fields in ((), ('rgb', 'confidence')):
+            for fields in ((), ('rgb', 'confidence'), ('per_class',)):
                 cloud = CloudConfig(decimation=args.cloud_decimation,
                                     **dict.fromkeys(fields, True))
                 ms = benchmark.time_semantic_cloud(depth_size, label_size, cloud, args.runs)
