@@ -537,7 +537,11 @@ def main(args: list[str] | None = None, lifecycle: bool = False) -> int:
     ``rclpy.init`` installs rclpy's handlers: either signal shuts the context down, so spin
     ends (ExternalShutdownException), and SIGINT also raises KeyboardInterrupt.
     """
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RuntimeError as error:   # ROS arguments rcl refuses, e.g. a missing --params-file
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
+        return 1
     # Made before the node, so that a signal right after the node is ready never cuts the
     # executor's __init__ short (its __del__ would then print a traceback at exit).
     executor = SingleThreadedExecutor()

@@ -56,6 +56,19 @@ def test_launch_file_is_declarative():
         assert machinery not in text, machinery
 
 
+def test_a_params_file_the_node_cannot_read_stops_it_with_one_line(tmp_path):
+    # What params_file:=MISSING hands the node: rcl refuses it, the node says so and exits 1.
+    pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+    from sgcp_ros.node_process import start_node
+    log = tmp_path / 'node.log'
+    missing = tmp_path / 'missing.yaml'
+    code = start_node(log, '--params-file', str(missing)).wait(timeout=120)
+    text = log.read_text()
+    assert code == 1 and 'Traceback' not in text, text
+    assert f"cannot start: failed to initialize rcl: Couldn't parse params file: " \
+        f"'--params-file {missing}'" in text, text
+
+
 def test_every_console_script_has_a_launcher_for_wheel_installs():
     assert {'segmentation_node', 'video_publisher', 'make_bag', 'evaluate_bag', 'replay_bag',
             'check_bag'} <= set(EXECUTABLES)
