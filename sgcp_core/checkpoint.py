@@ -1,6 +1,7 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""This package's .pt files: weights plus their ``ModelMeta``, written atomically.
+"""This package's .pt files: weights plus their ``ModelMeta``, written atomically; and
+``read_meta``, the metadata of any model file (.pt here, .onnx by ``sgcp_core.metadata``).
 
 A checkpoint is a dict ``{"format", "model", "meta", ...}``: ``model`` is the state dict and
 ``meta`` the model's metadata (``sgcp_core.metadata``), so a file loads by path alone.
@@ -18,11 +19,11 @@ from torch import nn
 
 from sgcp_core.errors import ModelFileError
 from sgcp_core.files import atomic_write
-from sgcp_core.metadata import ModelMeta, meta_from_dict, meta_to_dict
+from sgcp_core.metadata import ModelMeta, meta_from_dict, meta_to_dict, read_onnx_meta
 from sgcp_core.models import build_sgcpnet, load_state_dict_strict, load_torch_file
 
 __all__ = ['CHECKPOINT_FORMAT', 'save_checkpoint', 'read_checkpoint', 'checkpoint_meta',
-           'load_model', 'model_from_checkpoint']
+           'load_model', 'model_from_checkpoint', 'read_meta']
 
 CHECKPOINT_FORMAT = 'sgcp_ros.checkpoint/1'
 
@@ -67,3 +68,11 @@ def model_from_checkpoint(data: dict, source: str) -> tuple[nn.Module, ModelMeta
 def load_model(path: str | Path) -> tuple[nn.Module, ModelMeta]:
     """Build the model a checkpoint describes and load its weights (eval mode, CPU)."""
     return model_from_checkpoint(read_checkpoint(path), str(path))
+
+
+def read_meta(path: str | Path) -> ModelMeta:
+    """The metadata of a ``.pt`` checkpoint or ``.onnx`` graph, by suffix (weights unused)."""
+    path = Path(path)
+    if path.suffix.lower() == '.onnx':
+        return read_onnx_meta(path)
+    return checkpoint_meta(read_checkpoint(path), str(path))

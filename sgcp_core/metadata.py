@@ -13,7 +13,8 @@ precision. Two file formats hold them:
   (``meta_to_onnx_props`` / ``meta_from_onnx_props``); the graph's input and output are
   named ``ONNX_INPUT_NAME`` and ``ONNX_OUTPUT_NAME``.
 
-``read_meta(path)`` reads either. Files written before ``training``, ``precision`` and
+``sgcp_core.checkpoint.read_meta(path)`` reads either (checkpoint.py reads .pt files; this
+module imports nothing that reads weights). Files written before ``training``, ``precision`` and
 ``calibration`` existed load with those fields at their defaults.
 """
 
@@ -32,8 +33,7 @@ from sgcp_core.errors import ModelFileError
 
 __all__ = ['ModelMeta', 'TrainingFacts', 'ONNX_FORMAT', 'ONNX_INPUT_NAME', 'ONNX_OUTPUT_NAME',
            'make_meta', 'meta_to_dict',
-           'meta_from_dict', 'meta_to_onnx_props', 'meta_from_onnx_props', 'read_onnx_meta',
-           'read_meta']
+           'meta_from_dict', 'meta_to_onnx_props', 'meta_from_onnx_props', 'read_onnx_meta']
 
 ONNX_FORMAT = 'sgcp_ros.onnx/1'
 # The graph's one input, (1, 3, H, W) float32 normalised, and one output, the logits.
@@ -243,12 +243,3 @@ def read_onnx_meta(path: str | Path) -> ModelMeta:
         raise ModelFileError(f'{path} is not a readable ONNX model '
                              f'({type(error).__name__})') from error
     return meta_from_onnx_props({p.key: p.value for p in graph.metadata_props}, str(path))
-
-
-def read_meta(path: str | Path) -> ModelMeta:
-    """The metadata of a ``.pt`` checkpoint or ``.onnx`` graph, by suffix."""
-    path = Path(path)
-    if path.suffix.lower() == '.onnx':
-        return read_onnx_meta(path)
-    from sgcp_core.checkpoint import read_checkpoint
-    return meta_from_dict(read_checkpoint(path).get('meta'), str(path))

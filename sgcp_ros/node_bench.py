@@ -182,7 +182,7 @@ class ProcessSampler:
 
 def _precision(model: str) -> str:
     try:
-        from sgcp_core.metadata import read_meta
+        from sgcp_core.checkpoint import read_meta
         return read_meta(model).precision
     except Exception:   # the node reports an unusable file itself, with context
         return '?'

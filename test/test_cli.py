@@ -128,7 +128,7 @@ def test_infer_video_writes_an_overlay_video(exported, tmp_path, capsys):
 
 
 def test_export_embeds_metadata_and_reports_parity(exported, tiny_checkpoint, capsys):
-    from sgcp_core.metadata import read_meta
+    from sgcp_core.checkpoint import read_meta
     meta = read_meta(exported)
     assert meta.classes == read_meta(tiny_checkpoint).classes
     assert meta.input_size == (360, 480)

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from sgcp_core.checkpoint import load_model
+from sgcp_core.checkpoint import load_model, read_meta
 from sgcp_core.config import EngineConfig
 from sgcp_core.engine import EngineError, Segmenter, preprocess
 from sgcp_core.export import ExportError, export_onnx, onnx_bytes
 from sgcp_core.files import file_digest
 from sgcp_core.metadata import (ONNX_FORMAT, TrainingFacts, make_meta, meta_from_dict,
                                 meta_from_onnx_props, meta_to_dict, meta_to_onnx_props,
-                                read_meta, read_onnx_meta)
+                                read_onnx_meta)
 
 ort = pytest.importorskip('onnxruntime')
 onnx = pytest.importorskip('onnx')

@@ -60,6 +60,47 @@ def test_no_import_against_the_layering(package, forbidden):
     assert not offences, '\n'.join(offences)
 
 
+def _internal_edges() -> dict[str, set[str]]:
+    """module -> the sgcp_core modules it imports (a name imported from a package that is
+    a module counts as that module; one that is a function or class, as its package). A
+    module importing its own package (``from sgcp_core.cli import CommandError`` in
+    ``sgcp_core.cli.train``) is not counted: the package's ``__init__`` runs first anyway."""
+    edges = {}
+    for module, imported in MODULES.items():
+        targets = set()
+        for name in imported:
+            while name and name not in MODULES:
+                name = name.rpartition('.')[0]
+            if name and name != module and not module.startswith(name + '.'):
+                targets.add(name)
+        edges[module] = targets
+    return edges
+
+
+def test_no_import_cycles():
+    """No two modules import each other, through any chain (metadata and checkpoint once
+    did: read_meta lived in metadata and imported checkpoint inside the function)."""
+    edges = _internal_edges()
+    cycles = []
+    for start in sorted(edges):
+        path, seen = [start], set()
+        stack = [(start, iter(sorted(edges[start])))]
+        while stack:
+            module, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                continue
+            if child == start:
+                cycles.append(' -> '.join(path + [start]))
+            elif child not in seen and child > start:   # each cycle once, from its least
+                seen.add(child)
+                path.append(child)
+                stack.append((child, iter(sorted(edges[child]))))
+    assert not cycles, '\n'.join(cycles)
+
+
 def test_metadata_errors_and_resources_are_each_defined_once():
     """A newcomer finds them in one module: no second definition elsewhere."""
     definitions = {}

@@ -12,10 +12,10 @@ pytest.importorskip('onnxruntime', reason='int8 export needs onnxruntime')
 pytest.importorskip('onnx', reason='int8 export needs onnx')
 
 from sgcp_core.cli import main as sgcp  # noqa: E402
+from sgcp_core.checkpoint import read_meta  # noqa: E402
 from sgcp_core.config import EngineConfig  # noqa: E402
 from sgcp_core.engine import Segmenter  # noqa: E402
 from sgcp_core.engine.onnx_backend import ONNXBackend  # noqa: E402
-from sgcp_core.metadata import read_meta  # noqa: E402
 from sgcp_core.quantize import (calibration_images, int8_path, quantize_onnx,  # noqa: E402
                                 resolve_excluded_nodes)
 
@@ -142,7 +142,7 @@ def test_rewrites_for_quantization_compute_the_same_function(tiny_onnx, camvid_v
     import onnx
     import onnxruntime as ort
     from sgcp_core.engine.pre_post import preprocess
-    from sgcp_core.metadata import read_meta
+    from sgcp_core.checkpoint import read_meta
     from sgcp_core.qdq_rewrites import rewrite_for_quantization
     model = onnx.load(str(tiny_onnx))
     convolutions = [node.op_type for node in model.graph.node].count('Conv')

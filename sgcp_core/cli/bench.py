@@ -145,7 +145,7 @@ def _openvino_precisions(config) -> list[str]:
 
 
 def _model_title(segmenter_path: Path) -> str:
-    from sgcp_core.metadata import read_meta
+    from sgcp_core.checkpoint import read_meta
     if segmenter_path.suffix.lower() == '.xml':
         from sgcp_core.engine.openvino_backend import read_ir_meta
         meta = read_ir_meta(segmenter_path)

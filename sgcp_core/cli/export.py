@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError('--openvino goes with --int8 (OpenVINO runs the fp32 .onnx as it '
                            'is)')
     from sgcp_core.export import export_onnx
-    from sgcp_core.metadata import read_meta
+    from sgcp_core.checkpoint import read_meta
     from sgcp_core.resources import resolve_model_path
     model = resolve_model_path(args.model)
     if model.suffix.lower() == '.onnx':

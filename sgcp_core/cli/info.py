@@ -42,7 +42,7 @@ def add_parser(commands, name: str) -> None:
 
 def _write_palette_csv(args: argparse.Namespace) -> int:
     from sgcp_core.classes import palette_csv
-    from sgcp_core.metadata import read_meta
+    from sgcp_core.checkpoint import read_meta
     from sgcp_core.resources import resolve_model_path
     classes = read_meta(resolve_model_path(args.model or '')).classes
     if args.class_groups:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from sgcp_core.models import build_sgcpnet, count_conv_macs, count_parameters
     if args.model:
         from sgcp_core.checkpoint import load_model
-        from sgcp_core.metadata import read_meta
+        from sgcp_core.checkpoint import read_meta
         from sgcp_core.resources import resolve_model_path
         path = resolve_model_path(args.model)
         is_onnx = path.suffix.lower() == '.onnx'
