@@ -254,9 +254,10 @@ def check_node_config(config: NodeConfig) -> str | None:
     return None
 
 
-# A node with cameras has none of these (camera NAME reads NAME/image and publishes
-# ~/NAME/labels ...): a remap of one of them would do nothing.
-_SINGLE_CAMERA_TOPICS = ('image', '~/labels', '~/color_mask', '~/overlay')
+# A node with cameras has none of these (camera NAME reads NAME/image, NAME/camera_info and
+# NAME/depth and publishes ~/NAME/labels ...): a remap of one of them would do nothing.
+_SINGLE_CAMERA_INPUTS = ('image', 'camera_info', 'depth')
+_SINGLE_CAMERA_TOPICS = _SINGLE_CAMERA_INPUTS + ('~/labels', '~/color_mask', '~/overlay')
 
 
 def check_camera_remaps(node: Node, cameras) -> str | None:
@@ -266,7 +267,8 @@ def check_camera_remaps(node: Node, cameras) -> str | None:
         target = node.resolve_topic_name(topic)
         if target != node.resolve_topic_name(topic, only_expand=True):
             name = topic.removeprefix('~/')
-            where = (f'remap each camera\'s NAME/{name} instead' if name == 'image' else
+            where = (f'remap each camera\'s NAME/{name} instead'
+                     if name in _SINGLE_CAMERA_INPUTS else
                      f'camera NAME publishes ~/NAME/{name}')
             return (f'{topic} is remapped to {target}, but a node with cameras '
                     f'({", ".join(cameras)}) has no {topic}: {where}')
