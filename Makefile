@@ -7,8 +7,8 @@ PYTHON ?= python3
 # Tests and demos never multicast discovery onto the network and use a private domain.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-# ROS 2 tools that PyPI lacks (ros2 launch, launch_testing, ros2cli verbs, diagnostic_updater,
-# ...): installed into the venv where ../shared has them; the tests that need them skip elsewhere.
+# ROS 2 tools that PyPI lacks (ros2 launch, launch_testing, ros2cli verbs, ...): installed into
+# the venv where ../shared has them; the tests that need them skip elsewhere.
 ROS2_TOOLS ?= ../shared/ros2-tools
 TOOLS_STAMP := $(VENV)/.sgcp-ros2-tools-stamp
 HAVE_ROS2_TOOLS := $(wildcard $(ROS2_TOOLS)/install.sh)
