@@ -434,13 +434,20 @@ def test_resume_is_bit_identical_with_every_part_of_the_state(small_camvid, tiny
 
 
 def test_channels_last_takes_the_same_first_step(small_camvid, tmp_path):
-    # Only the memory order changes: one step from the same start gives the same weights up
-    # to float rounding (later steps drift apart by rounding, as with any two kernels).
+    # Only the memory order changes: one step from the same start moves the weights the same
+    # way up to float rounding (gradients summed over the pixels in another order).
+    from sgcp_core.training import setup
+    _, state = setup(_config(small_camvid, tmp_path / 'start'), progress=False)
+    start = state.model.state_dict()
     steps = {order: train(_config(small_camvid, tmp_path / str(order), max_steps=1,
                                   channels_last=order), progress=False)
              for order in (False, True)}
     assert steps[True]['step'] == steps[False]['step'] == 1
-    expected = steps[False]['model'].state_dict()
-    for key, value in steps[True]['model'].state_dict().items():
-        # Gradients summed over every pixel in another order: up to 3e-5 on weights of 0.3.
-        torch.testing.assert_close(value, expected[key], rtol=1e-3, atol=1e-4, msg=key)
+    keys = [k for k, v in start.items() if v.dtype.is_floating_point and 'running' not in k]
+
+    def update(order):
+        weights = steps[order]['model'].state_dict()
+        return torch.cat([(weights[k] - start[k]).flatten() for k in keys])
+    plain, channels_last = update(False), update(True)
+    assert plain.norm() > 0.1
+    assert (channels_last - plain).norm() < 0.01 * plain.norm()
