@@ -126,15 +126,16 @@ class NodeProcess:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
-    def log_tail(self, lines: int = 20) -> str:
+    def _last_words(self) -> str:
+        """The last line of the node's log and where the log is."""
         text = self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
-        return '\n'.join(text.strip().splitlines()[-lines:])
+        return f'{(text.strip().splitlines() or ["(empty log)"])[-1]} (log: {self.log_path})'
 
     def check(self) -> None:
         """NodeProcessError if the node has exited."""
         if self.process.poll() is not None:
-            raise NodeProcessError(f'the node exited ({self.process.returncode}); the end '
-                                   f'of its log ({self.log_path}):\n{self.log_tail()}')
+            raise NodeProcessError(f'the node exited ({self.process.returncode}): '
+                                   f'{self._last_words()}')
 
     def wait_until(self, condition: Callable[[], object], timeout_s: float, what: str,
                    spin: Callable[[float], object] = time.sleep) -> None:
@@ -144,8 +145,8 @@ class NodeProcess:
         while not condition():
             self.check()
             if time.monotonic() > deadline:
-                raise NodeProcessError(f'the node did not {what} within {timeout_s:g} s; the '
-                                       f'end of its log ({self.log_path}):\n{self.log_tail()}')
+                raise NodeProcessError(f'the node did not {what} within {timeout_s:g} s: '
+                                       f'{self._last_words()}')
             spin(0.05)
 
     def stop(self, sig: int = signal.SIGINT, timeout_s: float = 30.0) -> int:

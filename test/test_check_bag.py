@@ -212,3 +212,20 @@ def test_live_scenario_against_a_running_node(camvid_folder, tiny_checkpoint, tm
     summary, lines, _ = _outputs(out)
     assert summary['model'] == str(tiny_checkpoint) and not (out / 'node.log').exists()
     assert summary['frames']['published'] == 3 and len(lines) == 3
+
+
+def test_live_scenario_whose_node_cannot_start_exits_2_in_one_line(camvid_folder, tmp_path):
+    """The node process check_bag starts exits at once (no such model): one line naming
+    its exit status, its last log line and the log, exit 2, well before the start timeout."""
+    pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+    path = _scenario(camvid_folder, 'no_model', mode='live', model='no_such_model.pt',
+                     max_frames=2, criteria={'max_drop_rate': 1.0})
+    out = tmp_path / 'out'
+    result = subprocess.run([sys.executable, '-m', 'sgcp_ros.bag.check_bag', str(path),
+                             '--out', str(out)], cwd=REPO, env=node_environment(),
+                            capture_output=True, text=True, timeout=300)
+    error = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2, result.stderr
+    assert error.startswith('check_bag: error: the node exited (') and 'Traceback' not in \
+        result.stderr
+    assert 'no_such_model.pt' in error and f'(log: {out / "node.log"})' in error

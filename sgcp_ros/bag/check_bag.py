@@ -2,27 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """``check_bag SCENARIO.yaml``: a segmentation regression test on a bag, pass or fail.
 
-A scenario names a bag, its topics, how to run the model (``offline``: ``evaluate_bag``;
-``live``: ``replay_bag`` into a node process started with the scenario's engine options, or
-into a running one: ``running_node: NAMESPACE``) and the criteria the run must meet::
-
-    bag: camvid_val            # path, relative to the scenario file
-    image_topic: /camera/image_raw
-    label_topic: /camera/ground_truth
-    mode: offline              # offline | live
-    model: ''                  # '' = the shipped model
-    backend: onnx              # any EngineConfig field, here or under engine:
-    criteria:
-      min_miou: 60.0                          # percent, 0..100
-      min_class_iou: {Road: 90.0, Car: 70.0}  # percent, 0..100
-      max_latency_p95_ms: 100.0
-      max_drop_rate: 0.01                     # 0..1, live mode only
-      min_frame_miou: 30.0                    # every scored frame, percent
-
-Writes ``results.jsonl`` (one line per frame), ``summary.json`` (each criterion with its
-measured value and verdict, the bag's hash and integrity, model, engine and scenario) and
-``junit.xml`` (one test case per criterion). Exit status: 0 every criterion passes, 1 one
-fails, 2 the scenario could not run (bad file, key or value, missing topic, damaged bag).
+A scenario (config/check_bag_camvid_val.yaml; docs/bags.md) names a bag, its topics, an
+engine (any EngineConfig field), a mode (``offline``: ``evaluate_bag``; ``live``:
+``replay_bag`` into a node process started here, or ``running_node: NAMESPACE``) and the
+criteria (CRITERIA) to meet. Writes results.jsonl (per frame), summary.json (criteria,
+measured values, bag hash and integrity, engine) and junit.xml. Exit status: 0 pass, 1 a
+criterion fails, 2 the scenario could not run (bad file, key or value, topic, damaged bag).
 """
 
 from __future__ import annotations
@@ -195,7 +180,7 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
     scenario's engine options and the transport of the bag's frames."""
     from sgcp_ros.bag.bagfile import BagReader
     from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag
-    from sgcp_ros.node_process import NodeProcess, node_arguments
+    from sgcp_ros.node_process import NodeProcess, NodeProcessError, node_arguments
     with BagReader(scenario.bag) as reader:   # a bad bag or topic fails before the node starts
         image_topic, _ = reader.image_topics(scenario.image_topic, scenario.label_topic,
                                              topics.BAG_IMAGE, topics.BAG_LABELS)
@@ -218,6 +203,8 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
     try:
         return replay_bag(scenario.bag, options, say=lambda text: print(text, file=sys.stderr),
                           node=node)
+    except NodeProcessError as error:   # the scenario's engine options, a bad model, ...
+        raise CommandError(str(error)) from None
     finally:
         if node is not None:
             node.stop(timeout_s=20)

@@ -14,8 +14,10 @@ frame (the first frame stamped 1 s earlier) answered, its class list in and the 
 built, so the paced loop only publishes and scores. A late frame moves the schedule instead
 of leaving in a burst that a node keeping the newest frame would mostly drop.
 
-Ground truth is held only for the frames in flight: until the frame's answer comes, or
-``answer_window_ns`` after it was sent; a later answer counts as answered, not scored.
+Answers are scored while the loop waits for the next frame's time, so scoring does not
+delay frames. Ground truth is held only for the frames in flight (until the frame's answer
+comes, or ``answer_window_ns`` after it was sent; a later answer counts as answered, not
+scored), answers until scored: at most MAX_UNSCORED, beyond which they are scored at once.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ CLASS_INFO_WAIT_S = 10.0   # for the node's latched class_info, once it has answ
 # Ground truth outlives its frame's answer window by this much: an answer received just
 # inside the window may still be on its way through the executor thread to the replay.
 HANDOFF_NS = 500_000_000
+MAX_UNSCORED = 64   # answers waiting to be scored (label map pairs) before scoring delays frames
 
 
 @dataclass
@@ -183,17 +186,18 @@ class _Replay:
         self.scorer: Scorer | None = None
         self.metrics_note: str | None = None
         self.truth: dict[int, tuple] = {}           # stamp -> (frame log entry, truth)
+        self.unscored: deque[tuple] = deque()        # (entry, truth, answer bytes)
         self.answered: set[int] = set()              # frames whose first answer was taken
         self.late_answers = self.peak_held = 0
 
     @property
     def held(self) -> int:
-        """Ground-truth label maps held now, waiting for their frame's answer."""
-        return len(self.truth)
+        """Label maps held now: ground truth waiting for its answer, pairs to be scored."""
+        return len(self.truth) + 2 * len(self.unscored)
 
     def _take_answers(self, ros: _RosSide) -> None:
-        """Score each frame's first answer against its ground truth; let go of ground truth
-        whose answer is overdue. Runs on this thread only."""
+        """Pair each frame's first answer with its ground truth, to be scored; let go of
+        ground truth whose answer is overdue. Runs on this thread only."""
         for label in ros.take_labels():
             stamp = label.stamp_ns
             if stamp not in self.published or stamp in self.answered:
@@ -205,10 +209,19 @@ class _Replay:
             if label.received_ns - self.published[stamp] > self.answer_window_ns:
                 self.late_answers += 1
                 continue
-            self.scorer.add(entry, truth, self._decode(label.data))
+            self.unscored.append((entry, truth, label.data))
         horizon = time.time_ns() - self.answer_window_ns - HANDOFF_NS
         for stamp in [s for s in self.truth if self.published[s] < horizon]:
             del self.truth[stamp]
+        self.peak_held = max(self.peak_held, self.held)
+
+    def _score(self, until: float | None = None) -> None:
+        """Score waiting pairs until the monotonic time ``until`` (None: all); beyond
+        MAX_UNSCORED, whatever the time."""
+        while self.unscored and (until is None or time.monotonic() < until
+                                 or len(self.unscored) > MAX_UNSCORED):
+            entry, truth, answer = self.unscored.popleft()
+            self.scorer.add(entry, truth, self._decode(answer))
 
     @staticmethod
     def _decode(data: bytes):
@@ -256,28 +269,29 @@ class _Replay:
         for frame in itertools.chain([first], stream):
             stamp = frame.entry['stamp_ns']
             if not options.lockstep:
-                delay = (start_wall + (frame.message.log_time_ns - first_log) / 1e9
-                         / options.rate - time.monotonic())
+                due = start_wall + (frame.message.log_time_ns - first_log) / 1e9 / options.rate
+                self._score(until=due - 0.005)
+                delay = due - time.monotonic()
                 time.sleep(max(0.0, delay))
                 self.publish_lag_ms.append(max(0.0, -delay) * 1e3)
                 start_wall += max(0.0, -delay)   # keep the recorded spacing after a stall
             if frame.truth is not None and self.scorer is not None:
                 self.truth[stamp] = (frame.entry, frame.truth)
-                self.peak_held = max(self.peak_held, self.held)
             self.published[stamp] = ros.publish(frame.message.data)
             frame.entry['status'] = 'published'
             if ros.writer is not None:
                 ros.writer.write_raw(options.publish_topic, self.published[stamp],
                                      frame.message.data)
-            # Score what has come back while the node works on this frame.
             self._take_answers(ros)
             if options.lockstep:
+                self._score()
                 ros.listener.wait_for(lambda: stamp in ros.listener.stamps,
                                       options.frame_timeout_s)
         # Let the last frames come back; frames the node dropped never will.
         ros.listener.wait_for(lambda: self.published.keys() <= ros.listener.stamps,
                               options.drain_s)
         self._take_answers(ros)
+        self._score()
         self.truth.clear()
         if self.late_answers:
             self.say(f'{self.late_answers} frames were answered more than '
@@ -378,6 +392,9 @@ def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None, say=p
         say(f'waiting up to {options.wait_for_node_s:g} s for the node '
             f'({options.publish_topic} -> {options.node_labels_topic})')
         ros.connect(options.wait_for_node_s)
+        if replay.label_topic is not None:
+            import torch   # the scorer's: one thread, beside the node it measures
+            torch.set_num_threads(1)
         replay.run(ros)
         return replay.report(ros, profile)
 
