@@ -1,20 +1,11 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""``make_bag``: a rosbag2 bag of camera frames (and ground truth) from images or a video.
+"""``make_bag``: a rosbag2 bag of camera frames (and ground truth) from images, a dataset
+split (labels as its train ids, what ``sgcp eval`` scores against) or a video.
 
 Frames go on an image topic as sensor_msgs/Image (rgb8/bgr8) or CompressedImage (jpeg/png);
-where a frame has a label map, it goes on a label topic as a mono8 Image with the very same
-header (stamp and frame_id), which is how ``evaluate_bag`` and ``replay_bag`` pair them.
-Stamps advance by 1/rate from a start time; the log time of each message is its stamp.
-
-Sources:
-    --images DIR [--labels DIR]   image files (sorted by path); a label is the file with the
-                                  same relative path, or the same stem as .png, stored as it
-                                  is (class ids, 255 = ignore).
-    --dataset camvid|cityscapes   a split as sgcp_core reads it, so the labels are its train
-                                  ids (CamVid "Unlabelled" 11 -> 255), what ``sgcp eval``
-                                  scores against.
-    --video FILE                  every frame of a video (OpenCV), no labels.
+a frame's label map goes on a label topic as a mono8 Image with the very same header, which
+is how the other bag commands pair them. Stamps (and log times) advance by 1/rate.
 """
 
 from __future__ import annotations
