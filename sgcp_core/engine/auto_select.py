@@ -5,12 +5,15 @@
 Which one wins depends on the CPU (OpenVINO computes in bf16 where the CPU has AVX-512 BF16
 or AMX, and its f32 kernels beat ONNX Runtime's on some CPUs and not on others) and on the
 model, so it is measured where the engine runs: both build the same ``.onnx`` file, then
-run a normalised all-zero frame in turns for about ``PROBE_BUDGET_S``. The loser is closed.
+run a normalised all-zero frame in turns for about ``PROBE_BUDGET_S``, and the lower median
+wins (the median, not the best run: on a busy CPU the runtimes differ in how they share
+it, and the engine lives with the typical run). The loser is closed.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from pathlib import Path
 
@@ -24,18 +27,18 @@ __all__ = ['fastest_cpu_backend', 'PROBE_BUDGET_S', 'OPENVINO_MARGIN']
 LOG = logging.getLogger('sgcp_core.engine')
 
 PROBE_BUDGET_S = 0.8
-_MIN_RUNS, _MAX_RUNS = 2, 8
+_MIN_RUNS, _MAX_RUNS = 3, 9
 # OpenVINO replaces ONNX Runtime only when clearly faster: a probe this short cannot tell a
 # few percent from noise, and on a tie ONNX Runtime (the one always installed) stays.
 OPENVINO_MARGIN = 1.05
 
 
 def _probe(backends: list[Backend], size: tuple[int, int]) -> list[float]:
-    """The fastest of a few runs of each backend, in ms, taken in turns."""
+    """The median of a few runs of each backend, in ms, taken in turns."""
     frame = np.zeros((1, 3) + tuple(size), np.float32)
     for backend in backends:
         backend.forward(frame)   # first run: allocation and kernel choice
-    best = [float('inf')] * len(backends)
+    times: list[list[float]] = [[] for _ in backends]
     start = time.perf_counter()
     for run in range(_MAX_RUNS):
         if run >= _MIN_RUNS and time.perf_counter() - start > PROBE_BUDGET_S:
@@ -43,8 +46,8 @@ def _probe(backends: list[Backend], size: tuple[int, int]) -> list[float]:
         for index, backend in enumerate(backends):
             before = time.perf_counter()
             backend.forward(frame)
-            best[index] = min(best[index], 1e3 * (time.perf_counter() - before))
-    return best
+            times[index].append(1e3 * (time.perf_counter() - before))
+    return [statistics.median(runs) for runs in times]
 
 
 def fastest_cpu_backend(onnx: Backend, onnx_file: Path, size: tuple[int, int] | None,
