@@ -160,9 +160,9 @@ class EngineConfig:
             '$SGCP_MODEL, else the shipped CamVid model.')
     backend: str = documented(
         'auto', "Inference backend; 'auto' runs .onnx files and, on the CPU, a checkpoint's "
-                'current ONNX export beside it with ONNX Runtime or OpenVINO, whichever a '
-                'short timed run at start-up finds faster, everything else with PyTorch.',
-        choices=BACKENDS)
+                'current ONNX export beside it with ONNX Runtime, or with OpenVINO where it '
+                'computes in bf16 or f16 and a short timed run at start-up finds it faster; '
+                'everything else with PyTorch.', choices=BACKENDS)
     device: str = documented(
         'auto', "Where the network runs; 'auto' uses CUDA when available, 'cuda' without a "
                 'GPU falls back to the CPU with a warning.', choices=DEVICES)

@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """``backend: auto`` on the CPU: ONNX Runtime or OpenVINO, whichever runs the model faster.
 
-Which one wins depends on the CPU (OpenVINO computes in bf16 where the CPU has AVX-512 BF16
-or AMX, and its f32 kernels beat ONNX Runtime's on some CPUs and not on others) and on the
-model, so it is measured where the engine runs: both build the same ``.onnx`` file, then
-run a normalised all-zero frame in turns for about ``PROBE_BUDGET_S``, and the lower median
-wins (the median, not the best run: on a busy CPU the runtimes differ in how they share
-it, and the engine lives with the typical run). The loser is closed.
+OpenVINO's lead comes from computing in bf16 (CPUs with AVX-512 BF16 or AMX) or f16; in
+f32 its kernels and ONNX Runtime's are within tens of percent of each other, either way
+round depending on the model and CPU ("sgcp bench" rows "onnx" and "openvino f32"), too
+close for a start-up probe on a busy robot to call. So where OpenVINO would compute in f32
+ONNX Runtime runs, unmeasured; otherwise both build the same ``.onnx`` file and run a
+normalised all-zero frame in turns for about ``PROBE_BUDGET_S``, and OpenVINO wins when its
+median run is ``OPENVINO_MARGIN`` times faster. The loser is closed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from sgcp_core.engine.base import Backend, EngineError
 from sgcp_core.errors import ModelFileError
 
-__all__ = ['fastest_cpu_backend', 'PROBE_BUDGET_S', 'OPENVINO_MARGIN']
+__all__ = ['fastest_cpu_backend', 'openvino_compute', 'PROBE_BUDGET_S', 'OPENVINO_MARGIN']
 
 LOG = logging.getLogger('sgcp_core.engine')
 
@@ -30,7 +31,7 @@ PROBE_BUDGET_S = 0.8
 _MIN_RUNS, _MAX_RUNS = 3, 9
 # OpenVINO replaces ONNX Runtime only when clearly faster: a probe this short cannot tell a
 # few percent from noise, and on a tie ONNX Runtime (the one always installed) stays.
-OPENVINO_MARGIN = 1.05
+OPENVINO_MARGIN = 1.1
 
 
 def _probe(backends: list[Backend], size: tuple[int, int]) -> list[float]:
@@ -50,14 +51,26 @@ def _probe(backends: list[Backend], size: tuple[int, int]) -> list[float]:
     return [statistics.median(runs) for runs in times]
 
 
+def openvino_compute(device: str, precision: str) -> str:
+    """What OpenVINO's ``device`` would compute an fp32 graph in at ``precision`` ('auto':
+    the device's default), without compiling anything."""
+    if precision != 'auto':
+        return precision
+    from sgcp_core.engine.openvino_backend import import_openvino, resolve_device
+    core = import_openvino().Core()
+    return core.get_property(resolve_device(core, device),
+                             'INFERENCE_PRECISION_HINT').to_string()
+
+
 def fastest_cpu_backend(onnx: Backend, onnx_file: Path, size: tuple[int, int] | None,
                         threads: int, precision: str, openvino_device: str
                         ) -> tuple[Backend, str]:
     """ONNX Runtime's ``onnx`` backend or an OpenVINO one on the same ``onnx_file``,
     whichever ran faster, with the reason in words (logs, class_info, /diagnostics).
 
-    Without openvino, or when it cannot run the file on ``openvino_device`` at
-    ``precision``, ``onnx`` is returned and the reason says why.
+    Without openvino, where OpenVINO would compute in f32, or when it cannot run the file
+    on ``openvino_device`` at ``precision``, ``onnx`` is returned unmeasured and the reason
+    says why.
     """
     from sgcp_core.engine.openvino_backend import (INSTALL_HINT, OpenVINOBackend,
                                                    openvino_installed)
@@ -67,6 +80,11 @@ def fastest_cpu_backend(onnx: Backend, onnx_file: Path, size: tuple[int, int] | 
     if onnx.fixed_input_size is not None and tuple(onnx.fixed_input_size) != size:
         return onnx, 'ONNX Runtime (the file does not take the input size asked for)'
     try:
+        compute = openvino_compute(openvino_device, precision)
+        if compute == 'f32':
+            return onnx, (f'ONNX Runtime (OpenVINO would compute in f32 on '
+                          f'{openvino_device}, where it is not faster; it leads in bf16 or '
+                          'f16)')
         openvino = OpenVINOBackend(onnx_file, openvino_device, threads, precision)
         openvino.settle_input_size(size)
     except (EngineError, ModelFileError) as error:
