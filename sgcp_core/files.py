@@ -5,7 +5,8 @@ frames.
 
 Every file this package writes goes through ``atomic_write`` (write a temporary beside the
 target, then rename), so a reader never sees half a file and a killed writer leaves at most
-a temporary that the next write into the same folder removes.
+a temporary that the next write into the same folder removes. The commands share one
+overwrite rule, ``new_output``: an existing file is replaced only with ``--force``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['IMAGE_SUFFIXES', 'VIDEO_SUFFIXES', 'atomic_write', 'remove_orphan_temps',
+__all__ = ['IMAGE_SUFFIXES', 'VIDEO_SUFFIXES', 'atomic_write', 'new_output', 'remove_orphan_temps',
            'file_digest', 'write_png', 'write_json', 'VideoInfo', 'video_info', 'video_frames',
            'AtomicVideoWriter']
 
@@ -78,6 +79,23 @@ def remove_orphan_temps(path: str | Path) -> list[Path]:
         except OSError:   # raced with its owner, or not ours to delete
             continue
     return removed
+
+
+def new_output(path: str | Path, option: str, force: bool = False) -> Path:
+    """``path``, a file a command is about to write, checked before the work starts.
+
+    The one overwrite rule of the command lines: a file that exists already is replaced
+    only when the user passed ``--force`` (and then, as every file, atomically).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is False; the text names ``option``
+            (the flag that chose the path, or what the file is) and the way out.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f'{option} {path} exists already; choose another path, remove '
+                              'it or pass --force')
+    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:

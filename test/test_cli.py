@@ -142,6 +142,28 @@ def test_export_prints_what_it_wrote(tiny_checkpoint, tmp_path, capsys):
     assert f'wrote {out}' in line and '240x320' in line and 'max |ORT - torch|' in line
 
 
+def test_an_existing_output_is_replaced_only_with_force(tiny_checkpoint, val_images,
+                                                        tmp_path, capsys):
+    """One overwrite rule: export, the palette CSV and infer's results refuse an existing
+    file (nothing written), and with --force replace it atomically (no temporaries left)."""
+    onnx, csv, results = tmp_path / 'model.onnx', tmp_path / 'colours.csv', tmp_path / 'out'
+    runs = {onnx: ['export', '-m', str(tiny_checkpoint), '-o', str(onnx), '--no-check'],
+            csv: ['info', '-m', str(tiny_checkpoint), '--palette-csv', str(csv)],
+            results / f'{val_images[0].stem}_labels.png': [
+                'infer', str(val_images[0]), '-m', str(tiny_checkpoint), '--out', str(results),
+                '--no-overlay', '--no-progress'] + ENGINE}
+    for path, argv in runs.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b'earlier')
+        _fails(argv, capsys, f'{path} exists already' if path != list(runs)[2] else
+               f'(first: {path}); choose another folder, remove them or pass --force')
+        assert path.read_bytes() == b'earlier'
+        assert main(argv + ['--force']) == 0
+        assert path.read_bytes() != b'earlier'
+    capsys.readouterr()
+    assert not list(tmp_path.rglob('*.tmp*'))
+
+
 def test_bench_on_real_frames(tiny_checkpoint, camvid_root, tmp_path, capsys):
     report = tmp_path / 'bench.json'
     assert main(['bench', '-m', str(tiny_checkpoint), '--frames', str(camvid_root / 'val'),
@@ -172,7 +194,8 @@ def _fails(argv, capsys, *expected):
 
 def test_bad_inputs_exit_non_zero_naming_the_problem(tiny_checkpoint, val_images, tmp_path,
                                                      capsys):
-    out = ['--out', str(tmp_path / 'out'), '--no-progress'] + ENGINE
+    # --force: the cases share one --out, which the second fills.
+    out = ['--out', str(tmp_path / 'out'), '--force', '--no-progress'] + ENGINE
     model = ['-m', str(tiny_checkpoint)]
     _fails(['infer', str(tmp_path / 'missing.png')] + model + out, capsys,
            'input not found', 'missing.png')

@@ -5,6 +5,7 @@ problem on stderr; never a traceback, an ANSI escape or an empty reason."""
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,17 @@ def files(tmp_path_factory, camvid_root, tiny_checkpoint):
     made['corrupt_mp4'].write_bytes(os.urandom(4096))
     with open(made['foreign_pt'], 'wb') as stream:   # a plain pickle, not torch's zip
         pickle.dump({'weights': [1, 2, 3]}, stream)
+    made['camvid'] = camvid_root
+    made['folder_pt'] = folder / 'folder.pt'            # a folder named like a model
+    made['folder_pt'].mkdir()
+    # A model whose default export path (model.onnx beside it) is taken.
+    made['exported_pt'] = folder / 'exported.pt'
+    shutil.copyfile(tiny_checkpoint, made['exported_pt'])
+    (folder / 'exported.onnx').write_bytes(b'an earlier export')
+    # A results folder that holds the labels `infer {frame}` would write.
+    made['done'] = folder / 'done'
+    made['done'].mkdir()
+    (made['done'] / f"{made['frame'].stem}_labels.png").write_bytes(b'earlier results')
     return made
 
 
@@ -64,6 +76,8 @@ def _cases():
         ('model-plain-pickle', infer + ['-m', '{foreign_pt}'], 'not a PyTorch file'),
         ('model-random-onnx', infer + ['-m', '{random_onnx}'], 'random.onnx'),
         ('model-folder', infer + ['-m', '{folder}'], 'is a folder'),
+        ('model-folder-named-pt', infer + ['-m', '{folder_pt}'], 'is a folder'),
+        ('infer-results-exist', infer + ['--out', '{done}'], 'pass --force'),
         ('eval-scales-zero', ['eval', '--scales', '0'], '--scales'),
         ('eval-scales-negative', ['eval', '--scales', '1', '-1'], '--scales'),
         ('eval-json-is-a-folder', ['eval', '--json', '{folder}'], 'is a folder'),
@@ -74,6 +88,20 @@ def _cases():
                                       '--no-check'], "'/sys/x.onnx'"),
         ('info-random-onnx', ['info', '--model', '{random_onnx}'], 'random.onnx'),
         ('info-num-classes-zero', ['info', '--num-classes', '0'], '--num-classes'),
+        ('info-num-classes-256', ['info', '--num-classes', '256'], '--num-classes'),
+        ('info-palette-csv-exists', ['info', '--palette-csv', '{plain_file}'],
+         '--palette-csv {plain_file} exists already'),
+        ('export-opset-16', ['export', '-m', '{good_pt}', '--opset', '16'], '--opset'),
+        ('export-out-exists', ['export', '-m', '{good_pt}', '-o', '{plain_file}', '--no-check'],
+         '--out {plain_file} exists already'),
+        ('export-default-out-exists', ['export', '-m', '{exported_pt}', '--no-check'],
+         'exported.onnx exists already'),
+        ('export-int8-out-exists', ['export', '--int8', '-m', '{good_pt}', '-o',
+                                    '{plain_file}'], 'pass --force'),
+        ('export-int8-calibration-frames-zero', ['export', '--int8', '-m', '{good_pt}',
+                                                 '--calibration-frames', '0'],
+         '--calibration-frames'),
+        ('eval-json-exists', ['eval', '--json', '{plain_file}'], '--json {plain_file} exists'),
         ('bench-runs-zero', ['bench', '--runs', '0'], '--runs'),
         ('unknown-command', ['paint'], 'paint'),
     ]
@@ -86,18 +114,25 @@ def _cases():
             ('train-crop-size-zero', train + ['data.crop_size=[0,0]'], 'data.crop_size'),
             ('train-unknown-key', train + ['train.epochz=3'], 'epochz'),
             ('train-missing-config', ['train', '--config', 'no/such.yaml'], 'no/such.yaml'),
+            ('train-resume-a-model-file',
+             train + ['data.root={camvid}', '--set', 'train.out_dir={folder}/run', '--resume',
+                      '{good_pt}'],
+             'is a model file, not a training checkpoint'),
         ]
     return cases
 
 
-def _run(name: str, argv: list[str], expected: str, files: dict, folder: Path) -> str:
+def _run(name: str, argv: list[str], expected: str, files: dict, folder: Path,
+         prefix: tuple[str, ...] = ()) -> str:
     """'' when the command failed as it should, else what went wrong."""
     folder.mkdir()
     argv = [part.format(**files) for part in argv]
+    expected = expected.format(**files)
     if '--out' not in argv and argv[0] == 'infer':
         argv += ['--out', str(folder / 'out')]
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
-    result = subprocess.run([sys.executable, '-m', 'sgcp_core', *argv], cwd=folder, env=env,
+    result = subprocess.run([*prefix, sys.executable, '-m', 'sgcp_core', *argv], cwd=folder,
+                            env=env,
                             capture_output=True, text=True, timeout=300)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     prefix = ('sgcp' if argv[0] == 'paint' else f'sgcp {argv[0]}') + ': error: '
@@ -124,3 +159,40 @@ def test_bad_input_exits_2_with_one_line(files, tmp_path):
         reports = list(pool.map(lambda case: _run(*case, files, tmp_path / case[0]), cases))
     failures = [report for report in reports if report]
     assert not failures, '\n'.join(failures)
+
+
+def _without_root_reading(probe: Path) -> tuple[str, ...]:
+    """A command prefix under which a file of mode 000 cannot be read, as for any user. Root
+    reads every file through two capabilities; setpriv drops them from the bounding set."""
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which('setpriv')
+    prefix = (setpriv, '--bounding-set=-dac_override,-dac_read_search') if setpriv else ()
+    denied = prefix and subprocess.run(
+        [*prefix, sys.executable, '-c', f'open({str(probe)!r}, "rb")'],
+        capture_output=True, text=True).stderr.strip().endswith(
+            f"Permission denied: '{probe}'")
+    if not denied:
+        pytest.skip('running as root, and root may read any file here (no setpriv, or it '
+                    'cannot drop the capabilities)')
+    return prefix
+
+
+@pytest.mark.heavy
+def test_a_model_the_user_cannot_read_is_permission_denied(files, tmp_path):
+    """Not "not a PyTorch file": the file may be fine, the reading is not allowed."""
+    locked = tmp_path / 'locked'
+    locked.mkdir()
+    for name in ('model.pt', 'model.onnx'):
+        shutil.copyfile(files['good_pt'], locked / name)
+        os.chmod(locked / name, 0)
+    prefix = _without_root_reading(locked / 'model.pt')
+    infer = ['infer', '{frame}', '--threads', '1']
+    cases = [('info-unreadable-pt', ['info', '-m', str(locked / 'model.pt')]),
+             ('infer-unreadable-pt', infer + ['-m', str(locked / 'model.pt')]),
+             ('infer-unreadable-onnx', infer + ['-m', str(locked / 'model.onnx')]),
+             ('export-unreadable-pt', ['export', '-m', str(locked / 'model.pt'), '--no-check',
+                                       '-o', str(tmp_path / 'out.onnx')])]
+    failures = [_run(name, argv, 'cannot be read: permission denied', files,
+                     tmp_path / name, prefix) for name, argv in cases]
+    assert not any(failures), '\n'.join(failures)

@@ -37,6 +37,9 @@ def add_parser(commands, name: str) -> None:
                              "model's own; the authors evaluated with bicubic)")
     parser.add_argument('--json', type=output_file,
                         help='also write the results to this JSON file')
+    parser.add_argument('--force', action='store_true',
+                        help='replace the --json file if it exists (without, an existing file '
+                             'is an error)')
     parser.set_defaults(run=run)
 
 
@@ -47,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from sgcp_core.config import DataConfig
     from sgcp_core.data import EvalTransform, build_dataset
     from sgcp_core.evaluation import evaluate
-    from sgcp_core.files import write_json
+    from sgcp_core.files import new_output, write_json
     from sgcp_core.metrics import format_iou_table
     from sgcp_core.resources import resolve_model_path
 
+    if args.json:
+        new_output(args.json, '--json', args.force)
     model_path = resolve_model_path(args.model)
     if model_path.suffix.lower() == '.onnx':
         return _run_onnx(args, model_path)

@@ -5,9 +5,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from sgcp_core.cli.arg_types import output_file, parse_resolution, positive_float, positive_int
+from sgcp_core.cli.arg_types import in_range, output_file, parse_resolution, positive_float
 from sgcp_core.cli.export_int8 import INT8_EPILOG, add_int8_arguments, run_int8
 
 __all__ = ['add_parser', 'run']
@@ -21,6 +20,7 @@ EPILOG = '''examples:
   sgcp export -m best.pt --dynamic-batch
       any number of frames per run: a node with several cameras can batch them (on a GPU)
 
+An existing output file is replaced only with --force; every file is written atomically.
 The file carries class names, palette, mean/std, input size and model variant as ONNX
 metadata, so "sgcp infer -m X.onnx" and the ROS node need nothing else. By default the graph
 ends at the stride-8 logits and the engine upsamples straight to the frame size; use
@@ -42,6 +42,9 @@ def add_parser(commands, name: str) -> None:
                         help='checkpoint (.pt) to export')
     parser.add_argument('--out', '-o', metavar='PATH', type=output_file,
                         help='ONNX file to write (default: the model path with .onnx)')
+    parser.add_argument('--force', action='store_true',
+                        help='replace the output file if it exists (without, an existing '
+                             'file is an error)')
     parser.add_argument('--input-size', type=parse_resolution, metavar='HxW',
                         help="input size to export at (default: the model's own)")
     parser.add_argument('--dynamic', action='store_true',
@@ -49,7 +52,7 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--dynamic-batch', action='store_true',
                         help='accept any batch size, so a node with several cameras can run '
                              'their frames together (camera_batching)')
-    parser.add_argument('--opset', type=positive_int, default=17,
+    parser.add_argument('--opset', type=in_range(int, 17, float('inf')), default=17,
                         help='ONNX opset (>= 17; default 17)')
     parser.add_argument('--full-logits', action='store_true',
                         help='output logits at the input size instead of stride 8')
@@ -85,13 +88,15 @@ def run(args: argparse.Namespace) -> int:
         from sgcp_core.errors import CommandError
         raise CommandError('--openvino goes with --int8 (OpenVINO runs the fp32 .onnx as it '
                            'is)')
-    from sgcp_core.export import export_onnx
     from sgcp_core.checkpoint import read_meta
+    from sgcp_core.export import export_onnx
+    from sgcp_core.files import new_output
     from sgcp_core.resources import resolve_model_path
     model = resolve_model_path(args.model)
     if model.suffix.lower() == '.onnx':
         raise ValueError(f'{model} is already ONNX; export takes a .pt checkpoint')
-    out = Path(args.out) if args.out else model.with_suffix('.onnx')
+    out = new_output(args.out or model.with_suffix('.onnx'), '--out' if args.out else 'output',
+                     args.force)
     size = args.input_size or read_meta(model).input_size
     frames = [] if args.no_check else _parity_frames(args.check_images, size)
     report = export_onnx(model, out, input_size=size, dynamic=args.dynamic, opset=args.opset,

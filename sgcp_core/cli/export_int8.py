@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sgcp_core.cli.arg_types import positive_int
+
 __all__ = ['add_int8_arguments', 'run_int8', 'INT8_EPILOG']
 
 INT8_EPILOG = '''int8 (static quantization with ONNX Runtime's tooling):
@@ -37,7 +39,8 @@ def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument('--calibration', metavar='DIR',
                        help='folder of frames to calibrate on (default: the train split of '
                             "the data config's CamVid root)")
-    group.add_argument('--calibration-frames', type=int, default=DEFAULT_CALIBRATION_FRAMES,
+    group.add_argument('--calibration-frames', type=positive_int,
+                       default=DEFAULT_CALIBRATION_FRAMES,
                        metavar='N', help='frames spread over the folder '
                                          f'(default {DEFAULT_CALIBRATION_FRAMES})')
     group.add_argument('--calibration-method', choices=CALIBRATION_METHODS,
@@ -59,17 +62,17 @@ def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
 def run_int8(args: argparse.Namespace) -> int:
     from sgcp_core.config import DataConfig
     from sgcp_core.errors import CommandError
+    from sgcp_core.files import new_output
     from sgcp_core.quantize import int8_path, quantize_onnx
     from sgcp_core.resources import resolve_model_path
-    if args.calibration_frames < 1:
-        raise CommandError('--calibration-frames must be 1 or more')
     if args.input_size or args.full_logits:
         raise CommandError('--int8 exports take any input size and end at the stride-8 '
                            'logits; leave out --input-size and --full-logits')
     model = resolve_model_path(args.model)
     if args.openvino:
         return _run_openvino_int8(args, model)
-    out = Path(args.out) if args.out else int8_path(model)
+    out = new_output(args.out or int8_path(model), '--out' if args.out else 'output',
+                     args.force)
     calibration = Path(args.calibration or Path(DataConfig().root) / 'train')
     if not calibration.is_dir():
         raise CommandError(f'calibration folder {calibration} not found; pass --calibration '
@@ -95,6 +98,7 @@ def _run_openvino_int8(args: argparse.Namespace, model: Path) -> int:
 
     from sgcp_core.config import DataConfig
     from sgcp_core.errors import CommandError
+    from sgcp_core.files import new_output
     from sgcp_core.quantize import openvino_int8_path, quantize_openvino
     missing = [name for name in ('openvino', 'nncf') if importlib.util.find_spec(name) is None]
     if missing:
@@ -104,6 +108,9 @@ def _run_openvino_int8(args: argparse.Namespace, model: Path) -> int:
     if out.suffix.lower() != '.xml':
         raise CommandError(f'--out {out}: an OpenVINO IR is a .xml file (weights in the .bin '
                            'beside it)')
+    what = '--out' if args.out else 'output'
+    new_output(out, what, args.force)
+    new_output(out.with_suffix('.bin'), f'{what} weights', args.force)
     calibration = Path(args.calibration or Path(DataConfig().root) / 'train')
     if not calibration.is_dir():
         raise CommandError(f'calibration folder {calibration} not found; pass --calibration '

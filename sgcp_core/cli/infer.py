@@ -25,8 +25,9 @@ EPILOG = '''examples:
 
 outputs per image NAME: NAME_labels.png (8-bit class ids, 255 = unknown) and
 NAME_overlay.png (the frame under the class colours); --color adds NAME_color.png. Folder
-inputs keep their sub-folder layout under --out. Files are written atomically. The last
-line is the timing summary: mean ms per engine stage and the frame rate, e.g.
+inputs keep their sub-folder layout under --out. Files are written atomically; result files
+already in --out are replaced only with --force. The last line is the timing summary: mean
+ms per engine stage and the frame rate, e.g.
   sgcp infer: 101 frames, onnx on cpu at 360x480: preprocess 0.6 + inference 9.1 + ...
 '''
 
@@ -48,6 +49,9 @@ def add_parser(commands, name: str) -> None:
                         help='write label PNGs only (images); videos always get an overlay')
     parser.add_argument('--max-frames', type=non_negative_int, default=0, metavar='N',
                         help='stop each video after N frames (default: all)')
+    parser.add_argument('--force', action='store_true',
+                        help='replace result files already in --out (without, an existing '
+                             'result file is an error)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_engine_arguments(parser)
     parser.set_defaults(run=run)
@@ -153,6 +157,16 @@ def _prepare_out_dir(out_dir: Path) -> None:
         raise CommandError(f'--out {out_dir} is not writable')
 
 
+def _result_files(images: list[tuple[Path, Path]], videos: list[Path], out_dir: Path,
+                  args: argparse.Namespace) -> list[Path]:
+    """Every file the run will write, in order."""
+    kinds = ['labels'] + ([] if args.no_overlay else ['overlay']) + (
+        ['color'] if args.color else [])
+    files = [(out_dir / stem).with_name(f'{(out_dir / stem).name}_{kind}.png')
+             for _, stem in images for kind in kinds]
+    return files + [out_dir / f'{video.stem}_overlay.mp4' for video in videos]
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -165,6 +179,11 @@ def run(args: argparse.Namespace) -> int:
     images, videos = collect_inputs(args.inputs)
     out_dir = Path(args.out)
     _prepare_out_dir(out_dir)
+    existing = [path for path in _result_files(images, videos, out_dir, args) if path.exists()]
+    if existing and not args.force:
+        raise CommandError(f'--out {out_dir} holds {len(existing)} of the files this run '
+                           f'writes already (first: {existing[0]}); choose another folder, '
+                           'remove them or pass --force')
     segmenter = Segmenter(engine_config_from_args(args))
     timings = _Timings()
     progress = not args.no_progress

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sgcp_core.cli.arg_types import parse_resolution, positive_int
+from sgcp_core.classes import UNKNOWN_LABEL
+from sgcp_core.cli.arg_types import in_range, parse_resolution
 
 DEFAULT_RESOLUTIONS = ('1024x2048', '768x1536', '512x1024', '720x960', '360x480')
 
@@ -24,8 +25,10 @@ def add_parser(commands, name: str) -> None:
     parser.add_argument('--model', '-m',
                         help='model file to describe instead of a fresh model: its metadata, '
                              'and for a checkpoint (.pt) its counts')
-    parser.add_argument('--num-classes', type=positive_int, default=19,
-                        help='classes of a fresh model (default 19, as in the paper)')
+    # Class ids are 8-bit labels below UNKNOWN_LABEL (255): at most 255 classes.
+    parser.add_argument('--num-classes', type=in_range(int, 1, UNKNOWN_LABEL), default=19,
+                        help='classes of a fresh model (default 19, as in the paper; at most '
+                             f'{UNKNOWN_LABEL}: labels are 8-bit, {UNKNOWN_LABEL} = unknown)')
     parser.add_argument('--backbone', default='mobilenetv3',
                         choices=('mobilenetv3', 'mobilenetv2'))
     parser.add_argument('--resolution', nargs='+', type=parse_resolution,
@@ -35,15 +38,21 @@ def add_parser(commands, name: str) -> None:
                         help='instead: write the label colours of --model (default: the '
                              'shipped model) as CSV name,red,green,blue,alpha,id (Kimera\'s '
                              'layout) to FILE or stdout')
+    parser.add_argument('--force', action='store_true',
+                        help='with --palette-csv FILE: replace FILE if it exists (without, an '
+                             'existing file is an error)')
     parser.add_argument('--class-groups', metavar='YAML',
                         help='with --palette-csv: the output classes of this groups file')
     parser.set_defaults(run=run)
 
 
 def _write_palette_csv(args: argparse.Namespace) -> int:
-    from sgcp_core.classes import palette_csv
     from sgcp_core.checkpoint import read_meta
+    from sgcp_core.classes import palette_csv
+    from sgcp_core.files import atomic_write, new_output
     from sgcp_core.resources import resolve_model_path
+    if args.palette_csv != '-':
+        new_output(args.palette_csv, '--palette-csv', args.force)
     classes = read_meta(resolve_model_path(args.model or '')).classes
     if args.class_groups:
         from sgcp_core.class_groups import load_class_groups
@@ -52,7 +61,6 @@ def _write_palette_csv(args: argparse.Namespace) -> int:
     if args.palette_csv == '-':
         print(text, end='')
         return 0
-    from sgcp_core.files import atomic_write
     atomic_write(args.palette_csv, lambda temp: Path(temp).write_text(text))
     print(f'wrote {args.palette_csv} ({classes.num_classes} classes + unknown)')
     return 0
