@@ -308,6 +308,8 @@ def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
             continue
         if marker in (0xD8, 0xD9, 0xDA):               # SOI again, EOI or SOS before a frame
             return None
+        if position + 2 > len(raw):
+            return None
         length = int.from_bytes(raw[position:position + 2], 'big')
         if marker in _JPEG_FRAME_MARKERS:
             if length < 8 or position + 7 > len(raw):
@@ -324,9 +326,21 @@ def compressed_size(data: np.ndarray) -> tuple[int, int] | None:
     """(height, width) a PNG or JPEG declares in its header, None when neither is found.
 
     The PNG size is its IHDR chunk's, which must come first; the JPEG size is its first
-    frame header's (any SOFn marker), found as libjpeg finds it.
+    frame header's (any SOFn marker), found as libjpeg finds it. Only the first
+    ``_HEADER_BYTES`` are copied unless the header runs past them (a size is only ever
+    read from bytes that were there, so the answer is the whole buffer's).
     """
-    raw = data.tobytes()   # compressed bytes: small; markers are walked by their lengths
+    size = _declared_size(data[:_HEADER_BYTES].tobytes())
+    if size is None and data.size > _HEADER_BYTES:
+        size = _declared_size(data.tobytes())
+    return size
+
+
+# Enough for the segments real JPEGs have before their frame header (EXIF included).
+_HEADER_BYTES = 65536
+
+
+def _declared_size(raw: bytes) -> tuple[int, int] | None:
     if raw[:8] == b'\x89PNG\r\n\x1a\n':
         if len(raw) < 24 or raw[12:16] != b'IHDR':
             return None

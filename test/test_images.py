@@ -380,6 +380,17 @@ def test_every_jpeg_frame_marker_carries_the_size(marker):
         image_to_rgb(CompressedImage(format='jpeg', data=data))
 
 
+def test_a_frame_header_after_large_segments_is_found():
+    """Two full-size APP segments (as an EXIF block with a thumbnail can be) before the
+    frame header: the size is read past the first bytes the reader looks at."""
+    segment = b'\xff\xe1\xff\xff' + bytes(0xFFFF - 2)
+    sof = b'\xff\xc0' + struct.pack('>HBHHB', 11, 8, 9000, 9000, 1) + b'\x11\x00'
+    data = b'\xff\xd8' + segment * 2 + sof
+    assert compressed_size(np.frombuffer(data, np.uint8)) == (9000, 9000)
+    with pytest.raises(ImageConversionError, match='declares 9000x9000 pixels'):
+        image_to_rgb(CompressedImage(format='jpeg', data=data))
+
+
 @pytest.mark.parametrize('data, words', [
     (b'\xff\xd8\xff\xe0\x00\x10' + bytes(14) + b'\xff\xda\x00\x08', 'no complete JPEG header'),
     (b'\xff\xd8\xff' + b'\xff\xe0\x00\x02' * 2000, 'no complete JPEG header'),
