@@ -102,6 +102,7 @@ def _cases():
                                                  '--calibration-frames', '0'],
          '--calibration-frames'),
         ('eval-json-exists', ['eval', '--json', '{plain_file}'], '--json {plain_file} exists'),
+        ('bench-json-exists', ['bench', '--json', '{plain_file}'], '--json {plain_file} exists'),
         ('bench-runs-zero', ['bench', '--runs', '0'], '--runs'),
         ('unknown-command', ['paint'], 'paint'),
     ]

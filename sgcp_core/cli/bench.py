@@ -103,6 +103,9 @@ def add_parser(commands, name: str) -> None:
                              'by one (the node\'s camera_batching; interleaved, ms per frame)')
     parser.add_argument('--json', metavar='PATH', type=output_file,
                         help='also write every figure as JSON')
+    parser.add_argument('--force', action='store_true',
+                        help='replace the --json file if it exists (without, an existing file '
+                             'is an error)')
     add_engine_arguments(parser, backend_choice=False)
     parser.set_defaults(run=run)
 
@@ -318,7 +321,9 @@ def _model_mious(args: argparse.Namespace, config, model_paths: list[Path]) -> l
 def run(args: argparse.Namespace) -> int:
     from sgcp_core import benchmark
     from sgcp_core.engine import Segmenter
-    from sgcp_core.files import atomic_write
+    from sgcp_core.files import atomic_write, new_output
+    if args.json:
+        new_output(args.json, '--json', args.force)
     config = engine_config_from_args(args)
     model_paths = _model_paths(args, config)
     model_path = model_paths[0]
