@@ -1,15 +1,17 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Confusion matrix, IoU and pixel accuracy for label maps with an ignore value."""
+"""Confusion matrix, IoU and pixel accuracy for label maps with an ignore value; the IoU
+as a table and as a bar chart."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ['ConfusionMatrix', 'format_iou_table']
+__all__ = ['ConfusionMatrix', 'format_iou_table', 'plot_iou']
 
 
 class ConfusionMatrix:
@@ -81,3 +83,37 @@ def format_iou_table(summary: dict) -> str:
     lines += ['-' * (width + 8), f'{"mIoU":<{width}}  {100 * summary["miou"]:6.2f}',
               f'{"pixel accuracy":<{width}}  {100 * summary["pixel_accuracy"]:6.2f}']
     return '\n'.join(lines)
+
+
+def plot_iou(summary: Mapping, path: str | Path, title: str,
+             palette: Sequence[Sequence[int]] | None = None) -> Path:
+    """Bar chart of per-class IoU (%) with the mIoU as a line; classes without pixels show
+    as n/a."""
+    import matplotlib
+    matplotlib.use('Agg')  # files only; never needs a display
+    import matplotlib.pyplot as plt
+    names = list(summary['per_class_iou'])
+    values = [summary['per_class_iou'][n] for n in names]
+    heights = [0.0 if v is None else 100 * v for v in values]
+    colours = ([tuple(c / 255 for c in palette[i]) for i in range(len(names))]
+               if palette is not None else None)
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(names) + 2), 4.2))
+    bars = axes.bar(range(len(names)), heights, color=colours, edgecolor='black',
+                    linewidth=0.6)
+    for bar, value in zip(bars, values):
+        label = 'n/a' if value is None else f'{100 * value:.1f}'
+        axes.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1, label,
+                  ha='center', va='bottom', fontsize=8)
+    axes.axhline(100 * summary['miou'], color='black', linestyle='--', linewidth=1,
+                 label=f'mIoU {100 * summary["miou"]:.2f}%')
+    axes.set_xticks(range(len(names)), names, rotation=40, ha='right')
+    axes.set_ylim(0, 105)
+    axes.set_ylabel('IoU (%)')
+    axes.set_title(title)
+    axes.legend(loc='upper right')
+    figure.tight_layout()
+    try:
+        from sgcp_core.files import atomic_write
+        return atomic_write(path, lambda temp: figure.savefig(temp, format='png', dpi=120))
+    finally:
+        plt.close(figure)

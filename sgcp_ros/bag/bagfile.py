@@ -28,6 +28,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from sgcp_core.files import new_output
 from sgcp_ros.topics import IMAGE_TYPES
 
 __all__ = ['BagError', 'RawMessage', 'BagReader', 'BagWriter', 'STORAGE_CHOICES',
@@ -227,7 +228,6 @@ class BagReader:
         return self._reader.typestore
 
     def decode(self, message: RawMessage):
-        """The message as a rosbags object, by the bag's own definition of its type."""
         return self._reader.deserialize(message.data, message.msgtype)
 
 
@@ -261,19 +261,13 @@ def _add_chunk_crcs(path: Path) -> None:
 
 
 class BagWriter:
-    """Writes a rosbag2 bag (metadata.yaml + one .mcap or .db3) atomically.
-
-    Safe to call from several threads. Raises BagError if ``path`` exists, unless
-    ``replace``: then the finished bag takes its place.
-    """
+    """Writes a rosbag2 bag (metadata.yaml + one .mcap or .db3) atomically, from any
+    thread; an existing ``path`` is FileExistsError unless ``replace``."""
 
     def __init__(self, path: str | Path, storage: str = 'mcap', replace: bool = False) -> None:
         if storage not in STORAGE_CHOICES:
             raise BagError(f'unknown storage {storage!r}; use one of {STORAGE_CHOICES}')
-        self.path = Path(path)
-        if self.path.exists() and not replace:
-            raise BagError(f'{self.path} exists already; choose another path, remove it or '
-                           'pass --force')
+        self.path = new_output(path, 'bag', replace)
         self.storage = storage
         self._lock = threading.Lock()
         self._connections: dict[str, object] = {}
@@ -320,7 +314,7 @@ class BagWriter:
                     topic, msgtype, typestore=typestore or WRITE_TYPES)
 
     def write(self, topic: str, log_time_ns: int, msg) -> None:
-        """Serialise a rosbags message onto ``topic`` (declared on first use)."""
+        """A rosbags message onto ``topic`` (declared on first use)."""
         self.add_topic(topic, msg.__msgtype__)
         self.write_raw(topic, log_time_ns, WRITE_TYPES.serialize_cdr(msg, msg.__msgtype__))
 

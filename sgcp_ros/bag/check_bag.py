@@ -29,10 +29,10 @@ import yaml
 from sgcp_core.cli import ArgumentParser
 from sgcp_core.config import EngineConfig, replace_from_dict
 from sgcp_core.errors import CommandError
-from sgcp_core.files import atomic_write, write_json
+from sgcp_core.files import atomic_write, file_digest, new_output, write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
-from sgcp_ros.bag.common import new_output, run_command, topic_name
+from sgcp_ros.bag.common import command, options_from, topic_name
 
 __all__ = ['Scenario', 'load_scenario', 'run_scenario', 'main']
 
@@ -153,31 +153,24 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _bag_hash(bag: Path) -> str:
-    """sha256 over the bag's files (names and bytes, in name order)."""
-    digest = hashlib.sha256()
+    """sha256 over the bag's files: each one's name and sha256, in name order."""
     files = [bag] if bag.is_file() else sorted(p for p in bag.iterdir() if p.is_file())
-    for file in files:
-        digest.update(file.name.encode() + b'\0')
-        with file.open('rb') as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return hashlib.sha256(''.join(f'{f.name}\0{file_digest(f)}\n' for f in files).encode()
+                          ).hexdigest()
 
 
 def _run_offline(scenario: Scenario, out: Path) -> dict:
     from sgcp_core.engine import Segmenter
     from sgcp_ros.bag.evaluate_bag import EvaluationOptions, evaluate_bag
-    options = EvaluationOptions(
-        image_topic=scenario.image_topic, label_topic=scenario.label_topic,
-        tolerance_ns=round(scenario.stamp_tolerance_ms * 1e6), max_frames=scenario.max_frames)
-    evaluation = evaluate_bag(scenario.bag, lambda: Segmenter(scenario.engine), options)
+    evaluation = evaluate_bag(scenario.bag, lambda: Segmenter(scenario.engine),
+                              options_from(EvaluationOptions, scenario))
     evaluation.write(out / 'evaluation', scenario.bag.name)
     return evaluation.report
 
 
 def _run_live(scenario: Scenario, out: Path) -> dict:
-    """replay_bag into the running node, or into a node process started here with the
-    scenario's engine options and the transport of the bag's frames."""
+    """replay_bag into the running node, or into one started here (the scenario's engine,
+    the transport of the bag's frames)."""
     from sgcp_ros.bag.bagfile import BagReader
     from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag
     from sgcp_ros.node_process import NodeProcess, NodeProcessError, node_arguments
@@ -194,15 +187,11 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
                            if getattr(scenario.engine, spec.name) != spec.default})
         node = NodeProcess(out / 'node.log', node_arguments(namespace, parameters=parameters))
     namespace = namespace.rstrip('/')
-    options = ReplayOptions(
-        image_topic=scenario.image_topic, label_topic=scenario.label_topic,
-        publish_topic=f'{namespace}{topics.NODE_IMAGE}',
-        node_labels_topic=f'{namespace}{topics.NODE_LABELS}', rate=scenario.rate,
-        wait_for_node_s=scenario.node_start_timeout_s, max_frames=scenario.max_frames,
-        tolerance_ns=round(scenario.stamp_tolerance_ms * 1e6))
+    options = options_from(ReplayOptions, scenario, publish_topic=namespace + topics.NODE_IMAGE,
+                           node_labels_topic=namespace + topics.NODE_LABELS,
+                           wait_for_node_s=scenario.node_start_timeout_s)
     try:
-        return replay_bag(scenario.bag, options, say=lambda text: print(text, file=sys.stderr),
-                          node=node)
+        return replay_bag(scenario.bag, options, node=node)
     except NodeProcessError as error:   # the scenario's engine options, a bad model, ...
         raise CommandError(str(error)) from None
     finally:
@@ -293,11 +282,8 @@ def _junit(name: str, results: list[dict], seconds: float) -> str:
 
 
 def run_scenario(scenario: Scenario, out: Path) -> dict:
-    """Run ``scenario``, write results.jsonl, summary.json and junit.xml into ``out``.
-
-    Returns:
-        The summary; ``summary['passed']`` is the verdict.
-    """
+    """Run ``scenario`` and write results.jsonl, summary.json and junit.xml into ``out``;
+    the summary (``summary['passed']``: the verdict)."""
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     bag_hash = _bag_hash(scenario.bag) if scenario.bag.exists() else None
@@ -331,6 +317,20 @@ def run_scenario(scenario: Scenario, out: Path) -> dict:
     return summary
 
 
+def _run(args) -> int:
+    scenario = load_scenario(args.scenario)
+    out = new_output(args.out or args.scenario.with_name(args.scenario.stem + '_results'),
+                     '--out', args.force)
+    summary = run_scenario(scenario, out)
+    for criterion in summary['criteria']:
+        print(f'{criterion["verdict"].upper():7} {criterion["name"]}: '
+              f'{criterion.get("reason", "")}')
+    print(f'{"PASSED" if summary["passed"] else "FAILED"}: {scenario.path} ({scenario.mode}, '
+          f'{summary["frames"]["images_read"]} frames, integrity {summary["integrity"]}); '
+          f'wrote {out}/summary.json, results.jsonl, junit.xml')
+    return 0 if summary['passed'] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(
         prog='check_bag',
@@ -340,22 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path, help='new folder for results.jsonl, summary.json '
                         'and junit.xml (default: <scenario>_results beside the scenario)')
     parser.add_argument('--force', action='store_true', help='write into an existing --out')
-    args = parser.parse_args(argv)
-
-    def run() -> int:
-        scenario = load_scenario(args.scenario)
-        out = new_output(args.out or args.scenario.with_name(args.scenario.stem + '_results'),
-                         '--out', args.force)
-        summary = run_scenario(scenario, out)
-        for criterion in summary['criteria']:
-            print(f'{criterion["verdict"].upper():7} {criterion["name"]}: '
-                  f'{criterion.get("reason", "")}')
-        print(f'{"PASSED" if summary["passed"] else "FAILED"}: {scenario.path} ({scenario.mode}'
-              f', {summary["frames"]["images_read"]} frames, integrity {summary["integrity"]})'
-              f'; wrote {out}/summary.json, results.jsonl, junit.xml')
-        return 0 if summary['passed'] else 1
-
-    return run_command('check_bag', run)
+    return command('check_bag', parser, _run, argv)
 
 
 if __name__ == '__main__':

@@ -1,12 +1,14 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""What the bag commands share: options, output rule, reading frames with their ground
+"""What the bag commands share: their options and main, reading frames with their ground
 truth, scoring."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -15,29 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from sgcp_core.cli import run_command
+from sgcp_core.cli import ArgumentParser, run_command
 from sgcp_core.cli.arg_types import in_range, non_negative_int
-from sgcp_core.errors import CommandError
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import BagReader, RawMessage, stamp_to_ns
 from sgcp_ros.images import ImageConversionError, image_to_labels, image_to_rgb
 from sgcp_ros.stamp_matching import LABEL_UNMATCHED, MATCHED, StampMatcher
 
-__all__ = ['run_command', 'new_output', 'topic_name', 'add_bag_topic_arguments', 'Frame',
-           'FrameStream', 'Scorer']
+__all__ = ['topic_name', 'bag_parser', 'command', 'options_from', 'Frame', 'FrameStream',
+           'Scorer']
 
 MAX_PRINTED_PROBLEMS = 20
 # A ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit,
 # separated by single slashes; '~' may start it.
 _TOPIC = re.compile(r'~?/?(?:[A-Za-z_][A-Za-z0-9_]*)(?:/[A-Za-z_][A-Za-z0-9_]*)*')
-
-
-def new_output(path: Path | None, option: str, force: bool = False) -> Path | None:
-    """``path``, unless it exists and not ``force``: CommandError naming ``option``."""
-    if path is not None and path.exists() and not force:
-        raise CommandError(f'{option} {path} exists already; choose another path, remove it '
-                           'or pass --force')
-    return path
 
 
 def topic_name(text: str) -> str:
@@ -48,23 +41,46 @@ def topic_name(text: str) -> str:
     return text
 
 
-def _label_topic(text: str) -> str:
-    return text if text == '' else topic_name(text)
-
-
-def add_bag_topic_arguments(parser, force: str = 'outputs') -> None:
-    """--image-topic, --label-topic, --stamp-tolerance-ms, --max-frames and --force, as
-    every command that reads frames and ground truth from a bag takes them."""
+def bag_parser(prog: str, description: str, examples: Sequence[str],
+               force: str) -> ArgumentParser:
+    """The parser of a command that reads frames and ground truth from a bag: the bag,
+    --image-topic, --label-topic, --stamp-tolerance-ms, --max-frames and --force."""
+    parser = ArgumentParser(prog=prog, description=description,
+                            epilog='examples:\n' + '\n'.join(f'  {e}' for e in examples),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .mcap/.db3 file')
     parser.add_argument('--image-topic', type=topic_name, help='camera topic (default: '
                         f'{topics.BAG_IMAGE}, or the bag\'s only Image/CompressedImage topic)')
-    parser.add_argument('--label-topic', type=_label_topic, help='ground-truth mono8 topic '
-                        f'(default: {topics.BAG_LABELS} if present; "" for none)')
+    parser.add_argument('--label-topic', type=lambda t: t and topic_name(t),
+                        help=f'ground-truth mono8 topic (default: {topics.BAG_LABELS} if '
+                             'present; "" for none)')
     parser.add_argument('--stamp-tolerance-ms', type=in_range(float, 0, 3.6e6),
                         default=1.0, help='largest stamp difference that pairs a label with '
                                           'a frame (default: %(default)s)')
     parser.add_argument('--max-frames', type=non_negative_int, default=0,
                         help='stop after N frames of the image topic (default: all)')
     parser.add_argument('--force', action='store_true', help=f'replace existing {force}')
+    return parser
+
+
+def command(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace],
+            int], argv: list[str] | None) -> int:
+    """A bag command's main: parse ``argv``, then ``run(args)`` through ``run_command``."""
+    args = parser.parse_args(argv)
+    return run_command(prog, lambda: run(args))
+
+
+def options_from(kind: type, source, **more):
+    """A ``kind`` dataclass from the attributes of ``source`` (parsed arguments, a
+    scenario) that share its fields' names, and ``more``."""
+    names = {f.name for f in dataclasses.fields(kind)} - set(more)
+    return kind(**{name: getattr(source, name) for name in names if hasattr(source, name)},
+                **more)
+
+
+def say(text: str) -> None:
+    """Progress and per-frame problems: on stderr, apart from the report."""
+    print(text, file=sys.stderr)
 
 
 @dataclass
@@ -89,10 +105,10 @@ class FrameStream:
     """
 
     def __init__(self, reader: BagReader, image_topic: str, label_topic: str | None,
-                 tolerance_ns: int, say: Callable[[str], None], max_frames: int = 0) -> None:
+                 tolerance_ms: float, say: Callable[[str], None], max_frames: int = 0) -> None:
         self.reader, self.image_topic, self.label_topic = reader, image_topic, label_topic
         self.say, self.max_frames = say, max_frames
-        self.matcher = StampMatcher(tolerance_ns)
+        self.matcher = StampMatcher(round(tolerance_ms * 1e6))
         self.log: list[dict] = []
         self.skipped: Counter[str] = Counter()
         self.labels_read = self.labels_bad = self.labels_unmatched = self.problems = 0
@@ -179,36 +195,29 @@ class FrameStream:
 
 
 class Scorer:
-    """IoU over a run (one confusion matrix) and a small per-frame summary.
+    """IoU over a run (one confusion matrix) and each frame's mIoU and pixel accuracy.
 
-    Args:
-        class_names: the predicted classes, in label-id order.
-        ignore_index: ground-truth value that is not scored.
-        truth_groups: the class groups (``sgcp_core.class_groups.ClassGroups``) the
-            predictions went through, or None: ground truth in the model's classes is mapped
-            through them, so both sides are scored in the output classes.
+    ``truth_groups``: the class groups (``sgcp_core.class_groups.ClassGroups``) the
+    predictions went through, or None; ground truth in the model's classes is mapped through
+    them, so both sides are scored in the output classes.
     """
 
     def __init__(self, class_names: Sequence[str], ignore_index: int = 255,
                  truth_groups=None) -> None:
         from sgcp_core.metrics import ConfusionMatrix
-        self._matrix_type = ConfusionMatrix
-        self.class_names = list(class_names)
-        self.ignore_index = ignore_index
-        self.truth_groups = truth_groups
-        self.matrix = ConfusionMatrix(len(self.class_names), ignore_index)
-        self.frames = 0
+        self.new_matrix = lambda: ConfusionMatrix(len(self.class_names), ignore_index)
+        self.class_names, self.truth_groups = list(class_names), truth_groups
+        self.matrix, self.frames = self.new_matrix(), 0
 
     def add(self, entry: dict, target: np.ndarray, prediction: np.ndarray) -> bool:
-        """Score one frame, target and prediction (H, W) uint8 class ids, into ``entry``
-        ('ground_truth', and 'miou' and 'pixel_accuracy' in percent); False where the
-        shapes differ (not scored)."""
+        """Score (H, W) class ids into ``entry`` ('ground_truth', 'miou', 'pixel_accuracy'
+        in percent); False where the shapes differ (not scored)."""
         entry['ground_truth'] = target.shape == prediction.shape
         if not entry['ground_truth']:
             return False
         if self.truth_groups is not None:
             target = self.truth_groups.apply(target)
-        frame = self._matrix_type(len(self.class_names), self.ignore_index)
+        frame = self.new_matrix()
         frame.update(target, prediction)
         self.matrix.update(target, prediction)
         self.frames += 1

@@ -2,17 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """``evaluate_bag``: run the engine on a bag's camera frames, offline, and score it.
 
-Reads an image topic (sensor_msgs/Image or CompressedImage) and, where the bag has one, a
-ground-truth label topic (mono8 class ids), pairs them by header stamp, runs
-``sgcp_core.engine.Segmenter`` on every frame the node's decoder (``sgcp_ros.images``)
-accepts and reports mIoU, per-class IoU, pixel accuracy, per-stage latency and the frames
-processed, skipped (with the reason) or without ground truth. Writes report.json, plots and
-optionally a new bag with the predictions. No ROS installation is needed (rosbags).
+Frames (sensor_msgs/Image or CompressedImage) are paired with a ground-truth label topic
+(mono8 class ids) by header stamp and run through ``sgcp_core.engine.Segmenter`` where the
+node's decoder (``sgcp_ros.images``) accepts them. No ROS installation is needed (rosbags).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -22,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.arg_types import in_range
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
 from sgcp_core.errors import CommandError
+from sgcp_core.files import new_output
+from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter
-from sgcp_ros.bag.common import (FrameStream, Scorer, add_bag_topic_arguments, new_output,
-                                 run_command)
-from sgcp_ros.bag.report import LatencyLog, print_report, write_outputs
+from sgcp_ros.bag.common import FrameStream, Scorer, bag_parser, command, options_from, say
+from sgcp_ros.bag.report import print_report, write_outputs
 from sgcp_ros.images import array_to_image
 
 __all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']
@@ -38,23 +34,24 @@ __all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']
 
 @dataclass
 class EvaluationOptions:
-    """What to read and produce; topics None = the make_bag defaults where present."""
+    """What to read and produce (the command's options); topics None = the make_bag
+    defaults where present, label_topic '' = none."""
 
     image_topic: str | None = None
-    label_topic: str | None = None     # '' = none
-    tolerance_ns: int = 1_000_000
+    label_topic: str | None = None
+    stamp_tolerance_ms: float = 1.0
     max_frames: int = 0
     contact_frames: int = 12
     write_bag: Path | None = None
     write_storage: str = 'mcap'
-    replace: bool = False              # write_bag may replace an existing bag
-    say: Callable[[str], None] = field(default=lambda text: print(text, file=sys.stderr))
+    force: bool = False              # write_bag may replace an existing bag
+    say: Callable[[str], None] = say
 
 
 @dataclass
 class Evaluation:
-    """Everything ``evaluate_bag`` measured; ``report`` is the JSON-ready summary and
-    ``report['frame_log']`` has one entry per frame read."""
+    """What ``evaluate_bag`` measured: ``report`` is JSON-ready, one ``frame_log`` entry
+    per frame read."""
 
     report: dict
     latency_samples: dict[str, list[float]]
@@ -69,13 +66,8 @@ class Evaluation:
 
 def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
                  options: EvaluationOptions | None = None) -> Evaluation:
-    """Run the engine over a bag.
-
-    Args:
-        bag_path: a rosbag2 folder or a bare .mcap/.db3 file.
-        make_segmenter: returns a ``sgcp_core.engine.Segmenter``; called at the first
-            decodable frame.
-        options: topics, matching tolerance, outputs.
+    """Run the engine (``make_segmenter()``, called at the first decodable frame) over a
+    bag folder or a bare .mcap/.db3 file.
 
     Raises:
         BagError: the bag is damaged or unreadable, or a topic is missing (the message
@@ -83,7 +75,8 @@ def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
     """
     options = options or EvaluationOptions()
     segmenter = scorer = writer = None
-    latency, tiles = LatencyLog(), {}
+    samples: dict[str, list[float]] = {}
+    tiles = {}
     with BagReader(bag_path) as reader, ExitStack() as outputs:
         if reader.integrity_note():
             options.say(reader.integrity_note())
@@ -91,10 +84,10 @@ def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
             options.image_topic, options.label_topic, topics.BAG_IMAGE, topics.BAG_LABELS)
         if options.write_bag is not None:
             writer = outputs.enter_context(BagWriter(options.write_bag, options.write_storage,
-                                                     options.replace))
+                                                     options.force))
             for topic, msgtype in reader.topics.items():
                 writer.add_topic(topic, msgtype, reader.typestore)
-        stream = FrameStream(reader, image_topic, label_topic, options.tolerance_ns,
+        stream = FrameStream(reader, image_topic, label_topic, options.stamp_tolerance_ms,
                              options.say, options.max_frames)
         expected = reader.message_counts.get(image_topic, 0)
         expected = min(expected, options.max_frames or expected)
@@ -111,8 +104,9 @@ def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
                          and len(tiles) < options.contact_frames)
             result = segmenter.segment(frame.rgb, want_overlay=want_tile or bool(writer))
             total_ms = frame.decode_ms + result.timings_ms['total']
-            latency.add({'decode': frame.decode_ms, **result.timings_ms,
-                         'frame_total': total_ms})
+            for stage, value in {'decode': frame.decode_ms, **result.timings_ms,
+                                 'frame_total': total_ms}.items():
+                samples.setdefault(stage, []).append(float(value))
             entry.update(status='processed', latency_ms=round(total_ms, 3))
             if want_tile:
                 tiles[entry['index']] = result.overlay
@@ -128,14 +122,12 @@ def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
     log = stream.log
     processed = sum(entry.get('status') == 'processed' for entry in log)
     scored = 0 if scorer is None else scorer.frames
-    note = ('the bag has no ground-truth topic' if label_topic is None
-            else None if scored else 'no frame was paired with ground truth')
     report = {
         'tool': 'evaluate_bag',
         'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
         'bag': str(bag_path), 'storage': reader.storage, 'integrity': reader.integrity,
         'image_topic': image_topic, 'image_type': reader.topics[image_topic],
-        'label_topic': label_topic, 'stamp_tolerance_ms': options.tolerance_ns / 1e6,
+        'label_topic': label_topic, 'stamp_tolerance_ms': options.stamp_tolerance_ms,
         'engine': None if segmenter is None else {
             'model': str(segmenter.model_path), 'backend': segmenter.backend_name,
             'device': segmenter.device, 'input_size': list(segmenter.input_size),
@@ -144,31 +136,27 @@ def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
                    'evaluated_with_ground_truth': scored,
                    'without_ground_truth': processed - scored},
         'metrics': None if scorer is None else scorer.summary(),
-        'metrics_note': note,
-        'latency_ms': latency.stats(),
+        'metrics_note': ('the bag has no ground-truth topic' if label_topic is None
+                         else None if scored else 'no frame was paired with ground truth'),
+        'latency_ms': {stage: latency_stats(values) for stage, values in samples.items()},
         'frame_log': log,
     }
     captions = [(overlay, f'#{index}  t={log[index]["stamp_ns"] / 1e9:.3f}' + (
         f'  mIoU {log[index]["miou"]:.1f}%' if log[index].get('miou') is not None else ''))
         for index, overlay in sorted(tiles.items())]
-    return Evaluation(report, latency.samples, captions,
+    return Evaluation(report, samples, captions,
                       None if segmenter is None else segmenter.classes.palette)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(
-        prog='evaluate_bag',
-        description='Offline evaluation of the segmentation engine on a rosbag2 bag: mIoU, '
-                    'per-class IoU and pixel accuracy against a ground-truth label topic '
-                    '(paired by header stamp), per-stage latency and frame counts; writes '
-                    'report.json, iou.png, latency.png and contact_sheet.png.',
-        epilog='examples:\n'
-               '  evaluate_bag camvid_val --model best.pt\n'
-               '  evaluate_bag drive.mcap --image-topic /front/image_raw/compressed '
-               '--label-topic "" --write-bag drive_segmented',
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .mcap/.db3 file')
-    add_bag_topic_arguments(parser, force='--out and --write-bag')
+def build_parser():
+    parser = bag_parser(
+        'evaluate_bag', 'Offline evaluation of the segmentation engine on a rosbag2 bag: '
+        'mIoU, per-class IoU and pixel accuracy against a ground-truth label topic (paired by '
+        'header stamp), per-stage latency and frame counts; writes report.json, iou.png, '
+        'latency.png and contact_sheet.png.',
+        ['evaluate_bag camvid_val --model best.pt',
+         'evaluate_bag drive.mcap --image-topic /front/image_raw/compressed --label-topic "" '
+         '--write-bag drive_segmented'], force='--out and --write-bag')
     parser.add_argument('--out', type=Path,
                         help='new folder for report.json and the plots (default: '
                              '<bag>_eval in the working directory)')
@@ -182,39 +170,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args) -> int:
+    from sgcp_core.engine import Segmenter
+    out = new_output(args.out or Path(f'{args.bag.name.rsplit(".", 1)[0]}_eval'), '--out',
+                     args.force)
+    if args.write_bag is not None:
+        new_output(args.write_bag, '--write-bag', args.force)
+    config = engine_config_from_args(args)
+    evaluation = evaluate_bag(args.bag, lambda: Segmenter(config),
+                              options_from(EvaluationOptions, args))
+    report = evaluation.report
+    print(f'{args.bag} ({report["storage"]}): {report["image_topic"]} '
+          f'({report["image_type"]}), ground truth {report["label_topic"] or "none"}')
+    if report['engine']:
+        print(f'engine: {report["engine"]["description"]}')
+    print_report(report)
+    print('wrote ' + ', '.join(str(p) for p in evaluation.write(out, args.bag.name)))
+    if args.write_bag is not None:
+        print(f'wrote {args.write_bag}: input topics + {topics.BAG_PREDICTIONS} (mono8) '
+              f'+ {topics.BAG_OVERLAY} (rgb8)')
+    frames = report['frames']
+    if not frames['processed']:
+        raise CommandError(f'no frame of {report["image_topic"]} could be evaluated: '
+                           f'{frames["images_read"]} read, skipped by reason '
+                           f'{frames["skipped_by_reason"]}')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def run() -> int:
-        from sgcp_core.engine import Segmenter
-        out = new_output(args.out or Path(f'{args.bag.name.rsplit(".", 1)[0]}_eval'), '--out',
-                         args.force)
-        options = EvaluationOptions(
-            image_topic=args.image_topic, label_topic=args.label_topic,
-            tolerance_ns=round(args.stamp_tolerance_ms * 1e6), max_frames=args.max_frames,
-            contact_frames=args.contact_frames, write_storage=args.write_storage,
-            write_bag=new_output(args.write_bag, '--write-bag', args.force),
-            replace=args.force)
-        config = engine_config_from_args(args)
-        evaluation = evaluate_bag(args.bag, lambda: Segmenter(config), options)
-        report = evaluation.report
-        print(f'{args.bag} ({report["storage"]}): {report["image_topic"]} '
-              f'({report["image_type"]}), ground truth {report["label_topic"] or "none"}')
-        if report['engine']:
-            print(f'engine: {report["engine"]["description"]}')
-        print_report(report)
-        print('wrote ' + ', '.join(str(p) for p in evaluation.write(out, args.bag.name)))
-        if args.write_bag is not None:
-            print(f'wrote {args.write_bag}: input topics + {topics.BAG_PREDICTIONS} (mono8) '
-                  f'+ {topics.BAG_OVERLAY} (rgb8)')
-        frames = report['frames']
-        if not frames['processed']:
-            raise CommandError(f'no frame of {report["image_topic"]} could be evaluated: '
-                               f'{frames["images_read"]} read, skipped by reason '
-                               f'{frames["skipped_by_reason"]}')
-        return 0
-
-    return run_command('evaluate_bag', run)
+    return command('evaluate_bag', build_parser(), _run, argv)
 
 
 if __name__ == '__main__':

@@ -21,10 +21,10 @@ import numpy as np
 from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.arg_types import in_range, non_negative_int, positive_int
 from sgcp_core.errors import CommandError
-from sgcp_core.files import IMAGE_SUFFIXES, video_frames, video_info
+from sgcp_core.files import IMAGE_SUFFIXES, new_output, video_frames, video_info
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagWriter, make_header
-from sgcp_ros.bag.common import new_output, run_command, topic_name
+from sgcp_ros.bag.common import command, topic_name
 from sgcp_ros.images import COMPRESSED_FORMATS, array_to_image, rgb_to_compressed
 
 __all__ = ['Frame', 'write_frames_bag', 'folder_frames', 'dataset_frames', 'main']
@@ -35,12 +35,8 @@ Frame = tuple[str, np.ndarray, 'np.ndarray | None']
 
 
 def folder_frames(image_dir: Path, label_dir: Path | None = None) -> Iterator[Frame]:
-    """Frames from image files under ``image_dir``; labels from ``label_dir`` where present.
-
-    Raises:
-        FileNotFoundError: a folder is missing.
-        CommandError: no images, or ``label_dir`` given but no image has a label.
-    """
+    """Frames from image files under ``image_dir``; labels from ``label_dir`` where present
+    (same relative path, or same stem with .png)."""
     from sgcp_core.data import read_label, read_rgb
     for folder in (image_dir, label_dir):
         if folder is not None and not folder.is_dir():
@@ -77,15 +73,10 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
                      image_format: str = 'rgb8', start_ns: int | None = None,
                      max_frames: int = 0, stride: int = 1, source: str = '',
                      replace: bool = False) -> dict:
-    """Write ``frames`` into a new bag at ``path`` (atomically; see BagWriter; ``replace``
-    an existing one).
-
-    Frame i (after ``stride``) is stamped ``start_ns + i / rate_hz``; its label, if any,
-    carries the identical header on ``label_topic``.
-
-    Returns:
-        {'frames', 'labels', 'first_stamp_ns', 'last_stamp_ns', 'size': (H, W)}.
-    """
+    """Write ``frames`` into a new bag at ``path`` (atomically, see BagWriter). Frame i
+    (after ``stride``) is stamped ``start_ns + i / rate_hz``; its label, if any, carries the
+    identical header on ``label_topic``. Returns {'frames', 'labels', 'first_stamp_ns',
+    'last_stamp_ns', 'size': (H, W)}."""
     if rate_hz <= 0 or stride < 1 or image_topic == label_topic:
         raise ValueError(f'need rate > 0 Hz, stride >= 1 and two topics; got {rate_hz} Hz, '
                          f'stride {stride}, topics {image_topic} and {label_topic}')
@@ -168,47 +159,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args) -> int:
+    new_output(args.output, 'output', args.force)
+    if args.labels is not None and args.images is None:
+        raise CommandError('--labels goes with --images')
+    rate = args.rate
+    if args.images is not None:
+        frames = folder_frames(args.images, args.labels)
+        source = f'images {args.images}' + (f', labels {args.labels}' if args.labels
+                                            else '')
+    elif args.dataset is not None:
+        if args.data_root is None:
+            raise CommandError('--dataset needs --data-root')
+        frames = dataset_frames(args.dataset, args.data_root, args.split)
+        source = f'{args.dataset} {args.split} from {args.data_root}'
+    else:
+        rate = rate or video_info(args.video).fps
+        frames = ((f'{args.video.name}#{i}', rgb, None)
+                  for i, rgb in enumerate(video_frames(args.video)))
+        source = f'video {args.video}'
+    rate = rate or 10.0
+    result = write_frames_bag(
+        args.output, frames, storage=args.storage, rate_hz=rate, frame_id=args.frame_id,
+        image_topic=args.image_topic, label_topic=args.label_topic,
+        image_format=args.image_format,
+        start_ns=None if args.start_time is None else round(args.start_time * 1e9),
+        max_frames=args.max_frames, stride=args.stride, source=source, replace=args.force)
+    size_mb = sum(f.stat().st_size for f in args.output.iterdir()) / 1e6
+    height, width = result['size']
+    first, last = result['first_stamp_ns'] / 1e9, result['last_stamp_ns'] / 1e9
+    print(f'wrote {args.output} ({args.storage}, {size_mb:.1f} MB) from {source}')
+    print(f'  {args.image_topic}: {result["frames"]} frames {width}x{height} '
+          f'{args.image_format}, frame_id {args.frame_id!r}, {rate:g} Hz')
+    if result['labels']:
+        print(f'  {args.label_topic}: {result["labels"]} mono8 labels with the same stamps')
+    print(f'  stamps {first:.3f} .. {last:.3f} ({last - first:.2f} s)')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def run() -> int:
-        new_output(args.output, 'output', args.force)
-        if args.labels is not None and args.images is None:
-            raise CommandError('--labels goes with --images')
-        rate = args.rate
-        if args.images is not None:
-            frames = folder_frames(args.images, args.labels)
-            source = f'images {args.images}' + (f', labels {args.labels}' if args.labels
-                                                else '')
-        elif args.dataset is not None:
-            if args.data_root is None:
-                raise CommandError('--dataset needs --data-root')
-            frames = dataset_frames(args.dataset, args.data_root, args.split)
-            source = f'{args.dataset} {args.split} from {args.data_root}'
-        else:
-            rate = rate or video_info(args.video).fps
-            frames = ((f'{args.video.name}#{i}', rgb, None)
-                      for i, rgb in enumerate(video_frames(args.video)))
-            source = f'video {args.video}'
-        rate = rate or 10.0
-        result = write_frames_bag(
-            args.output, frames, storage=args.storage, rate_hz=rate, frame_id=args.frame_id,
-            image_topic=args.image_topic, label_topic=args.label_topic,
-            image_format=args.image_format,
-            start_ns=None if args.start_time is None else round(args.start_time * 1e9),
-            max_frames=args.max_frames, stride=args.stride, source=source, replace=args.force)
-        size_mb = sum(f.stat().st_size for f in args.output.iterdir()) / 1e6
-        height, width = result['size']
-        first, last = result['first_stamp_ns'] / 1e9, result['last_stamp_ns'] / 1e9
-        print(f'wrote {args.output} ({args.storage}, {size_mb:.1f} MB) from {source}')
-        print(f'  {args.image_topic}: {result["frames"]} frames {width}x{height} '
-              f'{args.image_format}, frame_id {args.frame_id!r}, {rate:g} Hz')
-        if result['labels']:
-            print(f'  {args.label_topic}: {result["labels"]} mono8 labels with the same stamps')
-        print(f'  stamps {first:.3f} .. {last:.3f} ({last - first:.2f} s)')
-        return 0
-
-    return run_command('make_bag', run)
+    return command('make_bag', build_parser(), _run, argv)
 
 
 if __name__ == '__main__':

@@ -2,27 +2,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """``replay_bag``: play a bag's camera frames into the running segmentation node over DDS.
 
-Frames are published exactly as recorded (the bag's CDR bytes, headers unchanged) at the
-recorded rate, a multiple of it (``--rate``), or one at a time as fast as the node answers
-(``--lockstep``). Each label map the node publishes is matched to its frame by header stamp
-(the node copies the input header), which gives per-frame end-to-end latency, throughput,
-the frames the node dropped and, where the bag has ground truth, the mIoU of its answers.
-
-A frame the node's decoder (``sgcp_ros.images``) rejects is reported as skipped, never sent.
-Before the measured replay everything is ready: the node's label publisher matched, a probe
-frame (the first frame stamped 1 s earlier) answered, its class list in and the scorer
-built, so the paced loop only publishes and scores. A late frame moves the schedule instead
-of leaving in a burst that a node keeping the newest frame would mostly drop.
-
-Answers are scored while the loop waits for the next frame's time, so scoring does not
-delay frames. Ground truth is held only for the frames in flight (until the frame's answer
-comes, or ``answer_window_ns`` after it was sent; a later answer counts as answered, not
-scored), answers until scored: at most MAX_UNSCORED, beyond which they are scored at once.
+Frames leave as recorded (the bag's CDR bytes, headers unchanged), paced by the recorded
+rate or one at a time (``--lockstep``); the node copies each input header onto its label
+map, which pairs answers with frames by stamp. Before the paced loop everything is ready
+(publisher matched, a probe frame answered, the scorer built), so the loop only publishes
+and scores; a late frame moves the schedule instead of leaving in a burst that a node
+keeping the newest frame would mostly drop. Answers are scored while the loop waits for the
+next frame's time. Ground truth is held only for the frames in flight (until the answer,
+or ``answer_window_ns`` after sending), answers until scored (at most MAX_UNSCORED).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import os
@@ -34,15 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.arg_types import in_range
 from sgcp_core.errors import CommandError
-from sgcp_core.files import write_json
+from sgcp_core.files import new_output, write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter, make_header
-from sgcp_ros.bag.common import (FrameStream, Scorer, add_bag_topic_arguments, new_output,
-                                 run_command, topic_name)
+from sgcp_ros.bag.common import (FrameStream, Scorer, bag_parser, command, options_from, say,
+                                 topic_name)
 from sgcp_ros.bag.report import print_report
 from sgcp_ros.images import image_to_labels
 from sgcp_ros.node_process import use_large_message_profile
@@ -59,7 +49,7 @@ MAX_UNSCORED = 64   # answers waiting to be scored (label map pairs) before scor
 
 @dataclass
 class ReplayOptions:
-    """Topics, pacing and outputs of a replay (see ``build_parser`` for each meaning)."""
+    """Topics, pacing and outputs of a replay (the command's options)."""
 
     image_topic: str | None = None
     label_topic: str | None = None
@@ -71,10 +61,10 @@ class ReplayOptions:
     wait_for_node_s: float = 60.0
     drain_s: float = 5.0
     max_frames: int = 0
-    tolerance_ns: int = 1_000_000
+    stamp_tolerance_ms: float = 1.0
     record: Path | None = None
     record_storage: str = 'mcap'
-    replace: bool = False     # record may replace an existing bag
+    force: bool = False       # record may replace an existing bag
     classes: str = ''
     probe: bool = True
 
@@ -103,15 +93,13 @@ class _RosSide:
                                                         qos_profile_sensor_data)
         self.ros.spin_in_background()
 
-    def _on_label(self, label) -> None:
-        """On the spinning thread: hand the label on unscored, and record it."""
+    def _on_label(self, label) -> None:   # on the spinning thread: no scoring here
         self._inbox.append(label)
         if self.writer is not None and label.stamp_ns != self.probe_stamp:
             self.writer.write_raw(self.options.node_labels_topic, label.received_ns,
                                   label.data)
 
-    def take_labels(self) -> list:
-        """The labels (LabelArrival, bytes included) heard since the last call."""
+    def take_labels(self) -> list:   # LabelArrivals, bytes included, since the last call
         return [self._inbox.popleft() for _ in range(len(self._inbox))]
 
     def _wait(self, condition, timeout_s: float) -> bool:
@@ -148,13 +136,14 @@ class _RosSide:
                                       on_label=self._on_label)
 
     def publish(self, data: bytes) -> int:
-        """Publish CDR bytes; returns the wall-clock ns just before handing them to DDS."""
+        """Publish CDR bytes; the wall-clock ns just before handing them to DDS."""
         sent = time.time_ns()
         self.publisher.publish(data)
         return sent
 
     def probe(self, data: bytes, stamp: int, timeout_s: float) -> None:
-        """Send the probe frame every second until the node answers it."""
+        """Send the probe frame (the first one, stamped 1 s earlier) every second until the
+        node answers it."""
         self.probe_stamp = stamp
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -178,7 +167,7 @@ class _Replay:
         self.image_topic, self.label_topic = reader.image_topics(
             options.image_topic, options.label_topic, topics.BAG_IMAGE, topics.BAG_LABELS)
         self.stream = FrameStream(reader, self.image_topic, self.label_topic,
-                                  options.tolerance_ns, say, options.max_frames)
+                                  options.stamp_tolerance_ms, say, options.max_frames)
         self.published: dict[int, int] = {}          # frame stamp -> wall ns at publish
         self.publish_lag_ms: list[float] = []
         self.answer_window_ns = round(1e9 * max(
@@ -191,8 +180,7 @@ class _Replay:
         self.late_answers = self.peak_held = 0
 
     @property
-    def held(self) -> int:
-        """Label maps held now: ground truth waiting for its answer, pairs to be scored."""
+    def held(self) -> int:   # label maps held: ground truth awaiting answers, pairs to score
         return len(self.truth) + 2 * len(self.unscored)
 
     def _take_answers(self, ros: _RosSide) -> None:
@@ -299,7 +287,7 @@ class _Replay:
                      'answered, not scored (their ground truth is not kept that long)')
 
     def report(self, ros: _RosSide, profile: str | None) -> dict:
-        """The JSON-ready report; fills each frame's status and latency."""
+        """The JSON-ready report; fills in each frame's status and latency."""
         options = self.options
         latency_ms: dict[int, float] = {}
         unexpected, duplicates, probes = [], 0, 0
@@ -356,7 +344,7 @@ class _Replay:
         }
 
 
-def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None, say=print,
+def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None, say=say,
                node=None) -> dict:
     """Replay ``bag_path`` into a running node; the JSON-ready report. ``node``: a
     ``sgcp_ros.node_process.NodeProcess`` this process started, whose exit ends the waits.
@@ -384,7 +372,7 @@ def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None, say=p
         writer = None
         if options.record is not None:
             writer = outputs.enter_context(BagWriter(options.record, options.record_storage,
-                                                     options.replace))
+                                                     options.force))
             writer.add_topic(options.publish_topic, image_type, reader.typestore)
             writer.add_topic(options.node_labels_topic, topics.IMAGE_TYPE)
         ros = _RosSide(options, image_type, writer, node)
@@ -399,21 +387,17 @@ def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None, say=p
         return replay.report(ros, profile)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(
-        prog='replay_bag',
-        description='Publish a bag\'s camera frames into the running segmentation node over '
-                    'DDS and measure what comes back: end-to-end latency per frame (matched '
-                    'by header stamp), throughput, dropped frames and, where the bag has '
-                    'ground truth, the mIoU of the labels the node published.',
-        epilog='examples:\n'
-               '  segmentation_node --ros-args -p model_path:=best.pt &\n'
-               '  replay_bag camvid_val                 # at the recorded rate\n'
-               '  replay_bag camvid_val --rate 2        # twice as fast\n'
-               '  replay_bag camvid_val --lockstep --record camvid_val_live',
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .mcap/.db3 file')
-    add_bag_topic_arguments(parser, force='--json and --record')
+def build_parser():
+    parser = bag_parser(
+        'replay_bag', 'Publish a bag\'s camera frames into the running segmentation node '
+        'over DDS and measure what comes back: end-to-end latency per frame (matched by header '
+        'stamp), throughput, dropped frames and, where the bag has ground truth, the mIoU of '
+        'the labels the node published.',
+        ['segmentation_node --ros-args -p model_path:=best.pt &',
+         'replay_bag camvid_val                 # at the recorded rate',
+         'replay_bag camvid_val --rate 2        # twice as fast',
+         'replay_bag camvid_val --lockstep --record camvid_val_live'],
+        force='--json and --record')
     parser.add_argument('--publish-topic', type=topic_name, default=topics.NODE_IMAGE,
                         help='topic the node subscribes to (default: %(default)s); '
                              'CompressedImage frames go to <topic>/compressed')
@@ -426,11 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='send each frame when the previous one came back (as fast as '
                              'the node keeps up, nothing dropped by design)')
     seconds = in_range(float, 0, 3600)
-    parser.add_argument('--frame-timeout', type=seconds, default=10.0,
+    parser.add_argument('--frame-timeout', dest='frame_timeout_s', type=seconds, default=10.0,
                         help='lockstep: seconds to wait for each label (default: %(default)s)')
-    parser.add_argument('--wait-for-node', type=seconds, default=60.0,
+    parser.add_argument('--wait-for-node', dest='wait_for_node_s', type=seconds, default=60.0,
                         help='seconds to wait for the node to appear (default: %(default)s)')
-    parser.add_argument('--drain', type=seconds, default=5.0,
+    parser.add_argument('--drain', dest='drain_s', type=seconds, default=5.0,
                         help='seconds to wait for labels after the last frame '
                              '(default: %(default)s)')
     parser.add_argument('--classes', default='',
@@ -441,45 +425,34 @@ def build_parser() -> argparse.ArgumentParser:
                              'new bag')
     parser.add_argument('--record-storage', default='mcap', choices=STORAGE_CHOICES)
     parser.add_argument('--json', type=Path, help='write the report to this new JSON file')
-    parser.add_argument('--no-probe', action='store_true',
+    parser.add_argument('--no-probe', dest='probe', action='store_false',
                         help='start without first waiting for an answer to a probe frame')
     return parser
 
 
-def options_from_args(args: argparse.Namespace) -> ReplayOptions:
-    return ReplayOptions(
-        image_topic=args.image_topic, label_topic=args.label_topic,
-        publish_topic=args.publish_topic, node_labels_topic=args.node_labels_topic,
-        rate=args.rate, lockstep=args.lockstep, frame_timeout_s=args.frame_timeout,
-        wait_for_node_s=args.wait_for_node, drain_s=args.drain, max_frames=args.max_frames,
-        tolerance_ns=round(args.stamp_tolerance_ms * 1e6), replace=args.force,
-        record=new_output(args.record, '--record', args.force),
-        record_storage=args.record_storage, classes=args.classes, probe=not args.no_probe)
+def _run(args) -> int:
+    for path, option in ((args.json, '--json'), (args.record, '--record')):
+        if path is not None:
+            new_output(path, option, args.force)
+    report = replay_bag(args.bag, options_from(ReplayOptions, args))
+    print(f'{args.bag}: {report["image_topic"]} -> {report["publish_topic"]} '
+          f'({report["pacing"]}); node labels on {report["node_labels_topic"]}')
+    print_report(report, **{key: 'n/a' if report[key] is None else f'{report[key]:.2f}'
+                            for key in ('throughput_hz', 'publish_rate_hz')})
+    if args.json is not None:
+        write_json(args.json, report)
+        print(f'wrote {args.json}')
+    if args.record is not None:
+        print(f'wrote {args.record}: {report["publish_topic"]} (published frames) + '
+              f'{report["node_labels_topic"]} (node labels)')
+    if not report['frames']['answered']:
+        raise CommandError(f'the node answered none of the {report["frames"]["published"]}'
+                           ' frames within the timeouts')
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def run() -> int:
-        new_output(args.json, '--json', args.force)
-        report = replay_bag(args.bag, options_from_args(args),
-                            say=lambda text: print(text, file=sys.stderr))
-        print(f'{args.bag}: {report["image_topic"]} -> {report["publish_topic"]} '
-              f'({report["pacing"]}); node labels on {report["node_labels_topic"]}')
-        print_report(report, **{key: 'n/a' if report[key] is None else f'{report[key]:.2f}'
-                                for key in ('throughput_hz', 'publish_rate_hz')})
-        if args.json is not None:
-            write_json(args.json, report)
-            print(f'wrote {args.json}')
-        if args.record is not None:
-            print(f'wrote {args.record}: {report["publish_topic"]} (published frames) + '
-                  f'{report["node_labels_topic"]} (node labels)')
-        if not report['frames']['answered']:
-            raise CommandError(f'the node answered none of the {report["frames"]["published"]}'
-                               ' frames within the timeouts')
-        return 0
-
-    return run_command('replay_bag', run)
+    return command('replay_bag', build_parser(), _run, argv)
 
 
 if __name__ == '__main__':

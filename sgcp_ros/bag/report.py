@@ -1,7 +1,7 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The bag tools' reports: latency statistics, the printed tables, and report.json with
-its plots (IoU, latency histogram, contact sheet), each file written atomically."""
+"""The bag tools' reports: the printed tables, and report.json with its plots (IoU,
+latency histogram, contact sheet), each file written atomically."""
 
 from __future__ import annotations
 
@@ -12,25 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sgcp_core.files import atomic_write, write_json, write_png
-from sgcp_core.timing import latency_stats, plot_latency_histogram
+from sgcp_core.files import write_json, write_png
+from sgcp_core.timing import plot_latency_histogram
 
-__all__ = ['LatencyLog', 'format_latency_table', 'format_counts', 'print_report', 'write_outputs',
-           'plot_iou', 'contact_sheet']
-
-
-class LatencyLog:
-    """Per-stage millisecond samples, one ``add`` per frame."""
-
-    def __init__(self) -> None:
-        self.samples: dict[str, list[float]] = {}
-
-    def add(self, timings_ms: Mapping[str, float]) -> None:
-        for stage, value in timings_ms.items():
-            self.samples.setdefault(stage, []).append(float(value))
-
-    def stats(self) -> dict[str, dict]:
-        return {stage: latency_stats(values) for stage, values in self.samples.items()}
+__all__ = ['format_latency_table', 'format_counts', 'print_report', 'write_outputs',
+           'contact_sheet']
 
 
 def format_latency_table(stats: Mapping[str, Mapping], title: str = 'latency (ms)') -> str:
@@ -59,7 +45,7 @@ def format_counts(counts: Mapping[str, object], title: str = 'frames') -> str:
 def print_report(report: Mapping, **more) -> None:
     """What evaluate_bag and replay_bag print: the IoU table (or why there is none), the
     latency table, the frame counts (and ``more``) and the bag's integrity."""
-    from sgcp_core.metrics import format_iou_table
+    from sgcp_core.metrics import format_iou_table   # torch: only once there is a report
     print(format_iou_table(report['metrics']) if report['metrics'] is not None
           else f'no mIoU: {report["metrics_note"]}')
     print(format_latency_table(report['latency_ms']))
@@ -71,6 +57,7 @@ def write_outputs(out: Path, report: Mapping, title: str, latency_samples: Mappi
                   tiles: Sequence = (), palette=None) -> list[Path]:
     """report.json, iou.png, latency.png and contact_sheet.png (where there is something
     to draw) in ``out``; the paths written."""
+    from sgcp_core.metrics import plot_iou
     written = [write_json(out / 'report.json', report)]
     if report['metrics'] is not None:
         scored = report['frames']['evaluated_with_ground_truth']
@@ -84,39 +71,6 @@ def write_outputs(out: Path, report: Mapping, title: str, latency_samples: Mappi
     if tiles:
         written.append(contact_sheet(tiles, out / 'contact_sheet.png'))
     return written
-
-
-def plot_iou(summary: Mapping, path: str | Path, title: str,
-             palette: Sequence[Sequence[int]] | None = None) -> Path:
-    """Bar chart of per-class IoU (%) with the mIoU as a line; classes without pixels show
-    as n/a."""
-    import matplotlib
-    matplotlib.use('Agg')  # files only; never needs a display
-    import matplotlib.pyplot as plt
-    names = list(summary['per_class_iou'])
-    values = [summary['per_class_iou'][n] for n in names]
-    heights = [0.0 if v is None else 100 * v for v in values]
-    colours = ([tuple(c / 255 for c in palette[i]) for i in range(len(names))]
-               if palette is not None else None)
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(names) + 2), 4.2))
-    bars = axes.bar(range(len(names)), heights, color=colours, edgecolor='black',
-                    linewidth=0.6)
-    for bar, value in zip(bars, values):
-        label = 'n/a' if value is None else f'{100 * value:.1f}'
-        axes.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1, label,
-                  ha='center', va='bottom', fontsize=8)
-    axes.axhline(100 * summary['miou'], color='black', linestyle='--', linewidth=1,
-                 label=f'mIoU {100 * summary["miou"]:.2f}%')
-    axes.set_xticks(range(len(names)), names, rotation=40, ha='right')
-    axes.set_ylim(0, 105)
-    axes.set_ylabel('IoU (%)')
-    axes.set_title(title)
-    axes.legend(loc='upper right')
-    figure.tight_layout()
-    try:
-        return atomic_write(path, lambda temp: figure.savefig(temp, format='png', dpi=120))
-    finally:
-        plt.close(figure)
 
 
 def contact_sheet(tiles: Sequence[tuple[np.ndarray, str]], path: str | Path,
