@@ -409,12 +409,12 @@ def build_parser():
     pacing.add_argument('--lockstep', action='store_true',
                         help='send each frame when the previous one came back (as fast as '
                              'the node keeps up, nothing dropped by design)')
-    seconds = in_range(float, 0, 3600)
-    parser.add_argument('--frame-timeout', dest='frame_timeout_s', type=seconds, default=10.0,
+    seconds = {'type': in_range(float, 0, 3600), 'metavar': 'SECONDS'}
+    parser.add_argument('--frame-timeout', dest='frame_timeout_s', default=10.0, **seconds,
                         help='lockstep: seconds to wait for each label (default: %(default)s)')
-    parser.add_argument('--wait-for-node', dest='wait_for_node_s', type=seconds, default=60.0,
+    parser.add_argument('--wait-for-node', dest='wait_for_node_s', default=60.0, **seconds,
                         help='seconds to wait for the node to appear (default: %(default)s)')
-    parser.add_argument('--drain', dest='drain_s', type=seconds, default=5.0,
+    parser.add_argument('--drain', dest='drain_s', default=5.0, **seconds,
                         help='seconds to wait for labels after the last frame '
                              '(default: %(default)s)')
     parser.add_argument('--classes', default='',
