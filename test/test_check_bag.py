@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """check_bag: the shipped CamVid val scenario offline and live, failing criteria, bad files.
 
-Bags are made from ../shared/data/camvid at test time (frames are never committed).
+Bags are made at test time from the CamVid frames the ``camvid_root`` fixture gives.
 """
 
 from __future__ import annotations
