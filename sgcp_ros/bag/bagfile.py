@@ -29,7 +29,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from sgcp_core.files import new_output
-from sgcp_ros.topics import IMAGE_TYPES
+from sgcp_ros.topics import BAG_IMAGE, BAG_LABELS, IMAGE_TYPES
 
 __all__ = ['BagError', 'RawMessage', 'BagReader', 'BagWriter', 'STORAGE_CHOICES',
            'WRITE_TYPES', 'VERIFIED', 'UNVERIFIED', 'make_header', 'stamp_to_ns',
@@ -188,24 +188,24 @@ class BagReader:
                            + describe_topics(self.topics, self.message_counts))
         return self.topics[topic]
 
-    def image_topics(self, image_topic: str | None, label_topic: str | None,
-                     default_image: str, default_label: str) -> tuple[str, str | None]:
-        """(image topic, label topic or None) checked against the bag; None picks the
-        default, else the bag's only other image topic; '' as label topic means none."""
+    def image_topics(self, image_topic: str | None,
+                     label_topic: str | None) -> tuple[str, str | None]:
+        """(image topic, label topic or None) checked against the bag; None picks make_bag's
+        topic, else the bag's only other image topic; '' as label topic means none."""
         if image_topic is None:
-            image_topic = default_image
+            image_topic = BAG_IMAGE
             if image_topic not in self.topics:
                 others = [t for t, kind in self.topics.items() if kind in IMAGE_TYPES
-                          and t not in (label_topic, default_label)]
+                          and t not in (label_topic, BAG_LABELS)]
                 if len(others) != 1:
-                    raise BagError(f'{self.path} has no {default_image} and '
+                    raise BagError(f'{self.path} has no {BAG_IMAGE} and '
                                    f'{len(others) or "no"} other image topics; name one. '
                                    'Its topics are: '
                                    + describe_topics(self.topics, self.message_counts))
                 image_topic = others[0]
         self.require_topic(image_topic)
         if label_topic is None:
-            label_topic = default_label if default_label in self.topics else ''
+            label_topic = BAG_LABELS if BAG_LABELS in self.topics else ''
         if label_topic:
             self.require_topic(label_topic)
         return image_topic, label_topic or None

@@ -175,8 +175,7 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
     from sgcp_ros.bag.replay_bag import ReplayOptions, replay_bag
     from sgcp_ros.node_process import NodeProcess, NodeProcessError, node_arguments
     with BagReader(scenario.bag) as reader:   # a bad bag or topic fails before the node starts
-        image_topic, _ = reader.image_topics(scenario.image_topic, scenario.label_topic,
-                                             topics.BAG_IMAGE, topics.BAG_LABELS)
+        image_topic, _ = reader.image_topics(scenario.image_topic, scenario.label_topic)
         compressed = reader.topics[image_topic] == topics.COMPRESSED_IMAGE_TYPE
     namespace, node = scenario.running_node, None
     if namespace is None:

@@ -24,8 +24,8 @@ from sgcp_ros.bag.bagfile import BagReader, RawMessage, stamp_to_ns
 from sgcp_ros.images import ImageConversionError, image_to_labels, image_to_rgb
 from sgcp_ros.stamp_matching import LABEL_UNMATCHED, MATCHED, StampMatcher
 
-__all__ = ['topic_name', 'bag_parser', 'command', 'options_from', 'Frame', 'FrameStream',
-           'Scorer']
+__all__ = ['topic_name', 'bag_parser', 'command', 'options_from', 'BagOptions', 'Frame',
+           'FrameStream', 'Scorer']
 
 MAX_PRINTED_PROBLEMS = 20
 # A ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit,
@@ -84,6 +84,18 @@ def say(text: str) -> None:
 
 
 @dataclass
+class BagOptions:
+    """What every command that reads frames from a bag takes (``bag_parser``'s options);
+    topics None = make_bag's where present, label_topic '' = none."""
+
+    image_topic: str | None = None
+    label_topic: str | None = None
+    stamp_tolerance_ms: float = 1.0
+    max_frames: int = 0
+    force: bool = False              # an output bag may replace an existing one
+
+
+@dataclass
 class Frame:
     """A decodable frame of the image topic and its ground truth, once settled."""
 
@@ -99,16 +111,20 @@ class Frame:
 class FrameStream:
     """The frames of a bag's image topic in bag order, each with its ground truth.
 
-    A frame is yielded once the stamp matcher has settled it (its label read, or given
-    up), which is at the next message in a bag whose labels follow their frames. A message
-    that fails to deserialize or decode is counted and logged, never yielded or scored.
+    Opening says the bag's integrity where unverified and checks the topics. A frame is
+    yielded once the stamp matcher has settled it (its label read, or given up), which is
+    at the next message in a bag whose labels follow their frames. A message that fails to
+    deserialize or decode is counted and logged, never yielded or scored.
     """
 
-    def __init__(self, reader: BagReader, image_topic: str, label_topic: str | None,
-                 tolerance_ms: float, say: Callable[[str], None], max_frames: int = 0) -> None:
-        self.reader, self.image_topic, self.label_topic = reader, image_topic, label_topic
-        self.say, self.max_frames = say, max_frames
-        self.matcher = StampMatcher(round(tolerance_ms * 1e6))
+    def __init__(self, reader: BagReader, options: BagOptions,
+                 say: Callable[[str], None]) -> None:
+        if reader.integrity_note():
+            say(reader.integrity_note())
+        self.image_topic, self.label_topic = reader.image_topics(options.image_topic,
+                                                                 options.label_topic)
+        self.reader, self.say, self.max_frames = reader, say, options.max_frames
+        self.matcher = StampMatcher(round(options.stamp_tolerance_ms * 1e6))
         self.log: list[dict] = []
         self.skipped: Counter[str] = Counter()
         self.labels_read = self.labels_bad = self.labels_unmatched = self.problems = 0

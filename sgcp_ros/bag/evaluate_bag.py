@@ -25,7 +25,8 @@ from sgcp_core.files import new_output
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter
-from sgcp_ros.bag.common import FrameStream, Scorer, bag_parser, command, options_from, say
+from sgcp_ros.bag.common import (BagOptions, FrameStream, Scorer, bag_parser, command,
+                                 options_from, say)
 from sgcp_ros.bag.report import print_report, write_outputs
 from sgcp_ros.images import array_to_image
 
@@ -33,18 +34,12 @@ __all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']
 
 
 @dataclass
-class EvaluationOptions:
-    """What to read and produce (the command's options); topics None = the make_bag
-    defaults where present, label_topic '' = none."""
+class EvaluationOptions(BagOptions):
+    """What to read and produce (the command's options)."""
 
-    image_topic: str | None = None
-    label_topic: str | None = None
-    stamp_tolerance_ms: float = 1.0
-    max_frames: int = 0
     contact_frames: int = 12
     write_bag: Path | None = None
     write_storage: str = 'mcap'
-    force: bool = False              # write_bag may replace an existing bag
     say: Callable[[str], None] = say
 
 
@@ -78,17 +73,13 @@ def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],
     samples: dict[str, list[float]] = {}
     tiles = {}
     with BagReader(bag_path) as reader, ExitStack() as outputs:
-        if reader.integrity_note():
-            options.say(reader.integrity_note())
-        image_topic, label_topic = reader.image_topics(
-            options.image_topic, options.label_topic, topics.BAG_IMAGE, topics.BAG_LABELS)
+        stream = FrameStream(reader, options, options.say)
+        image_topic, label_topic = stream.image_topic, stream.label_topic
         if options.write_bag is not None:
             writer = outputs.enter_context(BagWriter(options.write_bag, options.write_storage,
                                                      options.force))
             for topic, msgtype in reader.topics.items():
                 writer.add_topic(topic, msgtype, reader.typestore)
-        stream = FrameStream(reader, image_topic, label_topic, options.stamp_tolerance_ms,
-                             options.say, options.max_frames)
         expected = reader.message_counts.get(image_topic, 0)
         expected = min(expected, options.max_frames or expected)
         tile_stride = max(1, expected // max(1, options.contact_frames))

@@ -31,8 +31,8 @@ from sgcp_core.files import new_output, write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter, make_header
-from sgcp_ros.bag.common import (FrameStream, Scorer, bag_parser, command, options_from, say,
-                                 topic_name)
+from sgcp_ros.bag.common import (BagOptions, FrameStream, Scorer, bag_parser, command,
+                                 options_from, say, topic_name)
 from sgcp_ros.bag.report import print_report
 from sgcp_ros.images import image_to_labels
 from sgcp_ros.node_process import use_large_message_profile
@@ -48,11 +48,9 @@ MAX_UNSCORED = 64   # answers waiting to be scored (label map pairs) before scor
 
 
 @dataclass
-class ReplayOptions:
+class ReplayOptions(BagOptions):
     """Topics, pacing and outputs of a replay (the command's options)."""
 
-    image_topic: str | None = None
-    label_topic: str | None = None
     publish_topic: str = topics.NODE_IMAGE
     node_labels_topic: str = topics.NODE_LABELS
     rate: float = 1.0
@@ -60,11 +58,8 @@ class ReplayOptions:
     frame_timeout_s: float = 10.0
     wait_for_node_s: float = 60.0
     drain_s: float = 5.0
-    max_frames: int = 0
-    stamp_tolerance_ms: float = 1.0
     record: Path | None = None
     record_storage: str = 'mcap'
-    force: bool = False       # record may replace an existing bag
     classes: str = ''
     probe: bool = True
 
@@ -164,10 +159,8 @@ class _Replay:
 
     def __init__(self, reader: BagReader, options: ReplayOptions, say) -> None:
         self.reader, self.options, self.say = reader, options, say
-        self.image_topic, self.label_topic = reader.image_topics(
-            options.image_topic, options.label_topic, topics.BAG_IMAGE, topics.BAG_LABELS)
-        self.stream = FrameStream(reader, self.image_topic, self.label_topic,
-                                  options.stamp_tolerance_ms, say, options.max_frames)
+        self.stream = FrameStream(reader, options, say)
+        self.image_topic, self.label_topic = self.stream.image_topic, self.stream.label_topic
         self.published: dict[int, int] = {}          # frame stamp -> wall ns at publish
         self.publish_lag_ms: list[float] = []
         self.answer_window_ns = round(1e9 * max(
@@ -359,8 +352,6 @@ def replay_bag(bag_path: str | Path, options: ReplayOptions | None = None, say=s
         raise CommandError(f'--rate must be > 0 (or use --lockstep), got {options.rate}')
     profile = use_large_message_profile()
     with BagReader(bag_path) as reader, ExitStack() as outputs:
-        if reader.integrity_note():
-            say(reader.integrity_note())
         replay = _Replay(reader, options, say)
         image_type = reader.topics[replay.image_topic]
         if (image_type == topics.COMPRESSED_IMAGE_TYPE
