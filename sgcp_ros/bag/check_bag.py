@@ -198,7 +198,7 @@ def _run_live(scenario: Scenario, out: Path) -> dict:
             node.stop(timeout_s=20)
 
 
-def _measure(scenario: Scenario, report: dict) -> list[dict]:
+def _measure(scenario: Scenario, report: dict, latency: dict) -> list[dict]:
     """One entry per criterion (per class for min_class_iou): limit, measured, verdict."""
     metrics, frames = report['metrics'], report['frame_log']
     needs_truth = sorted({'min_miou', 'min_class_iou', 'min_frame_miou'} & set(scenario.criteria))
@@ -208,8 +208,7 @@ def _measure(scenario: Scenario, report: dict) -> list[dict]:
     per_class = {} if metrics is None else metrics['per_class_iou']
     measured = {
         'min_miou': None if metrics is None else 100 * metrics['miou'],
-        'max_latency_p95_ms': latency_stats([f['latency_ms'] for f in frames
-                                             if f.get('latency_ms') is not None])['p95'],
+        'max_latency_p95_ms': latency['p95'],
         'min_frame_miou': min((f['miou'] for f in frames if f.get('miou') is not None),
                               default=None),
         'max_drop_rate': (report['frames']['dropped'] / report['frames']['published']
@@ -287,8 +286,10 @@ def run_scenario(scenario: Scenario, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     bag_hash = _bag_hash(scenario.bag) if scenario.bag.exists() else None
     report = (_run_live if scenario.mode == 'live' else _run_offline)(scenario, out)
-    criteria = _measure(scenario, report)
     frames = _frame_results(scenario, report)
+    latency = latency_stats([line['latency_ms'] for line in frames
+                             if line['latency_ms'] is not None])
+    criteria = _measure(scenario, report, latency)
     lines = ''.join(json.dumps(line) + '\n' for line in frames)
     atomic_write(out / 'results.jsonl', lambda temp: Path(temp).write_text(lines))
     summary = {
@@ -306,8 +307,7 @@ def run_scenario(scenario: Scenario, out: Path) -> dict:
         'frames': {**report['frames'], 'frames_failing_checks':
                    sum(not line['pass'] for line in frames)},
         'metrics': report['metrics'],
-        'latency_ms': latency_stats([line['latency_ms'] for line in frames
-                                     if line['latency_ms'] is not None]),
+        'latency_ms': latency,
         'seconds': round(time.monotonic() - started, 3),
     }
     write_json(out / 'summary.json', summary)

@@ -24,8 +24,8 @@ from sgcp_ros.bag.bagfile import BagReader, RawMessage, stamp_to_ns
 from sgcp_ros.images import ImageConversionError, image_to_labels, image_to_rgb
 from sgcp_ros.stamp_matching import LABEL_UNMATCHED, MATCHED, StampMatcher
 
-__all__ = ['topic_name', 'bag_parser', 'command', 'options_from', 'BagOptions', 'Frame',
-           'FrameStream', 'Scorer']
+__all__ = ['topic_name', 'command_parser', 'bag_parser', 'command', 'options_from',
+           'BagOptions', 'Frame', 'FrameStream', 'Scorer']
 
 MAX_PRINTED_PROBLEMS = 20
 # A ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit,
@@ -41,13 +41,18 @@ def topic_name(text: str) -> str:
     return text
 
 
+def command_parser(prog: str, description: str, examples: Sequence[str]) -> ArgumentParser:
+    """A bag command's parser, its examples after the options."""
+    return ArgumentParser(prog=prog, description=description,
+                          epilog='examples:\n' + '\n'.join(f'  {e}' for e in examples),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def bag_parser(prog: str, description: str, examples: Sequence[str],
                force: str) -> ArgumentParser:
     """The parser of a command that reads frames and ground truth from a bag: the bag,
     --image-topic, --label-topic, --stamp-tolerance-ms, --max-frames and --force."""
-    parser = ArgumentParser(prog=prog, description=description,
-                            epilog='examples:\n' + '\n'.join(f'  {e}' for e in examples),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(prog, description, examples)
     parser.add_argument('bag', type=Path, help='rosbag2 folder, or a .mcap/.db3 file')
     parser.add_argument('--image-topic', type=topic_name, help='camera topic (default: '
                         f'{topics.BAG_IMAGE}, or the bag\'s only Image/CompressedImage topic)')

@@ -10,7 +10,6 @@ is how the other bag commands pair them. Stamps (and log times) advance by 1/rat
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Iterator
@@ -18,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.arg_types import in_range, non_negative_int, positive_int
 from sgcp_core.errors import CommandError
 from sgcp_core.files import IMAGE_SUFFIXES, new_output, video_frames, video_info
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagWriter, make_header
-from sgcp_ros.bag.common import command, topic_name
+from sgcp_ros.bag.common import command, command_parser, topic_name
 from sgcp_ros.images import COMPRESSED_FORMATS, array_to_image, rgb_to_compressed
 
 __all__ = ['Frame', 'write_frames_bag', 'folder_frames', 'dataset_frames', 'main']
@@ -117,18 +115,14 @@ def write_frames_bag(path: str | Path, frames: Iterator[Frame], *, storage: str 
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(
-        prog='make_bag',
-        description='Write a rosbag2 bag (mcap or sqlite3) of sensor_msgs/Image frames from '
-                    'an image folder, a dataset split or a video, with mono8 ground-truth '
-                    'labels carrying the same header stamps where labels exist.',
-        epilog='examples:\n'
-               '  make_bag camvid_val --dataset camvid --data-root ../shared/data/camvid '
-               '--split val --rate 15\n'
-               '  make_bag drive --images frames/ --labels labels/ --storage sqlite3\n'
-               '  make_bag bikes --video bikes.mp4 --image-format jpeg',
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser():
+    parser = command_parser(
+        'make_bag', 'Write a rosbag2 bag (mcap or sqlite3) of sensor_msgs/Image frames from an '
+        'image folder, a dataset split or a video, with mono8 ground-truth labels carrying the '
+        'same header stamps where labels exist.',
+        ['make_bag camvid_val --dataset camvid --data-root ../shared/data/camvid --split val '
+         '--rate 15', 'make_bag drive --images frames/ --labels labels/ --storage sqlite3',
+         'make_bag bikes --video bikes.mp4 --image-format jpeg'])
     parser.add_argument('output', type=Path, help='bag folder to create')
     parser.add_argument('--force', action='store_true', help='replace an existing output')
     source = parser.add_mutually_exclusive_group(required=True)

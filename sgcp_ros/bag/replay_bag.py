@@ -202,13 +202,8 @@ class _Replay:
         while self.unscored and (until is None or time.monotonic() < until
                                  or len(self.unscored) > MAX_UNSCORED):
             entry, truth, answer = self.unscored.popleft()
-            self.scorer.add(entry, truth, self._decode(answer))
-
-    @staticmethod
-    def _decode(data: bytes):
-        from rclpy.serialization import deserialize_message
-        from sensor_msgs.msg import Image
-        return image_to_labels(deserialize_message(data, Image))
+            self.scorer.add(entry, truth, image_to_labels(
+                WRITE_TYPES.deserialize_cdr(answer, topics.IMAGE_TYPE)))
 
     def _make_scorer(self, ros: _RosSide) -> None:
         """The scorer, before the paced loop: from the node's class_info (its output
