@@ -301,7 +301,8 @@ def test_every_engine_config_field_is_an_option_of_the_bag_commands():
         '--input-size', '240x320', '--label-mode', 'argmax_then_nearest', '--classes',
         'camvid', '--alpha', '0.2', '--threads', '3', '--fp16', '--onnx-provider', 'cuda',
         '--trt-cache-dir', 'cache', '--trt-workspace-mb', '64', '--class-groups-file', 'g.yaml',
-        '--min-confidence', '0.4', '--warmup-runs', '0', '--no-hold-freed-memory']))
+        '--min-confidence', '0.4', '--warmup-runs', '0', '--no-hold-freed-memory',
+        '--precision', 'f32', '--openvino-device', 'GPU']))
     assert [f.name for f in dataclasses.fields(EngineConfig)
             if getattr(changed, f.name) == getattr(defaults, f.name)] == []
 
