@@ -69,8 +69,7 @@ class _ScaledSum(torch.nn.Module):
     swish), in ops ONNX Runtime's CPU layout optimisation keeps in its blocked (NCHWc)
     format: a Mul by a scalar makes it reorder the tensor out of that format and back, and a
     convolution's sum fuses into the convolution. For the 0.61M network that takes 23 of the
-    79 reorders out of the optimised graph and 3-9% off the network's time, for the
-    MobileNetV2 variant 23 of 36 and a few percent (README, Inference engine).
+    79 reorders out of the optimised graph, for the MobileNetV2 variant 23 of 36.
     """
 
     def __init__(self, fuse: WeightedSum, channels: int) -> None:

@@ -162,9 +162,8 @@ class ONNXBackend(Backend):
     def settle_input_size(self, size: tuple[int, int]) -> None:
         """For a graph that takes any height and width (int8 files, ``--dynamic`` exports):
         a new session with those axes fixed to ``size``, so ONNX Runtime plans every shape
-        ahead (1-3% less time per frame for the shipped int8 files here, the same logits),
-        for 56-83 ms more at start-up (the first session is built for nothing; measured on
-        the 2-core development CPU). A named batch axis stays free for camera batches."""
+        ahead (a little less time per frame, the same logits), for the cost of building a
+        second session at start-up. A named batch axis stays free for camera batches."""
         if self.fixed_input_size is not None:
             return
         ort = import_onnxruntime()

@@ -32,9 +32,8 @@ def hold_freed_memory() -> bool:
 
     By default glibc serves big blocks (every activation at camera resolution) with mmap and
     unmaps them on free, so eager PyTorch page-faults its whole working set back in on every
-    frame (the README's engine section has the measured cost; ``pytest -m slow -k
-    page_faults`` re-measures the fault counts). It changes the whole process's allocator,
-    once, and costs only the peak working set staying resident.
+    frame (``pytest -m slow -k page_faults`` measures the fault counts). It changes the
+    whole process's allocator, once, and costs only the peak working set staying resident.
     Equivalent environment: ``MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=...``.
 
     Returns:
