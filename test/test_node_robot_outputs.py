@@ -513,11 +513,11 @@ def test_robot_stack_clouds_per_class_split_the_cloud_in_class_colours(client, f
     assert sum(part.width for part in parts) == whole.width
 
 
-def test_the_readme_launch_example_starts_the_node_with_its_remaps_and_groups(
+def test_the_docs_launch_example_starts_the_node_with_its_remaps_and_groups(
         user_env, tmp_path):  # noqa: F811 - the fixture imported above
-    """The README's RealSense-style launch file, run with `ros2 launch` as a user would
-    (``user_env`` skips, saying why, where the ROS tools are not installed)."""
-    readme = (REPO / 'README.md').read_text()
+    """docs/robot-stack.md's RealSense-style launch file, run with `ros2 launch` as a user
+    would (``user_env`` skips, saying why, where the ROS tools are not installed)."""
+    readme = (REPO / 'docs' / 'robot-stack.md').read_text()
     start = readme.index('# rgbd_segmentation.launch.py')
     launch_file = tmp_path / 'rgbd_segmentation.launch.py'
     launch_file.write_text(readme[start:readme.index('```', start)])
@@ -528,7 +528,7 @@ def test_the_readme_launch_example_starts_the_node_with_its_remaps_and_groups(
                      'from /camera/camera/aligned_depth_to_color/image_raw')
         run.wait_for('labels at the depth size')
         # The 'ready' line comes after the outputs' lines: wait for it too.
-        run.wait_for(', 4 classes,')    # the navigation groups, not CamVid's 11
+        run.wait_for(', 2 classes,')    # the traversable groups, not CamVid's 11
     finally:
         return_code = run.stop()
     run.assert_clean_exit(return_code)
