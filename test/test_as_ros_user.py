@@ -79,6 +79,11 @@ def ros2(env, *args: str, expect: str | tuple[str, ...] = '', timeout_s: float =
         time.sleep(0.5)
 
 
+LAUNCH_KEYBOARD_INTERRUPT_IN_GC = re.compile(
+    r'^Exception ignored in: <function Weak\w*\.__init__\.<locals>\.\w+ at 0x[0-9a-f]+>\n'
+    r'Traceback \(most recent call last\):\n(?:  .*\n|\n)*?KeyboardInterrupt: ?\n', re.MULTILINE)
+
+
 class Launched:
     """`ros2 launch sgcp_ros segment.launch.py ARGS` in its own process group."""
 
@@ -114,7 +119,12 @@ class Launched:
     def assert_clean_exit(self, return_code: int) -> None:
         text = self.text()
         assert return_code == 0, text[-4000:]
-        assert 'Traceback' not in text and 'process has died' not in text, text[-4000:]
+        # `ros2 launch` itself lets SIGINT raise KeyboardInterrupt and catches it in its loop;
+        # when the signal lands inside a garbage-collector weakref callback, CPython prints
+        # "Exception ignored in ... KeyboardInterrupt" from the launch process
+        # (python/cpython#95959). That is launch's, not the node's: only it is tolerated.
+        own_lines = LAUNCH_KEYBOARD_INTERRUPT_IN_GC.sub('', text)
+        assert 'Traceback' not in own_lines and 'process has died' not in text, text[-4000:]
         started = len(re.findall(r'process started with pid', text))
         assert len(re.findall(r'process has finished cleanly', text)) == started, text[-4000:]
 
