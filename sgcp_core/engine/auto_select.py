@@ -5,7 +5,8 @@
 OpenVINO's lead comes from computing in bf16 (CPUs with AVX-512 BF16 or AMX) or f16; in
 f32 its kernels and ONNX Runtime's are within tens of percent of each other, either way
 round depending on the model and CPU ("sgcp bench" rows "onnx" and "openvino f32"), too
-close for a start-up probe on a busy robot to call. So where OpenVINO would compute in f32
+close for a start-up probe on a busy robot to call, and inside the node OpenVINO f32 ran
+behind ONNX Runtime (node_bench, docs/performance.md). So where OpenVINO would compute in f32
 ONNX Runtime runs, unmeasured; otherwise both build the same ``.onnx`` file and run a
 normalised all-zero frame in turns for about ``PROBE_BUDGET_S``, and OpenVINO wins when its
 median run is ``OPENVINO_MARGIN`` times faster. The loser is closed.
