@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['IMAGE_SUFFIXES', 'VIDEO_SUFFIXES', 'atomic_write', 'new_output', 'remove_orphan_temps',
-           'file_digest', 'write_png', 'write_json', 'VideoInfo', 'video_info', 'video_frames',
-           'AtomicVideoWriter']
+__all__ = ['IMAGE_SUFFIXES', 'VIDEO_SUFFIXES', 'image_files', 'atomic_write', 'new_output',
+           'remove_orphan_temps', 'file_digest', 'write_png', 'write_json', 'VideoInfo',
+           'video_info', 'video_frames', 'AtomicVideoWriter']
 
 # What OpenCV reads here; lower case, compared with ``Path.suffix.lower()``.
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
@@ -147,6 +147,18 @@ def write_json(path: str | Path, data: object, indent: int = 2) -> Path:
     trailing newline, written atomically."""
     text = json.dumps(_json_ready(data), indent=indent, allow_nan=False) + '\n'
     return atomic_write(path, lambda temp: Path(temp).write_text(text))
+
+
+def image_files(folder: str | Path, recursive: bool = True,
+                error: type[Exception] = ValueError) -> list[Path]:
+    """The image files (IMAGE_SUFFIXES) in ``folder`` and, if ``recursive``, below it,
+    sorted; ``error`` naming the folder where there are none."""
+    folder = Path(folder)
+    found = sorted(p for p in (folder.rglob('*') if recursive else folder.iterdir())
+                   if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise error(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {folder}')
+    return found
 
 
 def file_digest(path: str | Path) -> str:

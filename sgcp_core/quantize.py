@@ -101,14 +101,11 @@ def calibration_images(source: str | Path, count: int) -> list[Path]:
     Evenly spaced rather than the first ``count``: CamVid's splits are video sequences, so
     the first frames would all show the same street.
     """
-    from sgcp_core.files import IMAGE_SUFFIXES
+    from sgcp_core.files import image_files
     source = Path(source)
     if not source.is_dir():
         raise FileNotFoundError(f'calibration folder not found: {source}')
-    images = sorted(p for p in source.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise ValueError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in calibration folder '
-                         f'{source}')
+    images = image_files(source)
     if count <= 0:
         raise ValueError(f'calibration frame count must be positive, got {count}')
     if count >= len(images):

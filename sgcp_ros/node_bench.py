@@ -109,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _source_frames(args: argparse.Namespace):
     """BGR frames of the camera loop, from --video or the images in --frames."""
-    from sgcp_core.files import IMAGE_SUFFIXES, video_frames
+    from sgcp_core.files import image_files, video_frames
     if args.video is not None:
         for rgb in video_frames(args.video, args.max_source_frames):
             yield cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
@@ -117,9 +117,7 @@ def _source_frames(args: argparse.Namespace):
     folder = args.frames or DEFAULT_FRAMES
     if not folder.is_dir():
         raise FileNotFoundError(f'no frame folder {folder}; pass --frames DIR or --video')
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise FileNotFoundError(f'no images in {folder}')
+    images = image_files(folder, recursive=False, error=FileNotFoundError)
     for path in images[:args.max_source_frames]:
         yield cv2.imread(str(path), cv2.IMREAD_COLOR)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sgcp_core.cli.arg_types import non_negative_int
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
-from sgcp_core.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from sgcp_core.files import VIDEO_SUFFIXES, image_files
 
 __all__ = ['add_parser', 'run', 'collect_inputs']
 PROGRESS_MIN_FRAMES = 10   # below this a progress bar is only noise
@@ -69,11 +69,8 @@ def collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Path
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise ValueError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder {path}')
             images += [(p, Path(path.name) / p.relative_to(path).with_suffix(''))
-                       for p in found]
+                       for p in image_files(path)]
         elif path.is_file():
             if path.suffix.lower() in VIDEO_SUFFIXES:
                 videos.append(path)

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from sgcp_core.classes import CAMVID, CITYSCAPES, UNKNOWN_LABEL, ClassInfo, load_class_info
 from sgcp_core.config import DataConfig
 from sgcp_core.errors import DatasetError
-from sgcp_core.files import IMAGE_SUFFIXES
+from sgcp_core.files import image_files
 
 __all__ = ['DatasetError', 'SegmentationDataset', 'build_dataset', 'read_rgb', 'read_label',
            'CITYSCAPES_LABEL_TO_TRAIN']
@@ -128,9 +128,7 @@ def _require_dir(path: Path, what: str) -> Path:
 def _pair_by_stem(image_dir: Path, label_dir: Path,
                   label_name: Callable[[Path], str] = lambda p: p.stem + '.png'
                   ) -> list[tuple[Path, Path]]:
-    images = sorted(p for p in image_dir.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise DatasetError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {image_dir}')
+    images = image_files(image_dir, error=DatasetError)
     pairs = []
     for image in images:
         label = label_dir / image.parent.relative_to(image_dir) / label_name(image)

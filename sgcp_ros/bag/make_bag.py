@@ -19,7 +19,7 @@ import numpy as np
 
 from sgcp_core.cli.arg_types import in_range, non_negative_int, positive_int
 from sgcp_core.errors import CommandError
-from sgcp_core.files import IMAGE_SUFFIXES, new_output, video_frames, video_info
+from sgcp_core.files import image_files, new_output, video_frames, video_info
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagWriter, make_header
 from sgcp_ros.bag.common import command, command_parser, topic_name
@@ -39,9 +39,7 @@ def folder_frames(image_dir: Path, label_dir: Path | None = None) -> Iterator[Fr
     for folder in (image_dir, label_dir):
         if folder is not None and not folder.is_dir():
             raise FileNotFoundError(f'folder not found: {folder}')
-    images = sorted(p for p in image_dir.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise CommandError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {image_dir}')
+    images = image_files(image_dir)
     labelled = 0
     for image_path in images:
         relative = image_path.relative_to(image_dir)
