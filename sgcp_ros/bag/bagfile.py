@@ -178,20 +178,11 @@ class BagReader:
                 'message cannot be detected; a message that fails to decode is skipped and '
                 'counted')
 
-    def require_topic(self, topic: str, msgtypes: Collection[str] = IMAGE_TYPES) -> str:
-        """The type of ``topic``; BagError listing the bag's topics if absent or of a type
-        outside ``msgtypes``."""
-        if self.topics.get(topic) not in msgtypes:
-            found = 'is not in' if topic not in self.topics else f'is {self.topics[topic]} in'
-            raise BagError(f'topic {topic!r} {found} {self.path} (expected '
-                           f'{" or ".join(msgtypes)}); its topics are: '
-                           + describe_topics(self.topics, self.message_counts))
-        return self.topics[topic]
-
     def image_topics(self, image_topic: str | None,
                      label_topic: str | None) -> tuple[str, str | None]:
         """(image topic, label topic or None) checked against the bag; None picks make_bag's
-        topic, else the bag's only other image topic; '' as label topic means none."""
+        topic, else the bag's only other image topic; '' as label topic means none. BagError
+        listing the bag's topics where one is absent or not an image topic."""
         if image_topic is None:
             image_topic = BAG_IMAGE
             if image_topic not in self.topics:
@@ -203,11 +194,14 @@ class BagReader:
                                    'Its topics are: '
                                    + describe_topics(self.topics, self.message_counts))
                 image_topic = others[0]
-        self.require_topic(image_topic)
         if label_topic is None:
             label_topic = BAG_LABELS if BAG_LABELS in self.topics else ''
-        if label_topic:
-            self.require_topic(label_topic)
+        for topic in filter(None, (image_topic, label_topic)):
+            if self.topics.get(topic) not in IMAGE_TYPES:
+                found = 'is not in' if topic not in self.topics else f'is {self.topics[topic]} in'
+                raise BagError(f'topic {topic!r} {found} {self.path} (expected '
+                               f'{" or ".join(IMAGE_TYPES)}); its topics are: '
+                               + describe_topics(self.topics, self.message_counts))
         return image_topic, label_topic or None
 
     def messages(self, topics: Collection[str] | None = None) -> Iterator[RawMessage]:
@@ -294,8 +288,7 @@ class BagWriter:
                 for file in bag.glob('*.mcap'):
                     _add_chunk_crcs(file)
                 if self.path.exists():   # replace=True: the old one goes once the new is done
-                    old = self._staging / 'replaced'
-                    os.rename(self.path, old)
+                    os.rename(self.path, self._staging / 'replaced')
                 os.rename(bag, self.path)
             else:
                 writer.abort()

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import yaml
 
-from sgcp_core.cli import ArgumentParser
+from sgcp_core.cli import ArgumentParser, run_command
 from sgcp_core.config import EngineConfig, replace_from_dict
 from sgcp_core.errors import CommandError
 from sgcp_core.files import atomic_write, file_digest, new_output, write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
-from sgcp_ros.bag.common import command, options_from, topic_name
+from sgcp_ros.bag.common import options_from, topic_name
 
 __all__ = ['Scenario', 'load_scenario', 'run_scenario', 'main']
 
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path, help='new folder for results.jsonl, summary.json '
                         'and junit.xml (default: <scenario>_results beside the scenario)')
     parser.add_argument('--force', action='store_true', help='write into an existing --out')
-    return command('check_bag', parser, _run, argv)
+    return run_command('check_bag', lambda: _run(parser.parse_args(argv)))
 
 
 if __name__ == '__main__':

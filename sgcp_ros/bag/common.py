@@ -1,6 +1,6 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""What the bag commands share: their options and main, reading frames with their ground
+"""What the bag commands share: their options, reading frames with their ground
 truth, scoring."""
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sgcp_core.cli import ArgumentParser, run_command
+from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.arg_types import in_range, non_negative_int
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import BagReader, RawMessage, stamp_to_ns
 from sgcp_ros.images import ImageConversionError, image_to_labels, image_to_rgb
 from sgcp_ros.stamp_matching import LABEL_UNMATCHED, MATCHED, StampMatcher
 
-__all__ = ['topic_name', 'command_parser', 'bag_parser', 'command', 'options_from',
+__all__ = ['topic_name', 'command_parser', 'bag_parser', 'options_from',
            'BagOptions', 'Frame', 'FrameStream', 'Scorer']
 
 MAX_PRINTED_PROBLEMS = 20
@@ -66,13 +66,6 @@ def bag_parser(prog: str, description: str, examples: Sequence[str],
                         help='stop after N frames of the image topic (default: all)')
     parser.add_argument('--force', action='store_true', help=f'replace existing {force}')
     return parser
-
-
-def command(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace],
-            int], argv: list[str] | None) -> int:
-    """A bag command's main: parse ``argv``, then ``run(args)`` through ``run_command``."""
-    args = parser.parse_args(argv)
-    return run_command(prog, lambda: run(args))
 
 
 def options_from(kind: type, source, **more):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgcp_core.cli import run_command
 from sgcp_core.cli.arg_types import in_range
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
 from sgcp_core.errors import CommandError
@@ -25,8 +26,7 @@ from sgcp_core.files import new_output
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter
-from sgcp_ros.bag.common import (BagOptions, FrameStream, Scorer, bag_parser, command,
-                                 options_from, say)
+from sgcp_ros.bag.common import BagOptions, FrameStream, Scorer, bag_parser, options_from, say
 from sgcp_ros.bag.report import print_report, write_outputs
 from sgcp_ros.images import array_to_image
 
@@ -189,7 +189,7 @@ def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return command('evaluate_bag', build_parser(), _run, argv)
+    return run_command('evaluate_bag', lambda: _run(build_parser().parse_args(argv)))
 
 
 if __name__ == '__main__':

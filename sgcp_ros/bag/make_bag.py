@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sgcp_core.cli import run_command
 from sgcp_core.cli.arg_types import in_range, non_negative_int, positive_int
 from sgcp_core.errors import CommandError
 from sgcp_core.files import image_files, new_output, video_frames, video_info
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagWriter, make_header
-from sgcp_ros.bag.common import command, command_parser, topic_name
+from sgcp_ros.bag.common import command_parser, topic_name
 from sgcp_ros.images import COMPRESSED_FORMATS, array_to_image, rgb_to_compressed
 
 __all__ = ['Frame', 'write_frames_bag', 'folder_frames', 'dataset_frames', 'main']
@@ -190,7 +191,7 @@ def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return command('make_bag', build_parser(), _run, argv)
+    return run_command('make_bag', lambda: _run(build_parser().parse_args(argv)))
 
 
 if __name__ == '__main__':

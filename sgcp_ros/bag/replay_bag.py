@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sgcp_core.cli import run_command
 from sgcp_core.cli.arg_types import in_range
 from sgcp_core.errors import CommandError
 from sgcp_core.files import new_output, write_json
 from sgcp_core.timing import latency_stats
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter, make_header
-from sgcp_ros.bag.common import (BagOptions, FrameStream, Scorer, bag_parser, command,
-                                 options_from, say, topic_name)
+from sgcp_ros.bag.common import (BagOptions, FrameStream, Scorer, bag_parser, options_from,
+                                 say, topic_name)
 from sgcp_ros.bag.report import print_report
 from sgcp_ros.images import image_to_labels
 from sgcp_ros.node_process import use_large_message_profile
@@ -438,7 +439,7 @@ def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return command('replay_bag', build_parser(), _run, argv)
+    return run_command('replay_bag', lambda: _run(build_parser().parse_args(argv)))
 
 
 if __name__ == '__main__':
