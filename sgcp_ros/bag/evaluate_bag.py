@@ -22,12 +22,12 @@ from sgcp_core.cli import run_command
 from sgcp_core.cli.arg_types import in_range
 from sgcp_core.cli.engine_args import add_engine_arguments, engine_config_from_args
 from sgcp_core.errors import CommandError
-from sgcp_core.files import new_output
-from sgcp_core.timing import latency_stats
+from sgcp_core.files import new_output, write_json
+from sgcp_core.timing import latency_stats, plot_latency_histogram
 from sgcp_ros import topics
 from sgcp_ros.bag.bagfile import STORAGE_CHOICES, WRITE_TYPES, BagReader, BagWriter
 from sgcp_ros.bag.common import BagOptions, FrameStream, Scorer, bag_parser, options_from, say
-from sgcp_ros.bag.report import print_report, write_outputs
+from sgcp_ros.bag.report import contact_sheet, print_report
 from sgcp_ros.images import array_to_image
 
 __all__ = ['EvaluationOptions', 'Evaluation', 'evaluate_bag', 'main']
@@ -54,9 +54,23 @@ class Evaluation:
     palette: tuple | None = None
 
     def write(self, out: Path, title: str) -> list[Path]:
-        """report.json and its plots in ``out``."""
-        return write_outputs(out, self.report, title, self.latency_samples, self.tiles,
-                             self.palette)
+        """report.json, iou.png, latency.png and contact_sheet.png (where there is something
+        to draw) in ``out``, each written atomically; the paths written."""
+        from sgcp_core.metrics import plot_iou
+        written = [write_json(out / 'report.json', self.report)]
+        if self.report['metrics'] is not None:
+            scored = self.report['frames']['evaluated_with_ground_truth']
+            written.append(plot_iou(self.report['metrics'], out / 'iou.png',
+                                    f'{title}: {scored} frames', self.palette))
+        if self.latency_samples:
+            stages = ('decode', 'preprocess', 'inference', 'postprocess', 'frame_total')
+            written.append(plot_latency_histogram(
+                {stage: self.latency_samples[stage] for stage in stages
+                 if stage in self.latency_samples},
+                out / 'latency.png', f'{title}: per-frame latency'))
+        if self.tiles:
+            written.append(contact_sheet(self.tiles, out / 'contact_sheet.png'))
+        return written
 
 
 def evaluate_bag(bag_path: str | Path, make_segmenter: Callable[[], object],

@@ -1,7 +1,6 @@
 # Copyright 2026 The sgcp_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The bag tools' reports: the printed tables, and report.json with its plots (IoU,
-latency histogram, contact sheet), each file written atomically."""
+"""The bag tools' reports: the printed tables and the contact sheet, written atomically."""
 
 from __future__ import annotations
 
@@ -12,11 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sgcp_core.files import write_json, write_png
-from sgcp_core.timing import plot_latency_histogram
+from sgcp_core.files import write_png
 
-__all__ = ['format_latency_table', 'format_counts', 'print_report', 'write_outputs',
-           'contact_sheet']
+__all__ = ['format_latency_table', 'format_counts', 'print_report', 'contact_sheet']
 
 
 def format_latency_table(stats: Mapping[str, Mapping], title: str = 'latency (ms)') -> str:
@@ -51,26 +48,6 @@ def print_report(report: Mapping, **more) -> None:
     print(format_latency_table(report['latency_ms']))
     print(format_counts({**report['frames'], **more}))
     print(f'integrity: {report["integrity"]}')
-
-
-def write_outputs(out: Path, report: Mapping, title: str, latency_samples: Mapping,
-                  tiles: Sequence = (), palette=None) -> list[Path]:
-    """report.json, iou.png, latency.png and contact_sheet.png (where there is something
-    to draw) in ``out``; the paths written."""
-    from sgcp_core.metrics import plot_iou
-    written = [write_json(out / 'report.json', report)]
-    if report['metrics'] is not None:
-        scored = report['frames']['evaluated_with_ground_truth']
-        written.append(plot_iou(report['metrics'], out / 'iou.png', f'{title}: {scored} frames',
-                                palette))
-    if latency_samples:
-        stages = ('decode', 'preprocess', 'inference', 'postprocess', 'frame_total')
-        written.append(plot_latency_histogram(
-            {stage: latency_samples[stage] for stage in stages if stage in latency_samples},
-            out / 'latency.png', f'{title}: per-frame latency'))
-    if tiles:
-        written.append(contact_sheet(tiles, out / 'contact_sheet.png'))
-    return written
 
 
 def contact_sheet(tiles: Sequence[tuple[np.ndarray, str]], path: str | Path,
