@@ -170,14 +170,6 @@ class BagReader:
             self._reader.close()
             self._reader = None
 
-    def integrity_note(self) -> str | None:
-        """The line to print where the bag's integrity cannot be verified, else None."""
-        if self.integrity == VERIFIED:
-            return None
-        return (f'integrity: {self.path} ({self.storage}) has no CRCs, so damage inside a '
-                'message cannot be detected; a message that fails to decode is skipped and '
-                'counted')
-
     def image_topics(self, image_topic: str | None,
                      label_topic: str | None) -> tuple[str, str | None]:
         """(image topic, label topic or None) checked against the bag; None picks make_bag's

@@ -20,7 +20,7 @@ import numpy as np
 from sgcp_core.cli import ArgumentParser
 from sgcp_core.cli.arg_types import in_range, non_negative_int
 from sgcp_ros import topics
-from sgcp_ros.bag.bagfile import BagReader, RawMessage, stamp_to_ns
+from sgcp_ros.bag.bagfile import VERIFIED, BagReader, RawMessage, stamp_to_ns
 from sgcp_ros.images import ImageConversionError, image_to_labels, image_to_rgb
 from sgcp_ros.stamp_matching import LABEL_UNMATCHED, MATCHED, StampMatcher
 
@@ -117,8 +117,10 @@ class FrameStream:
 
     def __init__(self, reader: BagReader, options: BagOptions,
                  say: Callable[[str], None]) -> None:
-        if reader.integrity_note():
-            say(reader.integrity_note())
+        if reader.integrity != VERIFIED:
+            say(f'integrity: {reader.path} ({reader.storage}) has no CRCs, so damage inside a '
+                'message cannot be detected; a message that fails to decode is skipped and '
+                'counted')
         self.image_topic, self.label_topic = reader.image_topics(options.image_topic,
                                                                  options.label_topic)
         self.reader, self.say, self.max_frames = reader, say, options.max_frames
