@@ -263,8 +263,10 @@ def _frame_results(scenario: Scenario, report: dict) -> list[dict]:
 
 
 def _junit(name: str, results: list[dict], seconds: float) -> str:
-    suite = ElementTree.Element(
-        'testsuite', name=f'check_bag.{name}', tests=str(len(results)),
+    """junit.xml: one testsuite, one testcase per criterion (failure or skipped)."""
+    root = ElementTree.Element('testsuites')
+    suite = ElementTree.SubElement(
+        root, 'testsuite', name=f'check_bag.{name}', tests=str(len(results)),
         failures=str(sum(r['verdict'] == 'fail' for r in results)),
         skipped=str(sum(r['verdict'] == 'skipped' for r in results)), time=f'{seconds:.3f}')
     for result in results:
@@ -273,8 +275,6 @@ def _junit(name: str, results: list[dict], seconds: float) -> str:
         if result['verdict'] != 'pass':
             ElementTree.SubElement(case, 'failure' if result['verdict'] == 'fail'
                                    else 'skipped', message=result['reason'])
-    root = ElementTree.Element('testsuites')
-    root.append(suite)
     ElementTree.indent(root)
     return ElementTree.tostring(root, encoding='unicode', xml_declaration=True) + '\n'
 

@@ -193,8 +193,7 @@ class _Replay:
                 continue
             self.unscored.append((entry, truth, label.data))
         horizon = time.time_ns() - self.answer_window_ns - HANDOFF_NS
-        for stamp in [s for s in self.truth if self.published[s] < horizon]:
-            del self.truth[stamp]
+        self.truth = {s: held for s, held in self.truth.items() if self.published[s] >= horizon}
         self.peak_held = max(self.peak_held, self.held)
 
     def _score(self, until: float | None = None) -> None:
