@@ -15,8 +15,7 @@ from sgcp_core.data import DatasetError, EvalTransform, TrainTransform, build_da
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize('name', ['camvid_cpu.yaml', 'camvid_cpu_mobilenetv2.yaml',
-                                  'camvid.yaml', 'cityscapes.yaml'])
+@pytest.mark.parametrize('name', sorted(p.name for p in (REPO_ROOT / 'training').glob('*.yaml')))
 def test_shipped_training_configs_load(name):
     config = load_config(REPO_ROOT / 'training' / name)
     assert config.train.momentum == 0.9 and config.train.weight_decay == 1e-5
