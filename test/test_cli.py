@@ -230,6 +230,16 @@ def test_console_entry_point_exit_status(tmp_path):
     assert result.stderr.strip() == f'sgcp infer: error: input not found: {tmp_path}/nothing.jpg'
 
 
+def test_a_reader_that_closes_stdout_ends_the_command_quietly():
+    """``sgcp info | head -1``: the reader leaves early; the command stops with SIGPIPE's
+    status and no error line, as Unix tools do."""
+    process = subprocess.Popen([sys.executable, '-m', 'sgcp_core', 'info', '--num-classes', '19'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()      # before the command writes: its first flush meets EPIPE
+    _, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stderr.decode()) == (141, '')
+
+
 @pytest.mark.parametrize('suffix', ['.pt', '_int8.onnx'])
 def test_info_says_what_a_shipped_model_trained_on_and_how_it_was_quantized(suffix, capsys):
     """``sgcp info -m`` reads the metadata of a checkpoint or an ONNX file alike."""

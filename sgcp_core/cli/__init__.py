@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 from collections.abc import Callable
 
@@ -50,16 +52,46 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(prog: str, run: Callable[[], int | None]) -> int:
     """Call ``run``; bad input (``USER_ERRORS``: a missing or unwritable file, a bad value, a
     wrong model file or bag) becomes one ``<prog>: error: ...`` line on stderr and exit
-    status 2, an interrupt 130. Every command line of the package ends here."""
+    status 2, an interrupt 130, a reader that closed standard output (``sgcp info | head``)
+    a quiet 141, as a Unix tool stopped by SIGPIPE. Every command line of the package ends
+    here."""
     try:
-        return int(run() or 0)
+        status = int(run() or 0)
+        sys.stdout.flush()      # a closed reader surfaces here, not at interpreter exit
+        return status
+    except BrokenPipeError as error:
+        if _stdout_is_closed():
+            return 141
+        return _report(prog, error)     # another pipe broke (a child process), not stdout
     except KeyboardInterrupt:
         print(f'{prog}: interrupted', file=sys.stderr)
         return 130
     except USER_ERRORS as error:
-        # The message names the file, topic or value at fault; a traceback would bury it.
-        print(f'{prog}: error: {describe_error(error)}', file=sys.stderr)
-        return 2
+        return _report(prog, error)
+
+
+def _report(prog: str, error: BaseException) -> int:
+    # The message names the file, topic or value at fault; a traceback would bury it.
+    print(f'{prog}: error: {describe_error(error)}', file=sys.stderr)
+    return 2
+
+
+def _stdout_is_closed() -> bool:
+    """Whether standard output's reader has gone (poll reports an error on a pipe without
+    a reader); if so, point stdout at /dev/null so the interpreter's final flush does not
+    print a second broken-pipe message."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False                        # not a file (captured output)
+    if not hasattr(select, 'poll'):
+        return False
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    if not any(events & select.POLLERR for _, events in poller.poll(0)):
+        return False
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
