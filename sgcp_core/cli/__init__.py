@@ -90,7 +90,9 @@ def _stdout_is_closed() -> bool:
     poller.register(descriptor, select.POLLOUT)
     if not any(events & select.POLLERR for _, events in poller.poll(0)):
         return False
-    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
     return True
 
 
